@@ -1,0 +1,391 @@
+//! Running TPC-H queries: single queries, answer checks, and the timed benchmark loop with
+//! its text and JSON reports.
+
+use std::fmt::Write as _;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use serde_json::{json, Value};
+use sluice::Session;
+
+use crate::answers::{AnswerMismatch, ReferenceAnswer};
+use crate::error::{BenchError, Result};
+use crate::queries::{is_query_statement, query_statements, reference_answer, QUERY_COUNT};
+
+/// Runs TPC-H query `n` (1-based) in `session` and returns its result and the wall-clock
+/// time taken to plan and run it.
+///
+/// Multi-statement queries run statement by statement; the result is that of the last
+/// statement returning rows (the results of the others, e.g. `CREATE VIEW`, are dropped).
+pub fn run_query(session: &Session, n: usize) -> Result<(Vec<RecordBatch>, Duration)> {
+    let statements = query_statements(n).ok_or(BenchError::UnknownQuery(n))?;
+    let last_query = statements
+        .iter()
+        .rposition(|s| is_query_statement(s))
+        .ok_or(BenchError::NoQueryStatement(n))?;
+    let start = Instant::now();
+    let mut result = Vec::new();
+    for (i, statement) in statements.iter().enumerate() {
+        let batches = session.sql(statement)?.collect()?;
+        if i == last_query {
+            result = batches;
+        }
+    }
+    Ok((result, start.elapsed()))
+}
+
+/// Like [`run_query`], but a panic in the engine becomes [`BenchError::Panic`] so that the
+/// caller can go on with other queries.
+pub fn run_query_guarded(session: &Session, n: usize) -> Result<(Vec<RecordBatch>, Duration)> {
+    panic::catch_unwind(AssertUnwindSafe(|| run_query(session, n))).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        Err(BenchError::Panic { query: n, message })
+    })
+}
+
+/// Whether a result matches its reference answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnswerStatus {
+    /// The result matches the reference answer.
+    Correct,
+    /// The result differs from the reference answer.
+    Wrong(AnswerMismatch),
+    /// There is no reference answer for this query at this scale factor.
+    NoReference,
+}
+
+/// Compares the result of query `n` with its reference answer at scale factor `sf`.
+pub fn check_answer(sf: f64, n: usize, batches: &[RecordBatch]) -> Result<AnswerStatus> {
+    let Some(text) = reference_answer(sf, n) else {
+        return Ok(AnswerStatus::NoReference);
+    };
+    Ok(match ReferenceAnswer::parse(text).compare(batches)? {
+        Ok(()) => AnswerStatus::Correct,
+        Err(mismatch) => AnswerStatus::Wrong(mismatch),
+    })
+}
+
+/// Runs each of `queries` once in `session` (panics caught) and checks it against the reference answers
+/// for scale factor `sf`. Returns every failing query with the reason (an error, a wrong
+/// answer, or a missing reference answer), in query order; empty when all pass.
+pub fn check_queries(session: &Session, sf: f64, queries: &[usize]) -> Vec<(usize, String)> {
+    let mut failures = Vec::new();
+    for &n in queries {
+        let outcome =
+            run_query_guarded(session, n).and_then(|(batches, _)| check_answer(sf, n, &batches));
+        match outcome {
+            Ok(AnswerStatus::Correct) => {}
+            Ok(AnswerStatus::Wrong(mismatch)) => {
+                failures.push((n, format!("wrong answer: {mismatch}")))
+            }
+            Ok(AnswerStatus::NoReference) => {
+                failures.push((n, format!("no reference answer at SF {sf}")))
+            }
+            Err(e) => failures.push((n, format!("error: {e}"))),
+        }
+    }
+    failures
+}
+
+/// All query numbers, 1 to 22.
+pub fn all_queries() -> Vec<usize> {
+    (1..=QUERY_COUNT).collect()
+}
+
+/// What to run in a benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchConfig {
+    /// Query numbers to run, in order.
+    pub queries: Vec<usize>,
+    /// Timed runs per query (at least 1).
+    pub iterations: usize,
+    /// Scale factor of the data, to pick reference answers (`None`: do not check).
+    pub answers_sf: Option<f64>,
+}
+
+/// How one query of a benchmark went.
+#[derive(Debug)]
+pub enum QueryStatus {
+    /// Ran, and the answer matches the reference.
+    Ok,
+    /// Ran, but the answer differs from the reference.
+    Wrong(AnswerMismatch),
+    /// Ran; there is no reference answer to check against.
+    Unchecked,
+    /// Failed to run.
+    Failed(BenchError),
+}
+
+/// The measurements of one query.
+#[derive(Debug)]
+pub struct QueryReport {
+    /// Query number.
+    pub query: usize,
+    /// Wall-clock time of each successful run.
+    pub timings: Vec<Duration>,
+    /// Rows returned by the first run.
+    pub rows: usize,
+    /// Outcome.
+    pub status: QueryStatus,
+}
+
+impl QueryReport {
+    /// Median run time, or `None` when no run succeeded.
+    pub fn median(&self) -> Option<Duration> {
+        median(&self.timings)
+    }
+
+    /// Fastest run time, or `None` when no run succeeded.
+    pub fn min(&self) -> Option<Duration> {
+        self.timings.iter().min().copied()
+    }
+
+    /// `Some(true)` when correct, `Some(false)` when wrong or failed, `None` when unchecked.
+    pub fn ok(&self) -> Option<bool> {
+        match self.status {
+            QueryStatus::Ok => Some(true),
+            QueryStatus::Wrong(_) | QueryStatus::Failed(_) => Some(false),
+            QueryStatus::Unchecked => None,
+        }
+    }
+
+    /// True when the query failed or gave a wrong answer.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.status, QueryStatus::Wrong(_) | QueryStatus::Failed(_))
+    }
+}
+
+/// The measurements of a whole benchmark run.
+#[derive(Debug, Default)]
+pub struct BenchReport {
+    /// One report per query, in run order.
+    pub queries: Vec<QueryReport>,
+}
+
+impl BenchReport {
+    /// Sum of the median times of the queries that ran.
+    pub fn total(&self) -> Duration {
+        self.queries.iter().filter_map(QueryReport::median).sum()
+    }
+
+    /// True when any query failed or gave a wrong answer.
+    pub fn has_failures(&self) -> bool {
+        self.queries.iter().any(QueryReport::is_failure)
+    }
+
+    /// The JSON report:
+    /// `{"queries":[{"query":N,"median_ms":..,"min_ms":..,"rows":..,"ok":true|false|null,"error":..}],"total_ms":..}`.
+    /// Times of failed queries are `null`; `error` is `null` unless the query failed or was
+    /// wrong.
+    pub fn to_json(&self) -> Value {
+        let queries: Vec<Value> = self
+            .queries
+            .iter()
+            .map(|q| {
+                let error = match &q.status {
+                    QueryStatus::Failed(e) => Some(e.to_string()),
+                    QueryStatus::Wrong(m) => Some(format!("wrong answer: {m}")),
+                    QueryStatus::Ok | QueryStatus::Unchecked => None,
+                };
+                json!({
+                    "query": q.query,
+                    "median_ms": q.median().map(millis),
+                    "min_ms": q.min().map(millis),
+                    "rows": q.rows,
+                    "ok": q.ok(),
+                    "error": error,
+                })
+            })
+            .collect();
+        json!({ "queries": queries, "total_ms": millis(self.total()) })
+    }
+}
+
+/// Runs the benchmark: each query `iterations` times, checking the first result against
+/// the reference answer. A failing (or panicking) query does not stop the others. `on_query` is called
+/// after each query (e.g. to print it).
+pub fn run_benchmark(
+    session: &Session,
+    config: &BenchConfig,
+    mut on_query: impl FnMut(&QueryReport),
+) -> BenchReport {
+    let mut report = BenchReport::default();
+    for &n in &config.queries {
+        let query = bench_query(session, n, config);
+        on_query(&query);
+        report.queries.push(query);
+    }
+    report
+}
+
+fn bench_query(session: &Session, n: usize, config: &BenchConfig) -> QueryReport {
+    let mut report = QueryReport {
+        query: n,
+        timings: Vec::new(),
+        rows: 0,
+        status: QueryStatus::Unchecked,
+    };
+    for iteration in 0..config.iterations.max(1) {
+        let (batches, elapsed) = match run_query_guarded(session, n) {
+            Ok(done) => done,
+            Err(e) => {
+                report.timings.clear();
+                report.status = QueryStatus::Failed(e);
+                return report;
+            }
+        };
+        report.timings.push(elapsed);
+        if iteration == 0 {
+            report.rows = batches.iter().map(RecordBatch::num_rows).sum();
+            report.status = match config.answers_sf.map(|sf| check_answer(sf, n, &batches)) {
+                None | Some(Ok(AnswerStatus::NoReference)) => QueryStatus::Unchecked,
+                Some(Ok(AnswerStatus::Correct)) => QueryStatus::Ok,
+                Some(Ok(AnswerStatus::Wrong(m))) => QueryStatus::Wrong(m),
+                Some(Err(e)) => QueryStatus::Failed(e),
+            };
+        }
+    }
+    report
+}
+
+/// Median of `timings` (mean of the two middle values for an even count).
+pub fn median(timings: &[Duration]) -> Option<Duration> {
+    let mut sorted = timings.to_vec();
+    sorted.sort();
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        len if len % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2),
+    }
+}
+
+/// A duration in milliseconds.
+pub fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The header of the text report table.
+pub fn format_header() -> String {
+    format!(
+        "{:>5}  {:>12}  {:>12}  {:>9}  {}\n{}",
+        "query",
+        "median ms",
+        "min ms",
+        "rows",
+        "answer",
+        "-".repeat(52)
+    )
+}
+
+/// One line of the text report table (plus an indented detail line for a failure).
+pub fn format_row(q: &QueryReport) -> String {
+    let time =
+        |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| format!("{:.1}", millis(d)));
+    let (answer, detail) = match &q.status {
+        QueryStatus::Ok => ("ok", None),
+        QueryStatus::Unchecked => ("-", None),
+        QueryStatus::Wrong(m) => ("WRONG", Some(m.to_string())),
+        QueryStatus::Failed(e) => ("ERROR", Some(e.to_string())),
+    };
+    let mut line = format!(
+        "{:>5}  {:>12}  {:>12}  {:>9}  {}",
+        format!("q{}", q.query),
+        time(q.median()),
+        time(q.min()),
+        if matches!(q.status, QueryStatus::Failed(_)) {
+            "-".to_owned()
+        } else {
+            q.rows.to_string()
+        },
+        answer
+    );
+    if let Some(detail) = detail {
+        let _ = write!(line, "\n       {}", detail.replace('\n', "\n       "));
+    }
+    line
+}
+
+/// The footer of the text report table: the total of medians and a failure count.
+pub fn format_total(report: &BenchReport) -> String {
+    let failures = report.queries.iter().filter(|q| q.is_failure()).count();
+    let mut out = format!(
+        "{}\n{:>5}  {:>12.1}",
+        "-".repeat(52),
+        "total",
+        millis(report.total())
+    );
+    if failures > 0 {
+        let _ = write!(
+            out,
+            "  ({failures} of {} queries failed)",
+            report.queries.len()
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn median_of_timings() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[ms(5)]), Some(ms(5)));
+        assert_eq!(median(&[ms(9), ms(1), ms(5)]), Some(ms(5)));
+        assert_eq!(median(&[ms(4), ms(1), ms(2), ms(10)]), Some(ms(3)));
+    }
+
+    #[test]
+    fn report_json_and_text() {
+        let report = BenchReport {
+            queries: vec![
+                QueryReport {
+                    query: 1,
+                    timings: vec![ms(10), ms(30), ms(20)],
+                    rows: 4,
+                    status: QueryStatus::Ok,
+                },
+                QueryReport {
+                    query: 2,
+                    timings: vec![],
+                    rows: 0,
+                    status: QueryStatus::Failed(BenchError::UnknownQuery(99)),
+                },
+                QueryReport {
+                    query: 3,
+                    timings: vec![ms(7)],
+                    rows: 10,
+                    status: QueryStatus::Unchecked,
+                },
+            ],
+        };
+        assert_eq!(report.total(), ms(27));
+        assert!(report.has_failures());
+        let json = report.to_json();
+        assert_eq!(json["total_ms"], 27.0);
+        assert_eq!(json["queries"][0]["median_ms"], 20.0);
+        assert_eq!(json["queries"][0]["min_ms"], 10.0);
+        assert_eq!(json["queries"][0]["ok"], true);
+        assert_eq!(json["queries"][1]["ok"], false);
+        assert!(json["queries"][1]["median_ms"].is_null());
+        assert!(json["queries"][2]["ok"].is_null());
+        let row = format_row(&report.queries[1]);
+        assert!(
+            row.contains("ERROR") && row.contains("no TPC-H query 99"),
+            "{row}"
+        );
+        assert!(format_row(&report.queries[0]).ends_with("ok"));
+        assert!(format_total(&report).contains("1 of 3 queries failed"));
+    }
+}

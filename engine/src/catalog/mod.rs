@@ -1,0 +1,136 @@
+//! Tables a session can query: the [`TableProvider`] trait and its in-memory, Parquet and
+//! CSV implementations, plus the name → table registry.
+
+pub mod csv;
+pub mod memory;
+pub mod parquet;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{did_you_mean, nearest, Result, SluiceError};
+use crate::logical::expr::Expr;
+use crate::logical::plan::LogicalPlan;
+use crate::physical::ExecNode;
+
+/// A table: its schema, a size estimate, and how to scan it.
+pub trait TableProvider: Send + Sync + Debug {
+    /// The table's columns.
+    fn schema(&self) -> SchemaRef;
+    /// Row count if known cheaply (used for join ordering).
+    fn row_count(&self) -> Option<usize>;
+    /// A scan of the columns `projection` (indices into `schema`, `None` = all), split into
+    /// up to `partitions` partitions. `filters` are hints the scan may use to skip data; the
+    /// plan filters exactly above the scan either way.
+    fn scan(
+        &self,
+        projection: Option<&[usize]>,
+        filters: &[Expr],
+        partitions: usize,
+        batch_size: usize,
+    ) -> Result<Arc<dyn ExecNode>>;
+    /// A short description for EXPLAIN.
+    fn describe(&self) -> String;
+}
+
+/// What a catalog name refers to.
+#[derive(Debug, Clone)]
+pub enum CatalogEntry {
+    /// A base table.
+    Table(Arc<dyn TableProvider>),
+    /// A view: a stored logical plan.
+    View(Arc<LogicalPlan>),
+}
+
+/// The registry of tables and views of a session (names are case-insensitive).
+#[derive(Debug, Default)]
+pub struct Catalog {
+    entries: RwLock<BTreeMap<String, CatalogEntry>>,
+}
+
+impl Catalog {
+    fn key(name: &str) -> String {
+        name.to_lowercase()
+    }
+
+    /// Registers (or replaces) `name`.
+    pub fn register(&self, name: &str, entry: CatalogEntry) -> Result<()> {
+        let mut m = self
+            .entries
+            .write()
+            .map_err(|_| SluiceError::exec("catalog lock poisoned"))?;
+        m.insert(Self::key(name), entry);
+        Ok(())
+    }
+
+    /// Removes `name`; returns whether it existed.
+    pub fn deregister(&self, name: &str) -> Result<bool> {
+        let mut m = self
+            .entries
+            .write()
+            .map_err(|_| SluiceError::exec("catalog lock poisoned"))?;
+        Ok(m.remove(&Self::key(name)).is_some())
+    }
+
+    /// Looks `name` up; the error names the closest known tables.
+    pub fn get(&self, name: &str) -> Result<CatalogEntry> {
+        let m = self
+            .entries
+            .read()
+            .map_err(|_| SluiceError::exec("catalog lock poisoned"))?;
+        if let Some(e) = m.get(&Self::key(name)) {
+            return Ok(e.clone());
+        }
+        let hints = nearest(name, m.keys().map(String::as_str), 3);
+        Err(SluiceError::plan(format!("table '{name}' not found{}", did_you_mean(&hints))))
+    }
+
+    /// True when `name` is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries
+            .read()
+            .map(|m| m.contains_key(&Self::key(name)))
+            .unwrap_or(false)
+    }
+
+    /// All names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.entries
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `path` itself when it is a file, else the files in directory `path` ending in `.ext`
+/// (sorted, hidden files skipped).
+pub fn list_files(path: &std::path::Path, ext: &str) -> Result<Vec<std::path::PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|source| SluiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|source| SluiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut files = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| SluiceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let p = entry.path();
+        let name = entry.file_name().to_string_lossy().to_string();
+        if p.is_file() && !name.starts_with('.') && !name.starts_with('_') && name.ends_with(&format!(".{ext}")) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

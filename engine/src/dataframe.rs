@@ -1,0 +1,257 @@
+//! The DataFrame API: builds the same logical plans as SQL, then optimizes, plans and runs
+//! them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use futures::Stream;
+
+use crate::config::SessionConfig;
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::{Expr, SortExpr};
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::optimizer::optimize;
+use crate::physical::planner::create_physical_plan;
+use crate::physical::{collect_partitions, display_plan, ExecNode, TaskContext};
+use crate::sql::planner::split_join_condition;
+
+/// A lazily evaluated query: a logical plan plus the settings to run it with.
+#[derive(Debug, Clone)]
+pub struct DataFrame {
+    plan: Arc<LogicalPlan>,
+    config: SessionConfig,
+}
+
+/// An asynchronous stream of result batches.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
+
+impl DataFrame {
+    /// A DataFrame over `plan`.
+    pub fn new(plan: Arc<LogicalPlan>, config: SessionConfig) -> Self {
+        Self { plan, config }
+    }
+
+    /// The logical plan as built (before optimization).
+    pub fn logical_plan(&self) -> &Arc<LogicalPlan> {
+        &self.plan
+    }
+
+    /// The output schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.plan.schema().to_arrow()
+    }
+
+    fn with(&self, plan: LogicalPlan) -> DataFrame {
+        DataFrame {
+            plan: Arc::new(plan),
+            config: self.config.clone(),
+        }
+    }
+
+    /// Rows where `predicate` is true.
+    pub fn filter(&self, predicate: Expr) -> Result<DataFrame> {
+        Ok(self.with(LogicalPlan::filter(self.plan.clone(), predicate)?))
+    }
+
+    /// Computes `exprs` (window functions allowed).
+    pub fn select(&self, exprs: Vec<Expr>) -> Result<DataFrame> {
+        let mut wins = Vec::new();
+        for e in &exprs {
+            e.walk(&mut |x| {
+                if matches!(x, Expr::Window { .. }) && !wins.contains(x) {
+                    wins.push(x.clone());
+                }
+            });
+        }
+        let mut input = self.plan.clone();
+        let mut exprs = exprs;
+        if !wins.is_empty() {
+            input = Arc::new(LogicalPlan::window(input, wins.clone())?);
+            exprs = exprs
+                .into_iter()
+                .map(|e| {
+                    let name = e.output_name();
+                    let r = e.transform_down(&mut |x| {
+                        Ok::<_, SluiceError>(wins.contains(x).then(|| crate::logical::expr::col(&x.output_name())))
+                    })?;
+                    Ok(if matches!(r, Expr::Column(_)) { r.alias(&name) } else { r })
+                })
+                .collect::<Result<_>>()?;
+        }
+        Ok(self.with(LogicalPlan::project(input, exprs)?))
+    }
+
+    /// Groups by `group_by` and computes aggregate expressions `aggs` (e.g. `sum(col("x")).alias("s")`).
+    pub fn aggregate(&self, group_by: Vec<Expr>, aggs: Vec<Expr>) -> Result<DataFrame> {
+        for a in &aggs {
+            if !matches!(a.clone().unalias(), Expr::Aggregate { .. }) {
+                return Err(SluiceError::plan(format!("{a} is not an aggregate call")));
+            }
+        }
+        Ok(self.with(LogicalPlan::aggregate(self.plan.clone(), group_by, aggs)?))
+    }
+
+    /// Joins with `right` on equal columns (`left_cols[i] = right_cols[i]`).
+    pub fn join(&self, right: &DataFrame, join_type: JoinType, left_cols: &[&str], right_cols: &[&str]) -> Result<DataFrame> {
+        if left_cols.len() != right_cols.len() {
+            return Err(SluiceError::plan("join needs as many left as right columns"));
+        }
+        let on = left_cols
+            .iter()
+            .zip(right_cols)
+            .map(|(l, r)| (crate::logical::expr::col(l), crate::logical::expr::col(r)))
+            .collect();
+        Ok(self.with(LogicalPlan::join(self.plan.clone(), right.plan.clone(), join_type, on, None, false)?))
+    }
+
+    /// Joins with `right` on an arbitrary condition over both sides (equalities become keys).
+    pub fn join_on(&self, right: &DataFrame, join_type: JoinType, condition: Expr) -> Result<DataFrame> {
+        let (on, filter) = split_join_condition(condition, self.plan.schema(), right.plan.schema());
+        Ok(self.with(LogicalPlan::join(self.plan.clone(), right.plan.clone(), join_type, on, filter, false)?))
+    }
+
+    /// Sorts by `keys`.
+    pub fn sort(&self, keys: Vec<SortExpr>) -> Result<DataFrame> {
+        Ok(self.with(LogicalPlan::Sort {
+            input: self.plan.clone(),
+            order_by: keys,
+            fetch: None,
+        }))
+    }
+
+    /// Skips `skip` rows and keeps at most `fetch`.
+    pub fn limit(&self, skip: usize, fetch: Option<usize>) -> Result<DataFrame> {
+        Ok(self.with(LogicalPlan::Limit {
+            input: self.plan.clone(),
+            skip,
+            fetch,
+        }))
+    }
+
+    /// UNION ALL with `other` (same column count; types are unified).
+    pub fn union(&self, other: &DataFrame) -> Result<DataFrame> {
+        let (l, r) = (self.plan.schema(), other.plan.schema());
+        if l.len() != r.len() {
+            return Err(SluiceError::plan(format!("union of {} and {} columns", l.len(), r.len())));
+        }
+        let mut fields = Vec::new();
+        for (a, b) in l.fields().iter().zip(r.fields()) {
+            let t = crate::physical::coerce::common_type(a.field.data_type(), b.field.data_type()).ok_or_else(|| {
+                SluiceError::Type(format!("union column {} has types {} and {}", a.field.name(), a.field.data_type(), b.field.data_type()))
+            })?;
+            fields.push(crate::logical::schema::QField {
+                qualifier: None,
+                field: Arc::new(arrow::datatypes::Field::new(a.field.name(), t, true)),
+            });
+        }
+        Ok(self.with(LogicalPlan::Union {
+            inputs: vec![self.plan.clone(), other.plan.clone()],
+            schema: crate::logical::schema::PlanSchema::new(fields),
+        }))
+    }
+
+    /// Distinct rows.
+    pub fn distinct(&self) -> Result<DataFrame> {
+        Ok(self.with(crate::sql::planner::distinct(self.plan.clone())?.as_ref().clone()))
+    }
+
+    /// Renames the relation (for qualified column references after a join).
+    pub fn alias(&self, name: &str) -> Result<DataFrame> {
+        Ok(self.with(LogicalPlan::alias(self.plan.clone(), name)))
+    }
+
+    /// The optimized logical plan.
+    pub fn optimized_plan(&self) -> Result<Arc<LogicalPlan>> {
+        optimize(self.plan.clone())
+    }
+
+    /// The physical plan that `collect` would run.
+    pub fn physical_plan(&self) -> Result<Arc<dyn ExecNode>> {
+        let p = self.optimized_plan()?;
+        create_physical_plan(&p, &self.config)
+    }
+
+    /// Logical (as built and optimized) and physical plans, as text.
+    pub fn explain(&self) -> Result<String> {
+        let opt = self.optimized_plan()?;
+        let phys = create_physical_plan(&opt, &self.config)?;
+        Ok(format!(
+            "== Logical plan ==\n{}\n== Optimized logical plan ==\n{}\n== Physical plan ==\n{}",
+            self.plan.display_indent(),
+            opt.display_indent(),
+            display_plan(&phys)
+        ))
+    }
+
+    /// Runs the query and returns all result batches (in order for sorted queries).
+    pub fn collect(&self) -> Result<Vec<RecordBatch>> {
+        let phys = self.physical_plan()?;
+        let ctx = Arc::new(TaskContext {
+            config: self.config.clone(),
+        });
+        let schema = self.schema();
+        let batches = collect_partitions(&phys, &ctx)?;
+        // Present the logical names/types (physical schemas may differ in nullability only).
+        batches
+            .into_iter()
+            .map(|b| {
+                let cols = b.columns().to_vec();
+                let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                let relaxed = Arc::new(arrow::datatypes::Schema::new(
+                    schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                ));
+                Ok(RecordBatch::try_new_with_options(relaxed, cols, &opts)?)
+            })
+            .collect()
+    }
+
+    /// Runs the query, yielding batches as they are produced. Dropping the stream cancels
+    /// the query.
+    pub fn execute_stream(&self) -> Result<BatchStream> {
+        let phys = self.physical_plan()?;
+        let ctx = Arc::new(TaskContext {
+            config: self.config.clone(),
+        });
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+        let gathered = if phys.output_partitions() == 1 {
+            phys
+        } else {
+            Arc::new(crate::physical::exchange::ExchangeExec::new(phys, crate::physical::exchange::Partitioning::Single)) as Arc<dyn ExecNode>
+        };
+        std::thread::Builder::new()
+            .name("sluice-query".into())
+            .spawn(move || {
+                let stream = match gathered.execute(0, &ctx) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                for el in stream {
+                    let item = match el {
+                        Ok(crate::physical::Element::Batch(b)) => Ok(b),
+                        Ok(crate::physical::Element::End) => break,
+                        Ok(_) => continue,
+                        Err(e) => Err(e),
+                    };
+                    let failed = item.is_err();
+                    if tx.blocking_send(item).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| SluiceError::exec(format!("cannot start query thread: {e}")))?;
+        Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        })))
+    }
+
+    /// Runs the query and renders the result as a text table.
+    pub fn to_pretty_string(&self) -> Result<String> {
+        let batches = self.collect()?;
+        Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+    }
+}

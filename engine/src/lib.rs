@@ -1,0 +1,39 @@
+//! # Sluice
+//!
+//! A columnar, vectorized data engine on Apache Arrow. This crate is the engine; the
+//! modules follow the path a query travels:
+//!
+//! * [`sql`] parses SQL (with `sqlparser`) and plans it; [`dataframe`] builds the same
+//!   plans from Rust.
+//! * [`logical`] holds expressions and relational plans with qualified schemas.
+//! * [`optimizer`] pushes filters down, orders joins and prunes columns.
+//! * [`physical`] turns plans into partitioned, vectorized operators over Arrow
+//!   `RecordBatch`es that exchange an element stream (data, watermarks, barriers,
+//!   end-of-input) — see [`physical::Element`] and [`physical::Operator`].
+//! * [`catalog`] knows the tables (memory, Parquet, CSV); [`session`] ties it together.
+//!
+//! ```
+//! use sluice::Session;
+//! let session = Session::new();
+//! let batches = session.sql("SELECT 1 + 1 AS two").unwrap().collect().unwrap();
+//! assert_eq!(batches[0].num_rows(), 1);
+//! ```
+
+pub mod catalog;
+pub mod config;
+pub mod dataframe;
+pub mod error;
+pub mod logical;
+pub mod optimizer;
+pub mod physical;
+pub mod session;
+pub mod sql;
+
+pub use config::SessionConfig;
+pub use dataframe::DataFrame;
+pub use error::{Result, SluiceError};
+pub use logical::expr::{
+    avg, col, count, count_distinct, count_star, date_lit, func, lit, max, min, sum, Expr, SortExpr,
+};
+pub use logical::plan::JoinType;
+pub use session::Session;

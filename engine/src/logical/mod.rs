@@ -1,0 +1,5 @@
+//! The logical layer: expressions, qualified schemas and relational plans.
+
+pub mod expr;
+pub mod plan;
+pub mod schema;

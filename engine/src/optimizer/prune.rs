@@ -1,0 +1,179 @@
+//! Column pruning: each node asks its inputs only for the columns it uses, so scans read
+//! (and joins carry) only what the query needs.
+
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::logical::expr::{Column, Expr};
+use crate::logical::plan::LogicalPlan;
+use crate::logical::schema::PlanSchema;
+
+/// Prunes unused columns below the root (the root keeps its schema).
+pub fn prune_columns(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
+    let all: Vec<Column> = plan.schema().fields().iter().map(|f| f.column()).collect();
+    prune(&plan, &all)
+}
+
+fn add_cols(e: &Expr, out: &mut Vec<Column>) {
+    for c in e.columns() {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+}
+
+/// True when field `i` of `schema` is among `required` (resolving unqualified names too).
+fn is_required(schema: &PlanSchema, i: usize, required: &[Column]) -> bool {
+    required
+        .iter()
+        .any(|c| matches!(schema.find(c), Ok(Some(j)) if j == i) || matches!(schema.find(c), Err(_)) && c.name == *schema.field(i).field.name())
+}
+
+fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan>> {
+    Ok(match plan.as_ref() {
+        LogicalPlan::Scan {
+            table,
+            source,
+            projection,
+            filters,
+            schema,
+        } => {
+            let table_schema = source.schema();
+            let current: Vec<usize> = projection.clone().unwrap_or_else(|| (0..table_schema.fields().len()).collect());
+            let mut keep: Vec<usize> = (0..schema.len())
+                .filter(|&i| is_required(schema, i, required))
+                .map(|i| current[i])
+                .collect();
+            if keep.is_empty() {
+                keep.push(current.first().copied().unwrap_or(0));
+            }
+            keep.sort_unstable();
+            keep.dedup();
+            let qualifier = schema.fields().first().and_then(|f| f.qualifier.clone());
+            let fields = keep
+                .iter()
+                .map(|&i| crate::logical::schema::QField {
+                    qualifier: qualifier.clone().or_else(|| Some(table.clone())),
+                    field: Arc::new(table_schema.field(i).clone()),
+                })
+                .collect();
+            Arc::new(LogicalPlan::Scan {
+                table: table.clone(),
+                source: source.clone(),
+                projection: Some(keep),
+                filters: filters.clone(),
+                schema: PlanSchema::new(fields),
+            })
+        }
+        LogicalPlan::Projection { input, exprs, schema } => {
+            let kept: Vec<Expr> = exprs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| is_required(schema, *i, required))
+                .map(|(_, e)| e.clone())
+                .collect();
+            let kept = if kept.is_empty() { exprs[..1.min(exprs.len())].to_vec() } else { kept };
+            let mut need = Vec::new();
+            for e in &kept {
+                add_cols(e, &mut need);
+            }
+            Arc::new(LogicalPlan::project(prune(input, &need)?, kept)?)
+        }
+        LogicalPlan::Filter { input, predicate } => {
+            let mut need = required.to_vec();
+            add_cols(predicate, &mut need);
+            Arc::new(LogicalPlan::Filter {
+                input: prune(input, &need)?,
+                predicate: predicate.clone(),
+            })
+        }
+        LogicalPlan::Sort { input, order_by, fetch } => {
+            let mut need = required.to_vec();
+            for s in order_by {
+                add_cols(&s.expr, &mut need);
+            }
+            Arc::new(LogicalPlan::Sort {
+                input: prune(input, &need)?,
+                order_by: order_by.clone(),
+                fetch: *fetch,
+            })
+        }
+        LogicalPlan::Limit { input, skip, fetch } => Arc::new(LogicalPlan::Limit {
+            input: prune(input, required)?,
+            skip: *skip,
+            fetch: *fetch,
+        }),
+        LogicalPlan::Aggregate { input, group_by, aggs, .. } => {
+            let mut need = Vec::new();
+            for e in group_by.iter().chain(aggs) {
+                add_cols(e, &mut need);
+            }
+            Arc::new(LogicalPlan::aggregate(prune(input, &need)?, group_by.clone(), aggs.clone())?)
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            null_aware,
+            ..
+        } => {
+            let mut need = required.to_vec();
+            for (a, b) in on {
+                add_cols(a, &mut need);
+                add_cols(b, &mut need);
+            }
+            if let Some(f) = filter {
+                add_cols(f, &mut need);
+            }
+            let side = |s: &PlanSchema| -> Vec<Column> {
+                need.iter()
+                    .filter(|c| matches!(s.find(c), Ok(Some(_))))
+                    .cloned()
+                    .collect()
+            };
+            let (ln, rn) = (side(left.schema()), side(right.schema()));
+            Arc::new(LogicalPlan::join(
+                prune(left, &ln)?,
+                prune(right, &rn)?,
+                *join_type,
+                on.clone(),
+                filter.clone(),
+                *null_aware,
+            )?)
+        }
+        LogicalPlan::Alias { input, alias, schema } => {
+            let inner = input.schema();
+            let need: Vec<Column> = (0..schema.len())
+                .filter(|&i| is_required(schema, i, required))
+                .map(|i| inner.field(i).column())
+                .collect();
+            Arc::new(LogicalPlan::alias(prune(input, &need)?, alias))
+        }
+        LogicalPlan::Window { input, exprs, .. } => {
+            let mut need: Vec<Column> = required
+                .iter()
+                .filter(|c| matches!(input.schema().find(c), Ok(Some(_))))
+                .cloned()
+                .collect();
+            for e in exprs {
+                add_cols(e, &mut need);
+            }
+            Arc::new(LogicalPlan::window(prune(input, &need)?, exprs.clone())?)
+        }
+        LogicalPlan::Union { inputs, schema } => {
+            // Positional: every input keeps all its columns.
+            let mut new_inputs = Vec::new();
+            for i in inputs {
+                let all: Vec<Column> = i.schema().fields().iter().map(|f| f.column()).collect();
+                new_inputs.push(prune(i, &all)?);
+            }
+            Arc::new(LogicalPlan::Union {
+                inputs: new_inputs,
+                schema: schema.clone(),
+            })
+        }
+        LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => plan.clone(),
+    })
+}

@@ -1,0 +1,176 @@
+//! Exchange: redistributes rows between partitions through the shuffle interface of
+//! `sluice-flight-shuffle` — hash (equal keys meet in one partition), round-robin, or
+//! gather (everything into one partition).
+//!
+//! Producers run one thread per input partition, started by the first consumer; they
+//! write into an in-memory pipelined exchange whose bounded partitions give back-pressure.
+
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::SchemaRef;
+use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleWriter};
+
+use crate::error::{Result, SluiceError};
+use crate::physical::expr::PhysExpr;
+use crate::physical::hash::hash_columns;
+use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
+
+/// How rows are distributed.
+#[derive(Debug, Clone)]
+pub enum Partitioning {
+    /// By hash of these expressions into this many partitions.
+    Hash(Vec<PhysExpr>, usize),
+    /// Batches dealt in turn to this many partitions.
+    RoundRobin(usize),
+    /// Everything into one partition.
+    Single,
+}
+
+impl Partitioning {
+    /// Number of output partitions.
+    pub fn count(&self) -> usize {
+        match self {
+            Partitioning::Hash(_, n) | Partitioning::RoundRobin(n) => (*n).max(1),
+            Partitioning::Single => 1,
+        }
+    }
+}
+
+/// The plan node.
+#[derive(Debug)]
+pub struct ExchangeExec {
+    input: Arc<dyn ExecNode>,
+    partitioning: Partitioning,
+    exchange: OnceLock<std::result::Result<Arc<Exchange>, String>>,
+}
+
+impl ExchangeExec {
+    /// Repartitions `input`.
+    pub fn new(input: Arc<dyn ExecNode>, partitioning: Partitioning) -> Self {
+        Self {
+            input,
+            partitioning,
+            exchange: OnceLock::new(),
+        }
+    }
+
+    fn start(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Exchange>> {
+        let r = self.exchange.get_or_init(|| {
+            let producers = self.input.output_partitions();
+            let kind = PartitionKind::Pipelined {
+                capacity: ctx.config.exchange_capacity,
+            };
+            let ex = Exchange::new(kind, self.input.schema(), producers, self.partitioning.count())
+                .map_err(|e| e.to_string())?;
+            let ex = Arc::new(ex);
+            for p in 0..producers {
+                let writer = ex.writer(p).map_err(|e| e.to_string())?;
+                let input = self.input.clone();
+                let ctx = ctx.clone();
+                let partitioning = self.partitioning.clone();
+                std::thread::Builder::new()
+                    .name(format!("sluice-exchange-{p}"))
+                    .spawn(move || produce(input, p, ctx, partitioning, writer))
+                    .map_err(|e| format!("cannot start exchange thread: {e}"))?;
+            }
+            Ok(ex)
+        });
+        r.clone().map_err(SluiceError::Execution)
+    }
+}
+
+/// Runs input partition `p` into the exchange; any failure reaches the readers.
+fn produce(
+    input: Arc<dyn ExecNode>,
+    p: usize,
+    ctx: Arc<TaskContext>,
+    partitioning: Partitioning,
+    mut writer: Box<dyn ShuffleWriter>,
+) {
+    let result = (|| -> Result<()> {
+        let mut rr = p;
+        for e in input.execute(p, &ctx)? {
+            let Element::Batch(batch) = e? else { continue };
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            match &partitioning {
+                Partitioning::Single => writer.write(0, batch)?,
+                Partitioning::RoundRobin(n) => {
+                    writer.write(rr % n, batch)?;
+                    rr += 1;
+                }
+                Partitioning::Hash(exprs, n) => {
+                    for (part, b) in split_by_hash(&batch, exprs, *n)? {
+                        writer.write(part, b)?;
+                    }
+                }
+            }
+        }
+        writer.finish()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        writer.abort(e.to_string());
+    }
+}
+
+/// Which partition each row's keys go to (the same rule everywhere).
+pub fn partition_of(hash: u64, n: usize) -> usize {
+    ((hash.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n as u64) as usize
+}
+
+fn split_by_hash(batch: &RecordBatch, exprs: &[PhysExpr], n: usize) -> Result<Vec<(usize, RecordBatch)>> {
+    let keys = exprs
+        .iter()
+        .map(|e| e.evaluate_array(batch))
+        .collect::<Result<Vec<_>>>()?;
+    let hashes = hash_columns(&keys, batch.num_rows())?;
+    let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (i, h) in hashes.iter().enumerate() {
+        idx[partition_of(*h, n)].push(i as u32);
+    }
+    let mut out = Vec::new();
+    for (p, rows) in idx.into_iter().enumerate() {
+        if !rows.is_empty() {
+            out.push((p, take_record_batch(batch, &UInt32Array::from(rows))?));
+        }
+    }
+    Ok(out)
+}
+
+impl ExecNode for ExchangeExec {
+    fn name(&self) -> &'static str {
+        "ExchangeExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.input.schema()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.input.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        self.partitioning.count()
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        let ex = self.start(ctx)?;
+        let reader = ex.reader(partition)?;
+        Ok(Box::new(
+            reader
+                .map(|r| r.map(Element::Batch).map_err(SluiceError::from))
+                .chain(std::iter::once(Ok(Element::End))),
+        ))
+    }
+    fn details(&self) -> String {
+        match &self.partitioning {
+            Partitioning::Hash(e, n) => {
+                let k: Vec<String> = e.iter().map(ToString::to_string).collect();
+                format!("hash([{}], {n})", k.join(", "))
+            }
+            Partitioning::RoundRobin(n) => format!("round_robin({n})"),
+            Partitioning::Single => "gather".to_string(),
+        }
+    }
+}

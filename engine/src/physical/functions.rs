@@ -1,0 +1,437 @@
+//! Scalar SQL functions: name resolution, argument coercion and vectorized evaluation.
+//! Each function works on whole arrays; a call with only constant arguments yields a constant.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+};
+use arrow::compute::kernels::{cmp, numeric, zip::zip};
+use arrow::compute::{date_part, DatePart};
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+
+use crate::error::{Result, SluiceError};
+use crate::physical::coerce::{common_type, is_numeric, is_string};
+use crate::physical::expr::{ColumnarValue, PhysExpr};
+
+/// A resolved scalar function.
+#[derive(Clone, Copy)]
+pub struct ScalarFn {
+    /// SQL name.
+    pub name: &'static str,
+    /// Evaluates over argument values for `num_rows` rows.
+    pub eval: fn(&[ColumnarValue], usize) -> Result<ColumnarValue>,
+}
+
+/// The names `resolve` knows, for error hints.
+pub const FUNCTION_NAMES: &[&str] = &[
+    "substring", "substr", "upper", "lower", "trim", "btrim", "ltrim", "rtrim", "length",
+    "char_length", "character_length", "octet_length", "reverse", "concat", "coalesce", "nullif",
+    "abs", "round", "floor", "ceil", "ceiling", "sqrt", "date_part", "extract", "starts_with",
+    "ends_with", "replace", "strpos", "left", "right",
+];
+
+fn cast_arg(e: PhysExpr, from: &DataType, to: &DataType) -> PhysExpr {
+    if from == to {
+        e
+    } else {
+        PhysExpr::Cast(Box::new(e), to.clone())
+    }
+}
+
+fn arity(name: &str, args: &[PhysExpr], min: usize, max: usize) -> Result<()> {
+    if args.len() < min || args.len() > max {
+        let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        return Err(SluiceError::Type(format!(
+            "{name}() takes {want} arguments, got {}",
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+fn want_string(name: &str, t: &DataType) -> Result<()> {
+    if is_string(t) || *t == DataType::Null {
+        Ok(())
+    } else {
+        Err(SluiceError::Type(format!("{name}() needs a string argument, got {t}")))
+    }
+}
+
+/// Looks `name` up and coerces its arguments.
+pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(ScalarFn, Vec<PhysExpr>)> {
+    let utf8 = DataType::Utf8;
+    let f = |name: &'static str, eval: fn(&[ColumnarValue], usize) -> Result<ColumnarValue>| ScalarFn { name, eval };
+    let strings = |args: Vec<PhysExpr>| -> Vec<PhysExpr> {
+        args.into_iter().zip(types).map(|(a, t)| cast_arg(a, t, &DataType::Utf8)).collect()
+    };
+    Ok(match name {
+        "substring" | "substr" => {
+            arity(name, &args, 2, 3)?;
+            want_string(name, &types[0])?;
+            let mut a = args.into_iter();
+            let mut out = vec![];
+            if let Some(s) = a.next() {
+                out.push(cast_arg(s, &types[0], &utf8));
+            }
+            for (e, t) in a.zip(&types[1..]) {
+                out.push(cast_arg(e, t, &DataType::Int64));
+            }
+            (f("substring", substring), out)
+        }
+        "upper" | "lower" | "trim" | "btrim" | "ltrim" | "rtrim" | "reverse" => {
+            arity(name, &args, 1, 1)?;
+            want_string(name, &types[0])?;
+            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = match name {
+                "upper" => |a, _| map_str(&a[0], |s| s.to_uppercase()),
+                "lower" => |a, _| map_str(&a[0], |s| s.to_lowercase()),
+                "trim" | "btrim" => |a, _| map_str(&a[0], |s| s.trim().to_string()),
+                "ltrim" => |a, _| map_str(&a[0], |s| s.trim_start().to_string()),
+                "rtrim" => |a, _| map_str(&a[0], |s| s.trim_end().to_string()),
+                _ => |a, _| map_str(&a[0], |s| s.chars().rev().collect()),
+            };
+            (f("string_fn", ev), strings(args))
+        }
+        "length" | "char_length" | "character_length" | "octet_length" => {
+            arity(name, &args, 1, 1)?;
+            want_string(name, &types[0])?;
+            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = if name == "octet_length" {
+                |a, _| map_str_int(&a[0], |s| s.len() as i64)
+            } else {
+                |a, _| map_str_int(&a[0], |s| s.chars().count() as i64)
+            };
+            (f("length", ev), strings(args))
+        }
+        "concat" => (f("concat", concat_fn), strings(args)),
+        "starts_with" | "ends_with" | "strpos" | "left" | "right" | "replace" => {
+            let n = if name == "replace" { 3 } else { 2 };
+            arity(name, &args, n, n)?;
+            want_string(name, &types[0])?;
+            let args: Vec<PhysExpr> = args
+                .into_iter()
+                .zip(types)
+                .map(|(a, t)| {
+                    let to = if t.is_integer() { DataType::Int64 } else { DataType::Utf8 };
+                    cast_arg(a, t, &to)
+                })
+                .collect();
+            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = match name {
+                "starts_with" => |a, n| str2_bool(a, n, |s, p| s.starts_with(p)),
+                "ends_with" => |a, n| str2_bool(a, n, |s, p| s.ends_with(p)),
+                "strpos" => |a, n| str2_int(a, n, |s, p| s.find(p).map_or(0, |i| s[..i].chars().count() as i64 + 1)),
+                "left" => |a, n| str_int_str(a, n, |s, k| {
+                    let c = s.chars().count() as i64;
+                    let take = if k >= 0 { k } else { (c + k).max(0) };
+                    s.chars().take(take as usize).collect()
+                }),
+                "right" => |a, n| str_int_str(a, n, |s, k| {
+                    let c = s.chars().count() as i64;
+                    let take = if k >= 0 { k.min(c) } else { (c + k).max(0) };
+                    s.chars().skip((c - take) as usize).collect()
+                }),
+                _ => replace_fn,
+            };
+            (f("string_fn2", ev), args)
+        }
+        "coalesce" | "nullif" => {
+            if name == "nullif" {
+                arity(name, &args, 2, 2)?;
+            } else if args.is_empty() {
+                return Err(SluiceError::Type("coalesce() needs at least one argument".into()));
+            }
+            let mut common = DataType::Null;
+            for t in types {
+                common = common_type(&common, t).ok_or_else(|| {
+                    SluiceError::Type(format!("{name}() arguments have incompatible types {common} and {t}"))
+                })?;
+            }
+            let args = args.into_iter().zip(types).map(|(a, t)| cast_arg(a, t, &common)).collect();
+            if name == "coalesce" {
+                (f("coalesce", coalesce), args)
+            } else {
+                (f("nullif", nullif), args)
+            }
+        }
+        "abs" => {
+            arity(name, &args, 1, 1)?;
+            if !is_numeric(&types[0]) {
+                return Err(SluiceError::Type(format!("abs() needs a number, got {}", types[0])));
+            }
+            (f("abs", abs), args)
+        }
+        "round" | "floor" | "ceil" | "ceiling" | "sqrt" => {
+            arity(name, &args, 1, if name == "round" { 2 } else { 1 })?;
+            if !is_numeric(&types[0]) {
+                return Err(SluiceError::Type(format!("{name}() needs a number, got {}", types[0])));
+            }
+            let mut a: Vec<PhysExpr> = vec![];
+            for (i, (e, t)) in args.into_iter().zip(types).enumerate() {
+                a.push(cast_arg(e, t, if i == 0 { &DataType::Float64 } else { &DataType::Int64 }));
+            }
+            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = match name {
+                "round" => round,
+                "floor" => |a, _| map_f64(&a[0], f64::floor),
+                "sqrt" => |a, _| map_f64(&a[0], f64::sqrt),
+                _ => |a, _| map_f64(&a[0], f64::ceil),
+            };
+            (f("math", ev), a)
+        }
+        "date_part" | "extract" => {
+            arity(name, &args, 2, 2)?;
+            if !types[1].is_temporal() {
+                return Err(SluiceError::Type(format!("{name}() needs a date or timestamp, got {}", types[1])));
+            }
+            (f("date_part", date_part_fn), args)
+        }
+        other => {
+            let hints = crate::error::nearest(other, FUNCTION_NAMES.iter().copied(), 3);
+            return Err(SluiceError::plan(format!(
+                "unknown function {other}(){}",
+                crate::error::did_you_mean(&hints)
+            )));
+        }
+    })
+}
+
+fn scalar_like(args: &[ColumnarValue], out: ArrayRef) -> ColumnarValue {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        ColumnarValue::Scalar(out)
+    } else {
+        ColumnarValue::Array(out)
+    }
+}
+
+fn rows_of(args: &[ColumnarValue], n: usize) -> usize {
+    if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        1
+    } else {
+        n
+    }
+}
+
+fn utf8(v: &ColumnarValue, n: usize) -> Result<ArrayRef> {
+    let a = v.clone().into_array(n)?;
+    Ok(if *a.data_type() == DataType::Utf8 {
+        a
+    } else {
+        arrow::compute::cast(&a, &DataType::Utf8)?
+    })
+}
+
+fn map_str(v: &ColumnarValue, f: impl Fn(&str) -> String) -> Result<ColumnarValue> {
+    let n = rows_of(std::slice::from_ref(v), usize::MAX);
+    let a = utf8(v, if n == 1 { 1 } else { v.clone().into_array(0).map(|a| a.len())? })?;
+    let out: StringArray = a.as_string::<i32>().iter().map(|s| s.map(&f)).collect();
+    Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
+}
+
+fn map_str_int(v: &ColumnarValue, f: impl Fn(&str) -> i64) -> Result<ColumnarValue> {
+    let a = utf8(v, 1)?;
+    let out: Int64Array = a.as_string::<i32>().iter().map(|s| s.map(&f)).collect();
+    Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
+}
+
+fn map_f64(v: &ColumnarValue, f: impl Fn(f64) -> f64) -> Result<ColumnarValue> {
+    let a = v.clone().into_array(1)?;
+    let out: Float64Array = a.as_primitive::<Float64Type>().unary(f);
+    Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
+}
+
+fn str2_bool(a: &[ColumnarValue], n: usize, f: impl Fn(&str, &str) -> bool) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let (x, y) = (utf8(&a[0], rows)?, utf8(&a[1], rows)?);
+    let out: BooleanArray = x
+        .as_string::<i32>()
+        .iter()
+        .zip(y.as_string::<i32>().iter())
+        .map(|(s, p)| Some(f(s?, p?)))
+        .collect();
+    Ok(scalar_like(a, Arc::new(out)))
+}
+
+fn str2_int(a: &[ColumnarValue], n: usize, f: impl Fn(&str, &str) -> i64) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let (x, y) = (utf8(&a[0], rows)?, utf8(&a[1], rows)?);
+    let out: Int64Array = x
+        .as_string::<i32>()
+        .iter()
+        .zip(y.as_string::<i32>().iter())
+        .map(|(s, p)| Some(f(s?, p?)))
+        .collect();
+    Ok(scalar_like(a, Arc::new(out)))
+}
+
+fn str_int_str(a: &[ColumnarValue], n: usize, f: impl Fn(&str, i64) -> String) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let x = utf8(&a[0], rows)?;
+    let k = a[1].clone().into_array(rows)?;
+    let out: StringArray = x
+        .as_string::<i32>()
+        .iter()
+        .zip(k.as_primitive::<Int64Type>().iter())
+        .map(|(s, k)| Some(f(s?, k?)))
+        .collect();
+    Ok(scalar_like(a, Arc::new(out)))
+}
+
+fn replace_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let (x, from, to) = (utf8(&a[0], rows)?, utf8(&a[1], rows)?, utf8(&a[2], rows)?);
+    let out: StringArray = (0..rows)
+        .map(|i| {
+            let (s, f, t) = (x.as_string::<i32>(), from.as_string::<i32>(), to.as_string::<i32>());
+            if s.is_null(i) || f.is_null(i) || t.is_null(i) {
+                None
+            } else {
+                Some(s.value(i).replace(f.value(i), t.value(i)))
+            }
+        })
+        .collect();
+    Ok(scalar_like(a, Arc::new(out)))
+}
+
+fn scalar_i64(v: &ColumnarValue, what: &str) -> Result<Option<i64>> {
+    match v {
+        ColumnarValue::Scalar(a) => Ok(if a.is_null(0) {
+            None
+        } else {
+            Some(a.as_primitive::<Int64Type>().value(0))
+        }),
+        ColumnarValue::Array(_) => Err(SluiceError::unsupported(format!(
+            "substring() with a non-constant {what}"
+        ))),
+    }
+}
+
+/// SQL `SUBSTRING(s FROM start FOR len)`: 1-based, counted in characters.
+fn substring(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(&a[..1], n);
+    let s = utf8(&a[0], rows)?;
+    let Some(start) = scalar_i64(&a[1], "start")? else {
+        return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Utf8, 1)));
+    };
+    let len = match a.get(2) {
+        Some(v) => match scalar_i64(v, "length")? {
+            Some(l) if l < 0 => return Err(SluiceError::exec("negative substring length not allowed")),
+            Some(l) => Some(l),
+            None => return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Utf8, 1))),
+        },
+        None => None,
+    };
+    // Positions before 1 eat into the length, as in PostgreSQL.
+    let (from, len) = if start >= 1 {
+        (start - 1, len)
+    } else {
+        (0, len.map(|l| (l + start - 1).max(0)))
+    };
+    let out = arrow::compute::kernels::substring::substring_by_char(
+        s.as_string::<i32>(),
+        from,
+        len.map(|l| l as u64),
+    )?;
+    Ok(scalar_like(&a[..1], Arc::new(out)))
+}
+
+/// `a || b`: NULL if either side is NULL.
+pub fn concat_op(l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Result<ColumnarValue> {
+    let args = [l.clone(), r.clone()];
+    let rows = rows_of(&args, n);
+    let (x, y) = (utf8(l, rows)?, utf8(r, rows)?);
+    let out = arrow::compute::kernels::concat_elements::concat_elements_utf8(
+        x.as_string::<i32>(),
+        y.as_string::<i32>(),
+    )?;
+    Ok(scalar_like(&args, Arc::new(out)))
+}
+
+/// `concat(a, b, ...)`: NULL arguments are skipped.
+fn concat_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let arrays = a.iter().map(|v| utf8(v, rows)).collect::<Result<Vec<_>>>()?;
+    let out: StringArray = (0..rows)
+        .map(|i| {
+            let mut s = String::new();
+            for arr in &arrays {
+                let sa = arr.as_string::<i32>();
+                if !sa.is_null(i) {
+                    s.push_str(sa.value(i));
+                }
+            }
+            Some(s)
+        })
+        .collect();
+    Ok(scalar_like(a, Arc::new(out)))
+}
+
+fn coalesce(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let mut it = a.iter().rev();
+    let mut acc = match it.next() {
+        Some(v) => v.clone().into_array(rows)?,
+        None => return Err(SluiceError::exec("coalesce() without arguments")),
+    };
+    for v in it {
+        let arr = v.clone().into_array(rows)?;
+        let present = arrow::compute::is_not_null(&arr)?;
+        acc = zip(&present, &arr, &acc)?;
+    }
+    Ok(scalar_like(a, acc))
+}
+
+fn nullif(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let (x, y) = (a[0].clone().into_array(rows)?, a[1].clone().into_array(rows)?);
+    let eq = cmp::eq(&x, &y)?;
+    let eq = arrow::compute::prep_null_mask_filter(&eq);
+    let nulls = arrow::array::new_null_array(x.data_type(), rows);
+    Ok(scalar_like(a, zip(&eq, &nulls, &x)?))
+}
+
+fn abs(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let x = a[0].clone().into_array(rows)?;
+    let zero = arrow::compute::cast(&Int64Array::from(vec![0]), x.data_type())?;
+    let neg = cmp::lt(&x, &arrow::array::Scalar::new(zero))?;
+    let neg = arrow::compute::prep_null_mask_filter(&neg);
+    Ok(scalar_like(a, zip(&neg, &numeric::neg(&x)?, &x)?))
+}
+
+fn round(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let digits = match a.get(1) {
+        Some(ColumnarValue::Scalar(d)) if !d.is_null(0) => d.as_primitive::<Int64Type>().value(0),
+        Some(ColumnarValue::Scalar(_)) => return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Float64, 1))),
+        Some(ColumnarValue::Array(_)) => return Err(SluiceError::unsupported("round() with non-constant digits")),
+        None => 0,
+    };
+    let _ = n;
+    let scale = 10f64.powi(digits as i32);
+    map_f64(&a[0], move |v| (v * scale).round() / scale)
+}
+
+fn date_part_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let part = match &a[0] {
+        ColumnarValue::Scalar(p) if is_string(p.data_type()) => {
+            let p = arrow::compute::cast(p, &DataType::Utf8)?;
+            p.as_string::<i32>().value(0).to_lowercase()
+        }
+        _ => return Err(SluiceError::Type("date_part() needs a constant part name".into())),
+    };
+    let dp = match part.as_str() {
+        "year" | "years" => DatePart::Year,
+        "quarter" => DatePart::Quarter,
+        "month" | "months" => DatePart::Month,
+        "week" => DatePart::Week,
+        "day" | "days" => DatePart::Day,
+        "dow" => DatePart::DayOfWeekSunday0,
+        "doy" => DatePart::DayOfYear,
+        "hour" => DatePart::Hour,
+        "minute" => DatePart::Minute,
+        "second" => DatePart::Second,
+        other => return Err(SluiceError::Type(format!("unknown date part '{other}'"))),
+    };
+    let rows = rows_of(&a[1..], n);
+    let x = a[1].clone().into_array(rows)?;
+    let out = date_part(&x, dp)?;
+    let out = arrow::compute::cast(&out, &DataType::Int64)?;
+    Ok(scalar_like(&a[1..], out))
+}

@@ -1,0 +1,413 @@
+//! Hash join: every join type, with either input as the build side.
+//!
+//! # Design
+//! ```text
+//!   build input (all partitions) ──collect once──> JoinTable (shared by all probe partitions)
+//!   probe partition p ──> ProbeOp: hash keys → candidate pairs → vectorized key check
+//!                                  → residual filter → emit per mode
+//!   last probe partition to end ──> emits build rows never / ever matched (outer, semi, anti)
+//! ```
+//! Candidates come from hash equality only; keys are then compared column by column with
+//! Arrow's `eq` kernel on the gathered pairs, so any key type works without per-row dispatch.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::compute::kernels::cmp;
+use arrow::compute::{and, filter, take};
+use arrow::datatypes::{Schema, SchemaRef};
+
+use crate::error::{Result, SluiceError};
+use crate::physical::expr::PhysExpr;
+use crate::physical::hash::hash_columns;
+use crate::physical::join_table::{indices, JoinTable};
+use crate::physical::{collect_partitions, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+
+/// What a join emits, relative to its build and probe sides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinMode {
+    /// Matching (left, right) pairs.
+    pub pairs: bool,
+    /// Probe rows without a match, padded with NULLs.
+    pub probe_outer: bool,
+    /// Build rows without a match, padded with NULLs.
+    pub build_outer: bool,
+    /// Probe rows with a match (probe columns only).
+    pub probe_semi: bool,
+    /// Probe rows without a match (probe columns only).
+    pub probe_anti: bool,
+    /// Build rows with a match (build columns only).
+    pub build_semi: bool,
+    /// Build rows without a match (build columns only).
+    pub build_anti: bool,
+    /// NOT IN semantics for `probe_anti`: NULLs on either side drop rows.
+    pub null_aware: bool,
+}
+
+impl JoinMode {
+    fn tracks_build(&self) -> bool {
+        self.build_outer || self.build_semi || self.build_anti
+    }
+}
+
+#[derive(Debug, Default)]
+struct BuildTracker {
+    visited: Vec<bool>,
+    remaining: usize,
+}
+
+/// The plan node.
+#[derive(Debug)]
+pub struct HashJoinExec {
+    build: Arc<dyn ExecNode>,
+    probe: Arc<dyn ExecNode>,
+    build_keys: Vec<PhysExpr>,
+    probe_keys: Vec<PhysExpr>,
+    /// Residual condition bound to (left columns ++ right columns).
+    filter: Option<PhysExpr>,
+    build_is_left: bool,
+    mode: JoinMode,
+    pair_schema: SchemaRef,
+    schema: SchemaRef,
+    table: OnceLock<std::result::Result<Arc<JoinTable>, String>>,
+    tracker: Arc<Mutex<BuildTracker>>,
+}
+
+/// How to construct a [`HashJoinExec`].
+#[derive(Debug)]
+pub struct HashJoinSpec {
+    /// The side that is hashed.
+    pub build: Arc<dyn ExecNode>,
+    /// The side that streams.
+    pub probe: Arc<dyn ExecNode>,
+    /// Key expressions over the build side.
+    pub build_keys: Vec<PhysExpr>,
+    /// Key expressions over the probe side (same count and order).
+    pub probe_keys: Vec<PhysExpr>,
+    /// Residual condition over left ++ right columns.
+    pub filter: Option<PhysExpr>,
+    /// True when the build side is the logical left input.
+    pub build_is_left: bool,
+    /// What to emit.
+    pub mode: JoinMode,
+}
+
+impl HashJoinExec {
+    /// A join from its spec.
+    pub fn new(spec: HashJoinSpec) -> Self {
+        let (l, r) = if spec.build_is_left {
+            (spec.build.schema(), spec.probe.schema())
+        } else {
+            (spec.probe.schema(), spec.build.schema())
+        };
+        let fields: Vec<_> = l
+            .fields()
+            .iter()
+            .chain(r.fields())
+            .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
+            .collect();
+        let pair_schema = Arc::new(Schema::new(fields));
+        let m = spec.mode;
+        let schema = if m.pairs || m.probe_outer || m.build_outer {
+            pair_schema.clone()
+        } else if m.probe_semi || m.probe_anti {
+            spec.probe.schema()
+        } else {
+            spec.build.schema()
+        };
+        Self {
+            build: spec.build,
+            probe: spec.probe,
+            build_keys: spec.build_keys,
+            probe_keys: spec.probe_keys,
+            filter: spec.filter,
+            build_is_left: spec.build_is_left,
+            mode: spec.mode,
+            pair_schema,
+            schema,
+            table: OnceLock::new(),
+            tracker: Arc::new(Mutex::new(BuildTracker::default())),
+        }
+    }
+
+    fn table(&self, ctx: &Arc<TaskContext>) -> Result<Arc<JoinTable>> {
+        let r = self.table.get_or_init(|| {
+            let built = collect_partitions(&self.build, ctx).and_then(|batches| {
+                let batch = arrow::compute::concat_batches(&self.build.schema(), &batches)?;
+                JoinTable::build(batch, &self.build_keys)
+            });
+            match built {
+                Ok(t) => {
+                    if let Ok(mut tr) = self.tracker.lock() {
+                        tr.visited = vec![false; t.num_rows()];
+                        tr.remaining = self.probe.output_partitions();
+                    }
+                    Ok(Arc::new(t))
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        r.clone().map_err(SluiceError::Execution)
+    }
+}
+
+impl ExecNode for HashJoinExec {
+    fn name(&self) -> &'static str {
+        "HashJoinExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.build.clone(), self.probe.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        self.probe.output_partitions()
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        let table = self.table(ctx)?;
+        let input = self.probe.execute(partition, ctx)?;
+        let op = ProbeOp {
+            table,
+            probe_keys: self.probe_keys.clone(),
+            filter: self.filter.clone(),
+            build_is_left: self.build_is_left,
+            mode: self.mode,
+            pair_schema: self.pair_schema.clone(),
+            probe_schema: self.probe.schema(),
+            visited: vec![],
+            tracker: self.tracker.clone(),
+        };
+        Ok(OperatorStream::boxed(input, op))
+    }
+    fn details(&self) -> String {
+        let keys: Vec<String> = self
+            .build_keys
+            .iter()
+            .zip(&self.probe_keys)
+            .map(|(b, p)| format!("{b} = {p}"))
+            .collect();
+        let mut s = format!(
+            "mode={:?}, build={}, on=[{}]",
+            self.mode,
+            if self.build_is_left { "left" } else { "right" },
+            keys.join(", ")
+        );
+        if let Some(f) = &self.filter {
+            s.push_str(&format!(", filter={f}"));
+        }
+        s.replace("JoinMode ", "")
+    }
+}
+
+struct ProbeOp {
+    table: Arc<JoinTable>,
+    probe_keys: Vec<PhysExpr>,
+    filter: Option<PhysExpr>,
+    build_is_left: bool,
+    mode: JoinMode,
+    pair_schema: SchemaRef,
+    probe_schema: SchemaRef,
+    /// Build rows matched by this partition (only when the mode tracks the build side).
+    visited: Vec<bool>,
+    tracker: Arc<Mutex<BuildTracker>>,
+}
+
+/// Most pairs gathered at once for a join without keys.
+const MAX_CROSS_PAIRS: usize = 1 << 20;
+
+impl ProbeOp {
+    /// Columns of `batch` gathered at `idx`.
+    fn gather(batch: &RecordBatch, idx: &dyn Array) -> Result<Vec<ArrayRef>> {
+        batch.columns().iter().map(|c| Ok(take(c, idx, None)?)).collect()
+    }
+
+    fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
+        schema.fields().iter().map(|f| new_null_array(f.data_type(), n)).collect()
+    }
+
+    fn batch(&self, schema: &SchemaRef, cols: Vec<ArrayRef>, n: usize) -> Result<RecordBatch> {
+        let opts = RecordBatchOptions::new().with_row_count(Some(n));
+        Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &opts)?)
+    }
+
+    /// (left ++ right) columns from probe-side and build-side columns.
+    fn pair_batch(&self, probe_cols: Vec<ArrayRef>, build_cols: Vec<ArrayRef>, n: usize) -> Result<RecordBatch> {
+        let cols = if self.build_is_left {
+            build_cols.into_iter().chain(probe_cols).collect()
+        } else {
+            probe_cols.into_iter().chain(build_cols).collect()
+        };
+        self.batch(&self.pair_schema, cols, n)
+    }
+
+    /// Verified matching pairs for `batch` and the joined rows when a filter needed them.
+    fn matches(&self, batch: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
+        let n = batch.num_rows();
+        let keys = self
+            .probe_keys
+            .iter()
+            .map(|e| e.evaluate_array(batch))
+            .collect::<Result<Vec<_>>>()?;
+        let (mut pidx, mut bidx) = (Vec::new(), Vec::new());
+        if keys.is_empty() {
+            let per = (MAX_CROSS_PAIRS / self.table.num_rows().max(1)).max(1);
+            let mut start = 0;
+            while start < n {
+                let end = (start + per).min(n);
+                let (mut p, mut b) = (Vec::new(), Vec::new());
+                self.table.cross(start..end, &mut p, &mut b);
+                let (p, b) = self.verify(batch, &keys, p, b)?;
+                pidx.extend(p);
+                bidx.extend(b);
+                start = end;
+            }
+            return Ok((pidx, bidx));
+        }
+        let hashes = hash_columns(&keys, n)?;
+        self.table.candidates(&keys, &hashes, 0..n, &mut pidx, &mut bidx);
+        self.verify(batch, &keys, pidx, bidx)
+    }
+
+    /// Keeps the candidate pairs whose keys are equal and that pass the residual filter.
+    fn verify(&self, batch: &RecordBatch, keys: &[ArrayRef], p: Vec<u32>, b: Vec<u32>) -> Result<(Vec<u32>, Vec<u32>)> {
+        if p.is_empty() {
+            return Ok((p, b));
+        }
+        let (pa, ba) = (indices(&p), indices(&b));
+        let mut mask: Option<BooleanArray> = None;
+        for (pk, bk) in keys.iter().zip(&self.table.keys) {
+            let eq = cmp::eq(&take(pk, &pa, None)?, &take(bk, &ba, None)?)?;
+            mask = Some(match mask {
+                None => eq,
+                Some(m) => and(&m, &eq)?,
+            });
+        }
+        if let Some(f) = &self.filter {
+            let joined = self.pair_batch(Self::gather(batch, &pa)?, Self::gather(&self.table.batch, &ba)?, p.len())?;
+            let fm = f.evaluate_array(&joined)?;
+            let fm = fm.as_boolean().clone();
+            mask = Some(match mask {
+                None => fm,
+                Some(m) => and(&m, &fm)?,
+            });
+        }
+        let Some(mask) = mask else { return Ok((p, b)) };
+        let keep = |v: &[u32]| -> Vec<u32> {
+            v.iter()
+                .zip(mask.iter())
+                .filter(|(_, m)| m.unwrap_or(false))
+                .map(|(x, _)| *x)
+                .collect()
+        };
+        Ok((keep(&p), keep(&b)))
+    }
+
+    fn probe_rows_where(&self, batch: &RecordBatch, keep: Vec<bool>) -> Result<Option<RecordBatch>> {
+        let mask = BooleanArray::from(keep);
+        let cols: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .map(|c| Ok(filter(c, &mask)?))
+            .collect::<Result<_>>()?;
+        let n = mask.true_count();
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.batch(&self.probe_schema, cols, n)?))
+    }
+}
+
+impl Operator for ProbeOp {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+        let n = batch.num_rows();
+        let m = self.mode;
+        if m.probe_anti && m.null_aware && self.table.num_rows() > 0 && self.table.has_null_key {
+            return Ok(()); // x NOT IN (.., NULL, ..) is never true
+        }
+        let (pidx, bidx) = self.matches(&batch)?;
+        if m.tracks_build() {
+            if self.visited.is_empty() {
+                self.visited = vec![false; self.table.num_rows()];
+            }
+            for &b in &bidx {
+                self.visited[b as usize] = true;
+            }
+        }
+        if m.pairs && !pidx.is_empty() {
+            let (pa, ba) = (indices(&pidx), indices(&bidx));
+            let joined = self.pair_batch(Self::gather(&batch, &pa)?, Self::gather(&self.table.batch, &ba)?, pidx.len())?;
+            out.push(Element::Batch(joined));
+        }
+        if m.probe_outer || m.probe_semi || m.probe_anti {
+            let mut matched = vec![false; n];
+            for &p in &pidx {
+                matched[p as usize] = true;
+            }
+            if m.probe_outer {
+                let idx: Vec<u32> = (0..n as u32).filter(|&i| !matched[i as usize]).collect();
+                if !idx.is_empty() {
+                    let probe_cols = Self::gather(&batch, &indices(&idx))?;
+                    let build_cols = Self::null_columns(&self.table.batch.schema(), idx.len());
+                    out.push(Element::Batch(self.pair_batch(probe_cols, build_cols, idx.len())?));
+                }
+            } else {
+                let keep: Vec<bool> = if m.probe_semi {
+                    matched
+                } else if m.null_aware && self.table.num_rows() > 0 {
+                    let keys = self
+                        .probe_keys
+                        .iter()
+                        .map(|e| e.evaluate_array(&batch))
+                        .collect::<Result<Vec<_>>>()?;
+                    (0..n).map(|i| !matched[i] && keys.iter().all(|k| !k.is_null(i))).collect()
+                } else {
+                    matched.iter().map(|x| !x).collect()
+                };
+                if let Some(b) = self.probe_rows_where(&batch, keep)? {
+                    out.push(Element::Batch(b));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let m = self.mode;
+        if !m.tracks_build() {
+            return Ok(());
+        }
+        let visited = {
+            let mut tr = self
+                .tracker
+                .lock()
+                .map_err(|_| SluiceError::exec("join tracker lock poisoned"))?;
+            for (i, v) in self.visited.iter().enumerate() {
+                if *v {
+                    tr.visited[i] = true;
+                }
+            }
+            tr.remaining = tr.remaining.saturating_sub(1);
+            if tr.remaining > 0 {
+                return Ok(());
+            }
+            std::mem::take(&mut tr.visited)
+        };
+        let want_matched = m.build_semi;
+        let idx: Vec<u32> = (0..self.table.num_rows() as u32)
+            .filter(|&i| visited.get(i as usize).copied().unwrap_or(false) == want_matched)
+            .collect();
+        if idx.is_empty() {
+            return Ok(());
+        }
+        let build_cols = Self::gather(&self.table.batch, &indices(&idx))?;
+        let b = if m.build_outer {
+            let probe_cols = Self::null_columns(&self.probe_schema, idx.len());
+            self.pair_batch(probe_cols, build_cols, idx.len())?
+        } else {
+            self.batch(&self.table.batch.schema(), build_cols, idx.len())?
+        };
+        out.push(Element::Batch(b));
+        Ok(())
+    }
+}

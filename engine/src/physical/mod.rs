@@ -1,0 +1,303 @@
+//! Physical plans and the element stream they exchange.
+//!
+//! A physical plan is a tree of [`ExecNode`]s. Each node has a number of output
+//! partitions; `execute(p)` returns the [`Element`] stream of partition `p`. Nodes that
+//! transform a stream one batch at a time create an [`Operator`] and wrap it in
+//! [`OperatorStream`], which calls it directly from the consumer's thread: operators
+//! chained this way are fused — no channel and no copy between them. Exchanges
+//! (`exchange.rs`) are where partitions meet and threads hand over data.
+//!
+//! The stream carries data batches and control elements (watermarks, checkpoint barriers,
+//! end-of-input) in one channel and in order, so streaming operators can be added without
+//! changing these; a batch job sees data and end-of-input only.
+
+pub mod aggregate;
+pub mod accumulator;
+pub mod coerce;
+pub mod exchange;
+pub mod expr;
+pub mod filter;
+pub mod functions;
+pub mod hash;
+pub mod join;
+pub mod join_table;
+pub mod limit;
+pub mod parquet;
+pub mod planner;
+pub mod projection;
+pub mod scan;
+pub mod sort;
+pub mod union;
+pub mod window;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+
+use crate::config::SessionConfig;
+use crate::error::Result;
+
+/// One item of a stream between operators.
+#[derive(Debug, Clone)]
+pub enum Element {
+    /// A batch of rows.
+    Batch(RecordBatch),
+    /// Event time has advanced to this value (milliseconds); no later element is older.
+    Watermark(i64),
+    /// Checkpoint barrier with its id.
+    Barrier(u64),
+    /// The input has ended; nothing follows.
+    End,
+}
+
+/// A partition's stream of elements.
+pub type ElementStream = Box<dyn Iterator<Item = Result<Element>> + Send>;
+
+/// What a running task may read: the session's settings.
+#[derive(Debug, Clone, Default)]
+pub struct TaskContext {
+    /// Settings of the session running the query.
+    pub config: SessionConfig,
+}
+
+/// A node of a physical plan.
+///
+/// Contract: `execute(p)` may be called once per partition `p < output_partitions()`, from
+/// any thread; partitions run concurrently. The stream ends with [`Element::End`] (after
+/// which it yields `None`), or yields one `Err` and then `None`. Dropping a stream early
+/// cancels the work that feeds it.
+pub trait ExecNode: Send + Sync + fmt::Debug {
+    /// Operator name for EXPLAIN.
+    fn name(&self) -> &'static str;
+    /// Output schema.
+    fn schema(&self) -> SchemaRef;
+    /// Inputs.
+    fn children(&self) -> Vec<Arc<dyn ExecNode>>;
+    /// Number of output partitions.
+    fn output_partitions(&self) -> usize;
+    /// Starts partition `partition`.
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream>;
+    /// Operator details for EXPLAIN (keys, predicates, ...).
+    fn details(&self) -> String {
+        String::new()
+    }
+}
+
+/// A streaming operator: called for every element of its input, in order.
+///
+/// Only [`Operator::process_batch`] is required. The default hooks forward watermarks and
+/// barriers unchanged (right for stateless operators) and emit nothing at end-of-input;
+/// operators that buffer (sort, aggregate, join build) emit their results in `on_end`.
+pub trait Operator: Send {
+    /// Handles one batch, pushing any output to `out`.
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()>;
+    /// Event time advanced to `ts`. Default: forward it.
+    fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
+        out.push(Element::Watermark(ts));
+        Ok(())
+    }
+    /// Checkpoint barrier `id` arrived. Default: forward it (a stateless operator has
+    /// nothing to snapshot).
+    fn on_barrier(&mut self, id: u64, out: &mut Vec<Element>) -> Result<()> {
+        out.push(Element::Barrier(id));
+        Ok(())
+    }
+    /// The input ended. Default: nothing more to emit. `End` itself is forwarded by the driver.
+    fn on_end(&mut self, _out: &mut Vec<Element>) -> Result<()> {
+        Ok(())
+    }
+    /// True when the operator wants no more input (a satisfied LIMIT).
+    fn is_finished(&self) -> bool {
+        false
+    }
+}
+
+/// Drives an [`Operator`] over an input stream: the fused chain of the design.
+pub struct OperatorStream {
+    input: ElementStream,
+    op: Box<dyn Operator>,
+    buf: VecDeque<Element>,
+    scratch: Vec<Element>,
+    done: bool,
+}
+
+impl OperatorStream {
+    /// Wraps `op` around `input`.
+    pub fn new(input: ElementStream, op: Box<dyn Operator>) -> Self {
+        Self {
+            input,
+            op,
+            buf: VecDeque::new(),
+            scratch: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Boxed as an [`ElementStream`].
+    pub fn boxed(input: ElementStream, op: impl Operator + 'static) -> ElementStream {
+        Box::new(Self::new(input, Box::new(op)))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.done = true;
+        self.op.on_end(&mut self.scratch)?;
+        self.buf.extend(self.scratch.drain(..));
+        self.buf.push_back(Element::End);
+        Ok(())
+    }
+
+    fn step(&mut self) -> Result<()> {
+        if self.op.is_finished() {
+            return self.finish();
+        }
+        match self.input.next().transpose()? {
+            None | Some(Element::End) => return self.finish(),
+            Some(Element::Batch(b)) => self.op.process_batch(b, &mut self.scratch)?,
+            Some(Element::Watermark(ts)) => self.op.on_watermark(ts, &mut self.scratch)?,
+            Some(Element::Barrier(id)) => self.op.on_barrier(id, &mut self.scratch)?,
+        }
+        self.buf.extend(self.scratch.drain(..));
+        Ok(())
+    }
+}
+
+impl Iterator for OperatorStream {
+    type Item = Result<Element>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(e) = self.buf.pop_front() {
+                return Some(Ok(e));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.step() {
+                self.done = true;
+                self.buf.clear();
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// A stream over fixed batches (ending with `End`).
+pub fn batches_stream(batches: Vec<RecordBatch>) -> ElementStream {
+    Box::new(
+        batches
+            .into_iter()
+            .map(|b| Ok(Element::Batch(b)))
+            .chain(std::iter::once(Ok(Element::End))),
+    )
+}
+
+/// Drains a stream, keeping the data batches.
+pub fn collect_stream(stream: ElementStream) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    for e in stream {
+        match e? {
+            Element::Batch(b) => {
+                if b.num_rows() > 0 {
+                    out.push(b)
+                }
+            }
+            Element::End => break,
+            Element::Watermark(_) | Element::Barrier(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Runs every partition of `plan` (one thread each) and returns all batches, partition 0 first.
+pub fn collect_partitions(plan: &Arc<dyn ExecNode>, ctx: &Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
+    let n = plan.output_partitions();
+    if n == 1 {
+        return collect_stream(plan.execute(0, ctx)?);
+    }
+    let results: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|p| {
+                let plan = plan.clone();
+                let ctx = ctx.clone();
+                s.spawn(move || collect_stream(plan.execute(p, &ctx)?))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(crate::error::SluiceError::exec("a partition's thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// Renders a physical plan, one node per line (EXPLAIN).
+pub fn display_plan(plan: &Arc<dyn ExecNode>) -> String {
+    fn go(p: &Arc<dyn ExecNode>, depth: usize, out: &mut String) {
+        let d = p.details();
+        out.push_str(&"  ".repeat(depth));
+        out.push_str(p.name());
+        if !d.is_empty() {
+            out.push_str(": ");
+            out.push_str(&d);
+        }
+        out.push_str(&format!(" [partitions={}]\n", p.output_partitions()));
+        for c in p.children() {
+            go(&c, depth + 1, out);
+        }
+    }
+    let mut s = String::new();
+    go(plan, 0, &mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    struct Doubler;
+    impl Operator for Doubler {
+        fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+            let b = arrow::compute::concat_batches(&batch.schema(), [&batch, &batch])?;
+            out.push(Element::Batch(b));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn operator_stream_forwards_control_elements_in_order() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).expect("batch");
+        let input: ElementStream = Box::new(
+            vec![
+                Element::Batch(b.clone()),
+                Element::Watermark(10),
+                Element::Barrier(7),
+                Element::Batch(b),
+                Element::End,
+            ]
+            .into_iter()
+            .map(Ok),
+        );
+        let kinds: Vec<String> = OperatorStream::boxed(input, Doubler)
+            .map(|e| match e.expect("ok") {
+                Element::Batch(b) => format!("B{}", b.num_rows()),
+                Element::Watermark(t) => format!("W{t}"),
+                Element::Barrier(i) => format!("C{i}"),
+                Element::End => "E".into(),
+            })
+            .collect();
+        assert_eq!(kinds, vec!["B4", "W10", "C7", "B4", "E"]);
+    }
+}

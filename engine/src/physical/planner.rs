@@ -1,0 +1,406 @@
+//! The physical planner: picks an algorithm and a partitioning for every logical node.
+//! Joins build on the side estimated smaller; aggregations run partial → hash exchange →
+//! final; sorts, limits and windows gather to one partition.
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
+use arrow::compute::SortOptions;
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::config::SessionConfig;
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::Expr;
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::schema::PlanSchema;
+use crate::physical::accumulator::state_types;
+use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
+use crate::physical::coerce::common_type;
+use crate::physical::exchange::{ExchangeExec, Partitioning};
+use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
+use crate::physical::filter::FilterExec;
+use crate::physical::join::{HashJoinExec, HashJoinSpec, JoinMode};
+use crate::physical::limit::LimitExec;
+use crate::physical::projection::ProjectionExec;
+use crate::physical::scan::MemoryExec;
+use crate::physical::sort::{PhysSortExpr, SortExec};
+use crate::physical::union::UnionExec;
+use crate::physical::window::WindowExec;
+use crate::physical::ExecNode;
+
+/// Plans `plan` for execution with `config`.
+pub fn create_physical_plan(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecNode>> {
+    Planner { config }.plan(plan)
+}
+
+struct Planner<'a> {
+    config: &'a SessionConfig,
+}
+
+/// Rough output row count of a logical plan, for choosing build sides and join order.
+pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
+    match plan {
+        LogicalPlan::Scan { source, filters, .. } => {
+            let base = source.row_count().map_or(1_000_000.0, |r| r as f64);
+            base * 0.25f64.powi(filters.len().min(3) as i32)
+        }
+        LogicalPlan::Empty { produce_one_row, .. } => f64::from(u8::from(*produce_one_row)),
+        LogicalPlan::Values { rows, .. } => rows.len() as f64,
+        LogicalPlan::Filter { input, predicate } => {
+            let eq_lit = predicate.any(&mut |e| {
+                matches!(e, Expr::Binary { op: crate::logical::expr::BinaryOp::Eq, right, .. } if matches!(**right, Expr::Literal(_)))
+            });
+            estimate_rows(input) * if eq_lit { 0.1 } else { 0.25 }
+        }
+        LogicalPlan::Aggregate { input, group_by, .. } => {
+            if group_by.is_empty() {
+                1.0
+            } else {
+                (estimate_rows(input) * 0.1).max(1.0)
+            }
+        }
+        LogicalPlan::Join {
+            left, right, join_type, on, ..
+        } => {
+            let (l, r) = (estimate_rows(left), estimate_rows(right));
+            match join_type {
+                JoinType::Semi | JoinType::Anti => l * 0.5,
+                JoinType::Left => l.max(r.min(l)),
+                JoinType::Right => r,
+                JoinType::Full => l + r,
+                JoinType::Inner if on.is_empty() => l * r,
+                JoinType::Inner => l.max(r),
+            }
+        }
+        LogicalPlan::Limit { input, fetch, .. } => {
+            let i = estimate_rows(input);
+            fetch.map_or(i, |f| i.min(f as f64))
+        }
+        LogicalPlan::Sort { input, fetch, .. } => {
+            let i = estimate_rows(input);
+            fetch.map_or(i, |f| i.min(f as f64))
+        }
+        LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| estimate_rows(i)).sum(),
+        LogicalPlan::Projection { input, .. } | LogicalPlan::Window { input, .. } | LogicalPlan::Alias { input, .. } => {
+            estimate_rows(input)
+        }
+    }
+}
+
+fn sort_options(asc: bool, nulls_first: bool) -> SortOptions {
+    SortOptions {
+        descending: !asc,
+        nulls_first,
+    }
+}
+
+impl Planner<'_> {
+    fn gather(&self, p: Arc<dyn ExecNode>) -> Arc<dyn ExecNode> {
+        if p.output_partitions() == 1 {
+            p
+        } else {
+            Arc::new(ExchangeExec::new(p, Partitioning::Single))
+        }
+    }
+
+    fn plan(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
+        let n = self.config.target_partitions;
+        Ok(match plan {
+            LogicalPlan::Scan {
+                source,
+                projection,
+                filters,
+                ..
+            } => source.scan(projection.as_deref(), filters, n, self.config.batch_size)?,
+            LogicalPlan::Empty { produce_one_row, .. } => {
+                let schema = Arc::new(Schema::empty());
+                let rows = usize::from(*produce_one_row);
+                let b = RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    vec![],
+                    &RecordBatchOptions::new().with_row_count(Some(rows)),
+                )?;
+                Arc::new(MemoryExec::single(schema, vec![b]))
+            }
+            LogicalPlan::Values { schema, rows } => self.values(schema, rows)?,
+            LogicalPlan::Filter { input, predicate } => {
+                let p = create_physical_expr(predicate, input.schema())?;
+                Arc::new(FilterExec::new(self.plan(input)?, p))
+            }
+            LogicalPlan::Projection { input, exprs, schema } => {
+                let p = exprs
+                    .iter()
+                    .map(|e| create_physical_expr(e, input.schema()))
+                    .collect::<Result<Vec<_>>>()?;
+                Arc::new(ProjectionExec::new(self.plan(input)?, p, schema.to_arrow()))
+            }
+            LogicalPlan::Aggregate {
+                input,
+                group_by,
+                aggs,
+                schema,
+            } => self.aggregate(input, group_by, aggs, schema)?,
+            LogicalPlan::Join {
+                left,
+                right,
+                join_type,
+                on,
+                filter,
+                null_aware,
+                ..
+            } => self.join(left, right, *join_type, on, filter.as_ref(), *null_aware)?,
+            LogicalPlan::Sort { input, order_by, fetch } => {
+                let keys = order_by
+                    .iter()
+                    .map(|s| {
+                        Ok(PhysSortExpr {
+                            expr: create_physical_expr(&s.expr, input.schema())?,
+                            options: sort_options(s.asc, s.nulls_first),
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Arc::new(SortExec::new(self.gather(self.plan(input)?), keys, *fetch))
+            }
+            LogicalPlan::Limit { input, skip, fetch } => {
+                Arc::new(LimitExec::new(self.gather(self.plan(input)?), *skip, *fetch))
+            }
+            LogicalPlan::Union { inputs, schema } => {
+                let target = schema.to_arrow();
+                let mut children = Vec::new();
+                for i in inputs {
+                    let p = self.plan(i)?;
+                    let exprs: Vec<PhysExpr> = i
+                        .schema()
+                        .fields()
+                        .iter()
+                        .enumerate()
+                        .zip(target.fields())
+                        .map(|((idx, f), t)| {
+                            let c = PhysExpr::Column(idx, f.field.name().clone());
+                            if f.field.data_type() == t.data_type() {
+                                c
+                            } else {
+                                PhysExpr::Cast(Box::new(c), t.data_type().clone())
+                            }
+                        })
+                        .collect();
+                    children.push(Arc::new(ProjectionExec::new(p, exprs, target.clone())) as Arc<dyn ExecNode>);
+                }
+                Arc::new(UnionExec::new(children, target))
+            }
+            LogicalPlan::Window { input, exprs, schema } => {
+                let child = self.gather(self.plan(input)?);
+                Arc::new(WindowExec::try_new(child, input.schema(), exprs, schema.to_arrow())?)
+            }
+            LogicalPlan::Alias { input, .. } => self.plan(input)?,
+        })
+    }
+
+    fn values(&self, schema: &PlanSchema, rows: &[Vec<Expr>]) -> Result<Arc<dyn ExecNode>> {
+        let empty = PlanSchema::default();
+        let one = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &RecordBatchOptions::new().with_row_count(Some(1)),
+        )?;
+        let target = schema.to_arrow();
+        let mut cols: Vec<Vec<ArrayRef>> = vec![vec![]; target.fields().len()];
+        for row in rows {
+            for (i, e) in row.iter().enumerate() {
+                let v = create_physical_expr(e, &empty)?.evaluate_array(&one)?;
+                let t = target.field(i).data_type();
+                let v = if v.data_type() == t { v } else { arrow::compute::cast(&v, t)? };
+                cols[i].push(v);
+            }
+        }
+        let arrays = cols
+            .iter()
+            .zip(target.fields())
+            .map(|(c, f)| {
+                if c.is_empty() {
+                    Ok(new_null_array(f.data_type(), 0))
+                } else {
+                    let refs: Vec<&dyn arrow::array::Array> = c.iter().map(|a| a.as_ref()).collect();
+                    Ok(arrow::compute::concat(&refs)?)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let b = RecordBatch::try_new_with_options(
+            target.clone(),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?;
+        Ok(Arc::new(MemoryExec::single(target, vec![b])))
+    }
+
+    fn aggregate(
+        &self,
+        input: &Arc<LogicalPlan>,
+        group_by: &[Expr],
+        aggs: &[Expr],
+        schema: &PlanSchema,
+    ) -> Result<Arc<dyn ExecNode>> {
+        let in_schema = input.schema();
+        let child = self.plan(input)?;
+        let groups = group_by
+            .iter()
+            .map(|g| create_physical_expr(g, in_schema))
+            .collect::<Result<Vec<_>>>()?;
+        let mut specs = Vec::new();
+        for a in aggs {
+            let Expr::Aggregate { func, args, distinct } = a.clone().unalias() else {
+                return Err(SluiceError::plan(format!("expected an aggregate call, got {a}")));
+            };
+            let input_type = args.first().map(|x| expr_type(x, in_schema)).transpose()?;
+            let args = args
+                .iter()
+                .map(|x| create_physical_expr(x, in_schema))
+                .collect::<Result<Vec<_>>>()?;
+            specs.push(AggSpec {
+                func,
+                distinct,
+                args,
+                input_type,
+            });
+        }
+        let out_schema = schema.to_arrow();
+        let n = self.config.target_partitions;
+        let one_phase = specs.iter().any(|s| s.distinct) || child.output_partitions() == 1;
+        if one_phase {
+            let child = if child.output_partitions() == 1 {
+                child
+            } else if groups.is_empty() {
+                self.gather(child)
+            } else {
+                Arc::new(ExchangeExec::new(child, Partitioning::Hash(groups.clone(), n)))
+            };
+            return Ok(Arc::new(AggregateExec::new(child, AggMode::Complete, groups, specs, out_schema)));
+        }
+        // Partial: group columns then each aggregate's state columns.
+        let mut fields: Vec<Field> = out_schema.fields()[..groups.len()]
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut final_specs = Vec::new();
+        for (i, s) in specs.iter().enumerate() {
+            let mut args = Vec::new();
+            for (j, t) in state_types(s.func, s.input_type.as_ref())?.into_iter().enumerate() {
+                args.push(PhysExpr::Column(fields.len(), format!("state{i}_{j}")));
+                fields.push(Field::new(format!("{}[state{i}_{j}]", s.func), t, true));
+            }
+            final_specs.push(AggSpec {
+                func: s.func,
+                distinct: false,
+                args,
+                input_type: s.input_type.clone(),
+            });
+        }
+        let partial_schema = Arc::new(Schema::new(fields));
+        let partial: Arc<dyn ExecNode> = Arc::new(AggregateExec::new(child, AggMode::Partial, groups.clone(), specs, partial_schema.clone()));
+        let final_groups: Vec<PhysExpr> = (0..groups.len())
+            .map(|i| PhysExpr::Column(i, partial_schema.field(i).name().clone()))
+            .collect();
+        let exchanged: Arc<dyn ExecNode> = if final_groups.is_empty() {
+            self.gather(partial)
+        } else {
+            Arc::new(ExchangeExec::new(partial, Partitioning::Hash(final_groups.clone(), n)))
+        };
+        Ok(Arc::new(AggregateExec::new(exchanged, AggMode::Final, final_groups, final_specs, out_schema)))
+    }
+
+    fn join(
+        &self,
+        left: &Arc<LogicalPlan>,
+        right: &Arc<LogicalPlan>,
+        join_type: JoinType,
+        on: &[(Expr, Expr)],
+        filter: Option<&Expr>,
+        null_aware: bool,
+    ) -> Result<Arc<dyn ExecNode>> {
+        let (ls, rs) = (left.schema(), right.schema());
+        let mut lkeys = Vec::new();
+        let mut rkeys = Vec::new();
+        for (l, r) in on {
+            let (lt, rt) = (expr_type(l, ls)?, expr_type(r, rs)?);
+            let common = common_type(&lt, &rt).ok_or_else(|| {
+                SluiceError::Type(format!("join keys {l} ({lt}) and {r} ({rt}) cannot be compared"))
+            })?;
+            let cast = |e: PhysExpr, t: &DataType| {
+                if *t == common {
+                    e
+                } else {
+                    PhysExpr::Cast(Box::new(e), common.clone())
+                }
+            };
+            lkeys.push(cast(create_physical_expr(l, ls)?, &lt));
+            rkeys.push(cast(create_physical_expr(r, rs)?, &rt));
+        }
+        let filter = filter
+            .map(|f| create_physical_expr(f, &ls.join(rs)))
+            .transpose()?;
+        let build_left = match join_type {
+            JoinType::Anti if null_aware => false,
+            _ => estimate_rows(left) < estimate_rows(right),
+        };
+        let mut mode = JoinMode {
+            null_aware,
+            ..Default::default()
+        };
+        // Map the logical type onto (build, probe) roles.
+        let (preserve_left, preserve_right) = match join_type {
+            JoinType::Inner | JoinType::Semi | JoinType::Anti => (false, false),
+            JoinType::Left => (true, false),
+            JoinType::Right => (false, true),
+            JoinType::Full => (true, true),
+        };
+        match join_type {
+            JoinType::Semi => {
+                if build_left {
+                    mode.build_semi = true
+                } else {
+                    mode.probe_semi = true
+                }
+            }
+            JoinType::Anti => {
+                if build_left {
+                    mode.build_anti = true
+                } else {
+                    mode.probe_anti = true
+                }
+            }
+            _ => {
+                mode.pairs = true;
+                let (build_pres, probe_pres) = if build_left {
+                    (preserve_left, preserve_right)
+                } else {
+                    (preserve_right, preserve_left)
+                };
+                mode.build_outer = build_pres;
+                mode.probe_outer = probe_pres;
+            }
+        }
+        let (lp, rp) = (self.plan(left)?, self.plan(right)?);
+        let spec = if build_left {
+            HashJoinSpec {
+                build: lp,
+                probe: rp,
+                build_keys: lkeys,
+                probe_keys: rkeys,
+                filter,
+                build_is_left: true,
+                mode,
+            }
+        } else {
+            HashJoinSpec {
+                build: rp,
+                probe: lp,
+                build_keys: rkeys,
+                probe_keys: lkeys,
+                filter,
+                build_is_left: false,
+                mode,
+            }
+        };
+        Ok(Arc::new(HashJoinExec::new(spec)))
+    }
+}

@@ -1,0 +1,139 @@
+//! Sort (full, or top-k when a fetch is given) over a single partition.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{Result, SluiceError};
+use crate::physical::expr::PhysExpr;
+use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+
+/// A sort key bound to the input.
+#[derive(Debug, Clone)]
+pub struct PhysSortExpr {
+    /// The value sorted by.
+    pub expr: PhysExpr,
+    /// Direction and NULL placement.
+    pub options: SortOptions,
+}
+
+/// The plan node.
+#[derive(Debug)]
+pub struct SortExec {
+    input: Arc<dyn ExecNode>,
+    keys: Vec<PhysSortExpr>,
+    fetch: Option<usize>,
+}
+
+impl SortExec {
+    /// Sorts a single-partition `input`; with `fetch`, keeps only the first rows (top-k).
+    pub fn new(input: Arc<dyn ExecNode>, keys: Vec<PhysSortExpr>, fetch: Option<usize>) -> Self {
+        Self { input, keys, fetch }
+    }
+}
+
+impl ExecNode for SortExec {
+    fn name(&self) -> &'static str {
+        "SortExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.input.schema()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.input.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        1
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        if partition != 0 || self.input.output_partitions() != 1 {
+            return Err(SluiceError::exec("SortExec runs on one partition"));
+        }
+        let input = self.input.execute(0, ctx)?;
+        Ok(OperatorStream::boxed(
+            input,
+            SortOp {
+                keys: self.keys.clone(),
+                fetch: self.fetch,
+                schema: self.input.schema(),
+                buffered: vec![],
+                buffered_rows: 0,
+                batch_size: ctx.config.batch_size,
+            },
+        ))
+    }
+    fn details(&self) -> String {
+        let k: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("{} {}", k.expr, if k.options.descending { "DESC" } else { "ASC" }))
+            .collect();
+        match self.fetch {
+            Some(f) => format!("[{}], fetch={f}", k.join(", ")),
+            None => format!("[{}]", k.join(", ")),
+        }
+    }
+}
+
+struct SortOp {
+    keys: Vec<PhysSortExpr>,
+    fetch: Option<usize>,
+    schema: SchemaRef,
+    buffered: Vec<RecordBatch>,
+    buffered_rows: usize,
+    batch_size: usize,
+}
+
+/// Sorts `batch` by `keys`, keeping the first `fetch` rows.
+pub fn sort_batch(batch: &RecordBatch, keys: &[PhysSortExpr], fetch: Option<usize>) -> Result<RecordBatch> {
+    let cols = keys
+        .iter()
+        .map(|k| {
+            Ok(SortColumn {
+                values: k.expr.evaluate_array(batch)?,
+                options: Some(k.options),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let idx = lexsort_to_indices(&cols, fetch)?;
+    Ok(take_record_batch(batch, &idx)?)
+}
+
+impl SortOp {
+    fn compact(&mut self) -> Result<RecordBatch> {
+        let all = concat_batches(&self.schema, &self.buffered)?;
+        self.buffered.clear();
+        let sorted = sort_batch(&all, &self.keys, self.fetch)?;
+        self.buffered_rows = sorted.num_rows();
+        Ok(sorted)
+    }
+}
+
+impl Operator for SortOp {
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        self.buffered_rows += batch.num_rows();
+        self.buffered.push(batch);
+        if let Some(k) = self.fetch {
+            // Top-k: bound the buffer by sorting and truncating whenever it grows.
+            if self.buffered_rows > (2 * k).max(4 * self.batch_size) {
+                let kept = self.compact()?;
+                self.buffered.push(kept);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let sorted = self.compact()?;
+        let n = sorted.num_rows();
+        let mut off = 0;
+        while off < n {
+            let len = self.batch_size.min(n - off);
+            out.push(Element::Batch(sorted.slice(off, len)));
+            off += len;
+        }
+        Ok(())
+    }
+}

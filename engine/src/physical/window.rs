@@ -1,0 +1,284 @@
+//! Window functions over one partition of input: ROW_NUMBER, RANK, DENSE_RANK, LAG, LEAD,
+//! and aggregates over the whole window partition (no ORDER BY) or over the running frame
+//! `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (with ORDER BY; peers included).
+//!
+//! Each expression sorts row indices by (partition keys, order keys), computes values in
+//! that order, and scatters them back, so output rows keep the input order.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use arrow::compute::kernels::zip::zip;
+use arrow::compute::{concat, concat_batches, lexsort_to_indices, partition, take, SortColumn, SortOptions};
+use arrow::datatypes::{DataType, SchemaRef};
+
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::{Expr, WindowFunc};
+use crate::logical::schema::PlanSchema;
+use crate::physical::accumulator::{create_accumulator, Accumulator};
+use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
+use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+
+#[derive(Debug, Clone)]
+struct WindowSpec {
+    func: WindowFunc,
+    args: Vec<PhysExpr>,
+    arg_type: Option<DataType>,
+    partition_by: Vec<PhysExpr>,
+    order_by: Vec<(PhysExpr, SortOptions)>,
+}
+
+/// The plan node: input columns, then one column per window expression.
+#[derive(Debug)]
+pub struct WindowExec {
+    input: Arc<dyn ExecNode>,
+    specs: Vec<WindowSpec>,
+    schema: SchemaRef,
+}
+
+impl WindowExec {
+    /// Binds window expressions `exprs` (over `input_schema`) for a single-partition `input`.
+    pub fn try_new(input: Arc<dyn ExecNode>, input_schema: &PlanSchema, exprs: &[Expr], schema: SchemaRef) -> Result<Self> {
+        let mut specs = Vec::new();
+        for e in exprs {
+            let Expr::Window {
+                func,
+                args,
+                partition_by,
+                order_by,
+            } = e.clone().unalias()
+            else {
+                return Err(SluiceError::plan(format!("expected a window function, got {e}")));
+            };
+            let bind = |x: &Expr| create_physical_expr(x, input_schema);
+            specs.push(WindowSpec {
+                func,
+                arg_type: args.first().map(|a| expr_type(a, input_schema)).transpose()?,
+                args: args.iter().map(bind).collect::<Result<_>>()?,
+                partition_by: partition_by.iter().map(bind).collect::<Result<_>>()?,
+                order_by: order_by
+                    .iter()
+                    .map(|s| {
+                        Ok((
+                            bind(&s.expr)?,
+                            SortOptions {
+                                descending: !s.asc,
+                                nulls_first: s.nulls_first,
+                            },
+                        ))
+                    })
+                    .collect::<Result<_>>()?,
+            });
+        }
+        Ok(Self { input, specs, schema })
+    }
+}
+
+impl ExecNode for WindowExec {
+    fn name(&self) -> &'static str {
+        "WindowExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.input.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        1
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        if partition != 0 || self.input.output_partitions() != 1 {
+            return Err(SluiceError::exec("WindowExec runs on one partition"));
+        }
+        let input = self.input.execute(0, ctx)?;
+        Ok(OperatorStream::boxed(
+            input,
+            WindowOp {
+                specs: self.specs.clone(),
+                input_schema: self.input.schema(),
+                schema: self.schema.clone(),
+                buffered: vec![],
+            },
+        ))
+    }
+    fn details(&self) -> String {
+        let f: Vec<String> = self.specs.iter().map(|s| s.func.to_string()).collect();
+        f.join(", ")
+    }
+}
+
+struct WindowOp {
+    specs: Vec<WindowSpec>,
+    input_schema: SchemaRef,
+    schema: SchemaRef,
+    buffered: Vec<RecordBatch>,
+}
+
+impl Operator for WindowOp {
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        self.buffered.push(batch);
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let batch = concat_batches(&self.input_schema, &self.buffered)?;
+        self.buffered.clear();
+        let mut cols = batch.columns().to_vec();
+        for spec in &self.specs {
+            let v = evaluate_window(spec, &batch)?;
+            let t = self.schema.field(cols.len()).data_type();
+            cols.push(if v.data_type() == t { v } else { arrow::compute::cast(&v, t)? });
+        }
+        out.push(Element::Batch(RecordBatch::try_new(self.schema.clone(), cols)?));
+        Ok(())
+    }
+}
+
+/// Ranges of equal consecutive values of `cols` within `range` (the whole range if no cols).
+fn runs(cols: &[ArrayRef], range: Range<usize>) -> Result<Vec<Range<usize>>> {
+    if cols.is_empty() || range.is_empty() {
+        return Ok(vec![range]);
+    }
+    let sliced: Vec<ArrayRef> = cols.iter().map(|c| c.slice(range.start, range.len())).collect();
+    Ok(partition(&sliced)?
+        .ranges()
+        .into_iter()
+        .map(|r| r.start + range.start..r.end + range.start)
+        .collect())
+}
+
+fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
+    let n = batch.num_rows();
+    let part_vals = spec
+        .partition_by
+        .iter()
+        .map(|e| e.evaluate_array(batch))
+        .collect::<Result<Vec<_>>>()?;
+    let order_vals = spec
+        .order_by
+        .iter()
+        .map(|(e, o)| Ok((e.evaluate_array(batch)?, *o)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sort_cols: Vec<SortColumn> = part_vals
+        .iter()
+        .map(|v| SortColumn {
+            values: v.clone(),
+            options: Some(SortOptions::default()),
+        })
+        .collect();
+    sort_cols.extend(order_vals.iter().map(|(v, o)| SortColumn {
+        values: v.clone(),
+        options: Some(*o),
+    }));
+    let order: UInt32Array = if sort_cols.is_empty() {
+        (0..n as u32).collect()
+    } else {
+        lexsort_to_indices(&sort_cols, None)?
+    };
+    let sorted = |a: &ArrayRef| -> Result<ArrayRef> { Ok(take(a, &order, None)?) };
+    let sorted_parts = part_vals.iter().map(sorted).collect::<Result<Vec<_>>>()?;
+    let sorted_order = order_vals.iter().map(|(v, _)| sorted(v)).collect::<Result<Vec<_>>>()?;
+    let args = spec
+        .args
+        .iter()
+        .map(|e| sorted(&e.evaluate_array(batch)?))
+        .collect::<Result<Vec<_>>>()?;
+    let partitions = runs(&sorted_parts, 0..n)?;
+    let values: ArrayRef = match spec.func {
+        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
+            let mut v = vec![0i64; n];
+            for p in &partitions {
+                for (gi, peers) in runs(&sorted_order, p.clone())?.into_iter().enumerate() {
+                    for k in peers.clone() {
+                        v[k] = match spec.func {
+                            WindowFunc::RowNumber => (k - p.start + 1) as i64,
+                            WindowFunc::Rank => (peers.start - p.start + 1) as i64,
+                            _ => gi as i64 + 1,
+                        };
+                    }
+                }
+            }
+            Arc::new(Int64Array::from(v))
+        }
+        WindowFunc::Lag | WindowFunc::Lead => offset_values(spec, &args, &partitions, batch)?,
+        WindowFunc::Agg(func) => {
+            let mut results = vec![];
+            let mut row_to_result = vec![0u32; n];
+            for p in &partitions {
+                let frames = if spec.order_by.is_empty() {
+                    vec![p.clone()]
+                } else {
+                    runs(&sorted_order, p.clone())?
+                };
+                let mut running: Option<Vec<ArrayRef>> = None;
+                for f in frames {
+                    let mut acc = create_accumulator(func, false, spec.arg_type.as_ref())?;
+                    if let Some(st) = &running {
+                        acc.merge(st, &[0], 1)?;
+                    }
+                    let vals: Vec<ArrayRef> = args.iter().map(|a| a.slice(f.start, f.len())).collect();
+                    acc.update(&vals, &vec![0; f.len()], 1)?;
+                    let st = acc.state(1)?;
+                    let mut fin: Box<dyn Accumulator> = create_accumulator(func, false, spec.arg_type.as_ref())?;
+                    fin.merge(&st, &[0], 1)?;
+                    results.push(fin.evaluate(1)?);
+                    for k in f {
+                        row_to_result[k] = (results.len() - 1) as u32;
+                    }
+                    running = Some(st);
+                }
+            }
+            let refs: Vec<&dyn Array> = results.iter().map(|a| a.as_ref()).collect();
+            let all = concat(&refs)?;
+            take(&all, &UInt32Array::from(row_to_result), None)?
+        }
+    };
+    // Scatter back to input order.
+    let mut inverse = vec![0u32; n];
+    for (k, &orig) in order.values().iter().enumerate() {
+        inverse[orig as usize] = k as u32;
+    }
+    Ok(take(&values, &UInt32Array::from(inverse), None)?)
+}
+
+/// LAG/LEAD(x [, offset [, default]]) over sorted `args`.
+fn offset_values(spec: &WindowSpec, args: &[ArrayRef], partitions: &[Range<usize>], batch: &RecordBatch) -> Result<ArrayRef> {
+    let x = args
+        .first()
+        .ok_or_else(|| SluiceError::plan(format!("{}() needs an argument", spec.func)))?;
+    let offset = match spec.args.get(1) {
+        Some(PhysExpr::Literal(a)) => arrow::compute::cast(a, &DataType::Int64)?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .map(|a| a.value(0))
+            .unwrap_or(1),
+        Some(_) => return Err(SluiceError::unsupported("LAG/LEAD with a non-constant offset")),
+        None => 1,
+    };
+    let offset = if spec.func == WindowFunc::Lag { -offset } else { offset };
+    let mut idx: Vec<Option<u32>> = vec![None; x.len()];
+    for p in partitions {
+        for k in p.clone() {
+            let src = k as i64 + offset;
+            if src >= p.start as i64 && src < p.end as i64 {
+                idx[k] = Some(src as u32);
+            }
+        }
+    }
+    let in_range = arrow::array::BooleanArray::from(idx.iter().map(|i| i.is_some()).collect::<Vec<_>>());
+    let taken = take(x, &UInt32Array::from(idx), None)?;
+    match args.get(2) {
+        Some(_) => {
+            let default = spec.args[2].evaluate(batch)?.into_array(x.len())?;
+            let default = if default.data_type() == x.data_type() {
+                default
+            } else {
+                arrow::compute::cast(&default, x.data_type())?
+            };
+            Ok(zip(&in_range, &taken, &default)?)
+        }
+        None => Ok(taken),
+    }
+}

@@ -1,0 +1,394 @@
+//! The embedded entry point: a [`Session`] holds registered tables and settings, runs SQL
+//! statements and starts DataFrames. Everything runs in the calling process.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sqlparser::ast::{self as ast, Statement};
+
+use crate::catalog::csv::CsvTable;
+use crate::catalog::memory::MemTable;
+use crate::catalog::parquet::ParquetTable;
+use crate::catalog::{Catalog, CatalogEntry, TableProvider};
+use crate::config::SessionConfig;
+use crate::dataframe::DataFrame;
+use crate::error::{Result, SluiceError};
+use crate::logical::plan::LogicalPlan;
+use crate::logical::schema::PlanSchema;
+use crate::physical::scan::MemoryExec;
+use crate::sql::planner::SqlPlanner;
+use crate::sql::{convert_data_type, ident, object_name, parse, FileFormat, SqlStatement};
+
+/// An embedded Sluice instance.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    catalog: Arc<Catalog>,
+    config: SessionConfig,
+}
+
+impl Session {
+    /// A session with default settings (one partition per core).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A session with `config`.
+    pub fn with_config(config: SessionConfig) -> Self {
+        Self {
+            catalog: Arc::new(Catalog::default()),
+            config,
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The table registry.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.catalog
+    }
+
+    /// Registers a table provider under `name`.
+    pub fn register_table(&self, name: &str, table: Arc<dyn TableProvider>) -> Result<()> {
+        self.catalog.register(name, CatalogEntry::Table(table))
+    }
+
+    /// Registers in-memory batches as table `name`.
+    pub fn register_batches(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+        self.register_table(name, Arc::new(MemTable::try_new(schema, batches)?))
+    }
+
+    /// Registers a Parquet file or directory of Parquet files as table `name`.
+    pub fn register_parquet(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        self.register_table(name, Arc::new(ParquetTable::try_new(path)?))
+    }
+
+    /// Registers a CSV file (with header) or directory of CSV files as table `name`.
+    pub fn register_csv(&self, name: &str, path: impl AsRef<Path>) -> Result<()> {
+        self.register_table(name, Arc::new(CsvTable::try_new(path)?))
+    }
+
+    /// Registers every `NAME.parquet` file and `NAME/` directory of Parquet files in `dir`
+    /// as table `NAME`; returns the names.
+    pub fn register_parquet_dir(&self, dir: impl AsRef<Path>) -> Result<Vec<String>> {
+        let dir = dir.as_ref();
+        let rd = std::fs::read_dir(dir).map_err(|source| SluiceError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut names = Vec::new();
+        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            let Some(file_name) = p.file_name().map(|f| f.to_string_lossy().to_string()) else { continue };
+            if file_name.starts_with('.') {
+                continue;
+            }
+            let name = if p.is_dir() {
+                let has_parquet = std::fs::read_dir(&p)
+                    .map(|rd| rd.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+                    .unwrap_or(false);
+                if !has_parquet {
+                    continue;
+                }
+                file_name
+            } else if let Some(stem) = file_name.strip_suffix(".parquet") {
+                stem.to_string()
+            } else {
+                continue;
+            };
+            self.register_parquet(&name, &p)?;
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Removes a table or view; returns whether it existed.
+    pub fn deregister(&self, name: &str) -> Result<bool> {
+        self.catalog.deregister(name)
+    }
+
+    /// Registered table and view names.
+    pub fn table_names(&self) -> Vec<String> {
+        self.catalog.names()
+    }
+
+    /// A DataFrame reading table `name`.
+    pub fn table(&self, name: &str) -> Result<DataFrame> {
+        let plan = SqlPlanner::new(&self.catalog).plan_query(&single_query(&format!("SELECT * FROM {name}"))?)?;
+        Ok(DataFrame::new(plan, self.config.clone()))
+    }
+
+    /// A DataFrame reading a Parquet file or directory (not registered).
+    pub fn read_parquet(&self, path: impl AsRef<Path>) -> Result<DataFrame> {
+        let t = Arc::new(ParquetTable::try_new(path.as_ref())?);
+        Ok(self.scan_of(&path.as_ref().display().to_string(), t))
+    }
+
+    /// A DataFrame reading a CSV file or directory (not registered).
+    pub fn read_csv(&self, path: impl AsRef<Path>) -> Result<DataFrame> {
+        let t = Arc::new(CsvTable::try_new(path.as_ref())?);
+        Ok(self.scan_of(&path.as_ref().display().to_string(), t))
+    }
+
+    /// A DataFrame over in-memory batches (not registered).
+    pub fn read_batches(&self, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<DataFrame> {
+        Ok(self.scan_of("batches", Arc::new(MemTable::try_new(schema, batches)?)))
+    }
+
+    fn scan_of(&self, name: &str, t: Arc<dyn TableProvider>) -> DataFrame {
+        let name = Path::new(name)
+            .file_stem()
+            .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string());
+        let schema = PlanSchema::from_arrow(Some(&name), &t.schema());
+        DataFrame::new(
+            Arc::new(LogicalPlan::Scan {
+                table: name,
+                source: t,
+                projection: None,
+                filters: vec![],
+                schema,
+            }),
+            self.config.clone(),
+        )
+    }
+
+    /// Plans SQL text. DDL statements (CREATE EXTERNAL TABLE / VIEW / TABLE, INSERT, DROP)
+    /// take effect immediately; the returned DataFrame is the last statement's result
+    /// (an empty result for DDL).
+    pub fn sql(&self, sql: &str) -> Result<DataFrame> {
+        let statements = parse(sql)?;
+        if statements.is_empty() {
+            return Err(SluiceError::Parse("no statement to run".into()));
+        }
+        let mut last = None;
+        for s in statements {
+            last = Some(self.statement(s)?);
+        }
+        last.ok_or_else(|| SluiceError::Parse("no statement to run".into()))
+    }
+
+    fn done(&self) -> DataFrame {
+        DataFrame::new(
+            Arc::new(LogicalPlan::Empty {
+                produce_one_row: false,
+                schema: PlanSchema::default(),
+            }),
+            self.config.clone(),
+        )
+    }
+
+    fn text_result(&self, cols: &[&str], rows: Vec<Vec<String>>) -> Result<DataFrame> {
+        let schema = Arc::new(Schema::new(
+            cols.iter().map(|c| Field::new(*c, DataType::Utf8, false)).collect::<Vec<_>>(),
+        ));
+        let arrays = (0..cols.len())
+            .map(|i| Arc::new(StringArray::from(rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>())) as _)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        self.read_batches(schema, vec![batch])
+    }
+
+    fn statement(&self, s: SqlStatement) -> Result<DataFrame> {
+        let st = match s {
+            SqlStatement::CreateExternalTable {
+                name,
+                format,
+                location,
+                if_not_exists,
+            } => {
+                if self.catalog.contains(&name) {
+                    if if_not_exists {
+                        return Ok(self.done());
+                    }
+                    return Err(SluiceError::plan(format!("table '{name}' already exists")));
+                }
+                match format {
+                    FileFormat::Parquet => self.register_parquet(&name, &location)?,
+                    FileFormat::Csv => self.register_csv(&name, &location)?,
+                }
+                return Ok(self.done());
+            }
+            SqlStatement::Standard(st) => st,
+        };
+        match *st {
+            Statement::Query(q) => {
+                let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
+                Ok(DataFrame::new(plan, self.config.clone()))
+            }
+            Statement::Explain { statement, analyze, .. } => {
+                if analyze {
+                    return Err(SluiceError::unsupported("EXPLAIN ANALYZE"));
+                }
+                let Statement::Query(q) = *statement else {
+                    return Err(SluiceError::unsupported("EXPLAIN of a statement other than a query"));
+                };
+                let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
+                let df = DataFrame::new(plan, self.config.clone());
+                let text = df.explain()?;
+                let mut rows = Vec::new();
+                for (kind, body) in ["logical_plan", "optimized_logical_plan", "physical_plan"].iter().zip(text.split("== ").filter(|s| !s.is_empty())) {
+                    let body = body.split_once("==\n").map_or(body, |(_, b)| b);
+                    rows.push(vec![kind.to_string(), body.trim_end().to_string()]);
+                }
+                self.text_result(&["plan_type", "plan"], rows)
+            }
+            Statement::CreateView(v) => {
+                let name = object_name(&v.name);
+                if self.catalog.contains(&name) && !v.or_replace {
+                    if v.if_not_exists {
+                        return Ok(self.done());
+                    }
+                    return Err(SluiceError::plan(format!("'{name}' already exists")));
+                }
+                let mut planner = SqlPlanner::new(&self.catalog);
+                let plan = planner.plan_query(&v.query)?;
+                let cols: Vec<ast::TableAliasColumnDef> = v
+                    .columns
+                    .iter()
+                    .map(|c| ast::TableAliasColumnDef {
+                        name: c.name.clone(),
+                        data_type: None,
+                    })
+                    .collect();
+                let plan = planner.rename_columns(plan, &cols)?;
+                self.catalog.register(&name, CatalogEntry::View(plan))?;
+                Ok(self.done())
+            }
+            Statement::CreateTable(ct) => {
+                let name = object_name(&ct.name);
+                if self.catalog.contains(&name) && !ct.or_replace {
+                    if ct.if_not_exists {
+                        return Ok(self.done());
+                    }
+                    return Err(SluiceError::plan(format!("table '{name}' already exists")));
+                }
+                let (schema, batches) = match &ct.query {
+                    Some(q) => {
+                        let plan = SqlPlanner::new(&self.catalog).plan_query(q)?;
+                        let df = DataFrame::new(plan, self.config.clone());
+                        (df.schema(), df.collect()?)
+                    }
+                    None => {
+                        let fields = ct
+                            .columns
+                            .iter()
+                            .map(|c| {
+                                let not_null = c.options.iter().any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+                                Ok(Field::new(ident(&c.name), convert_data_type(&c.data_type)?, !not_null))
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        (Arc::new(Schema::new(fields)), vec![])
+                    }
+                };
+                self.register_batches(&name, relax(&schema), batches)?;
+                Ok(self.done())
+            }
+            Statement::Insert(ins) => {
+                let name = match &ins.table {
+                    ast::TableObject::TableName(n) => object_name(n),
+                    other => return Err(SluiceError::unsupported(format!("INSERT INTO {other}"))),
+                };
+                let (schema, mut existing) = self.memory_table(&name)?;
+                let source = ins
+                    .source
+                    .as_ref()
+                    .ok_or_else(|| SluiceError::unsupported("INSERT without a query or VALUES"))?;
+                if !ins.columns.is_empty() {
+                    return Err(SluiceError::unsupported("INSERT with a column list"));
+                }
+                let plan = SqlPlanner::new(&self.catalog).plan_query(source)?;
+                let df = DataFrame::new(plan, self.config.clone());
+                let got = df.schema();
+                if got.fields().len() != schema.fields().len() {
+                    return Err(SluiceError::plan(format!(
+                        "INSERT has {} columns but table '{name}' has {}",
+                        got.fields().len(),
+                        schema.fields().len()
+                    )));
+                }
+                let mut inserted = 0;
+                for b in df.collect()? {
+                    let cols = b
+                        .columns()
+                        .iter()
+                        .zip(schema.fields())
+                        .map(|(c, f)| {
+                            if c.data_type() == f.data_type() {
+                                Ok(c.clone())
+                            } else {
+                                arrow::compute::cast(c, f.data_type()).map_err(|e| {
+                                    SluiceError::Type(format!("cannot insert {} into column {} ({}): {e}", c.data_type(), f.name(), f.data_type()))
+                                })
+                            }
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    inserted += b.num_rows();
+                    existing.push(RecordBatch::try_new(schema.clone(), cols)?);
+                }
+                self.register_batches(&name, schema, existing)?;
+                let count = Arc::new(arrow::array::Int64Array::from(vec![inserted as i64]));
+                let s = Arc::new(Schema::new(vec![Field::new("count", DataType::Int64, false)]));
+                self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
+            }
+            Statement::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
+                if !matches!(object_type, ast::ObjectType::Table | ast::ObjectType::View) {
+                    return Err(SluiceError::unsupported(format!("DROP {object_type}")));
+                }
+                for n in &names {
+                    let name = object_name(n);
+                    if !self.catalog.deregister(&name)? && !if_exists {
+                        return Err(SluiceError::plan(format!("table '{name}' does not exist")));
+                    }
+                }
+                Ok(self.done())
+            }
+            Statement::ShowTables { .. } => {
+                let rows = self.table_names().into_iter().map(|n| vec![n]).collect();
+                self.text_result(&["table_name"], rows)
+            }
+            other => Err(SluiceError::unsupported(format!("statement: {other}"))),
+        }
+    }
+
+    /// The schema and batches of in-memory table `name` (INSERT target).
+    fn memory_table(&self, name: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let CatalogEntry::Table(t) = self.catalog.get(name)? else {
+            return Err(SluiceError::plan(format!("cannot INSERT into view '{name}'")));
+        };
+        if !t.describe().starts_with("memory table") {
+            return Err(SluiceError::unsupported(format!("INSERT into {} ", t.describe())));
+        }
+        let schema = t.schema();
+        let scan = t.scan(None, &[], 1, usize::MAX)?;
+        let ctx = Arc::new(crate::physical::TaskContext {
+            config: self.config.clone(),
+        });
+        let batches = crate::physical::collect_partitions(&scan, &ctx)?;
+        let _ = MemoryExec::single;
+        Ok((schema, batches))
+    }
+}
+
+fn relax(schema: &SchemaRef) -> SchemaRef {
+    schema.clone()
+}
+
+fn single_query(sql: &str) -> Result<ast::Query> {
+    match parse(sql)?.pop() {
+        Some(SqlStatement::Standard(st)) => match *st {
+            Statement::Query(q) => Ok(*q),
+            _ => Err(SluiceError::plan("expected a query")),
+        },
+        _ => Err(SluiceError::plan("expected a query")),
+    }
+}

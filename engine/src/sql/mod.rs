@@ -1,0 +1,263 @@
+//! SQL front end: parsing with `sqlparser` and planning into logical plans.
+//!
+//! `parse` turns text into [`SqlStatement`]s (sqlparser's AST plus the Sluice-specific
+//! `CREATE EXTERNAL TABLE`); `planner::SqlPlanner` turns queries into [`crate::logical::plan::LogicalPlan`]s.
+
+pub mod expr;
+pub mod planner;
+pub mod select;
+pub mod subquery;
+
+use std::sync::Arc;
+
+use arrow::array::{Date32Array, Decimal128Array, Int64Array, IntervalMonthDayNanoArray};
+use arrow::datatypes::{DataType, IntervalMonthDayNano, TimeUnit};
+use sqlparser::ast::{self as ast, Statement};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::{Expr, Scalar};
+
+/// File formats of `CREATE EXTERNAL TABLE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// CSV with a header line.
+    Csv,
+}
+
+/// A parsed statement.
+#[derive(Debug, Clone)]
+pub enum SqlStatement {
+    /// Any statement sqlparser understands.
+    Standard(Box<Statement>),
+    /// `CREATE EXTERNAL TABLE name STORED AS PARQUET|CSV LOCATION 'path'`.
+    CreateExternalTable {
+        /// Table name.
+        name: String,
+        /// File format.
+        format: FileFormat,
+        /// File or directory.
+        location: String,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+    },
+}
+
+/// Parses `sql` into statements (separated by `;`).
+pub fn parse(sql: &str) -> Result<Vec<SqlStatement>> {
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| SluiceError::Parse(e.to_string()))?;
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            break;
+        }
+        if parser.parse_keywords(&[Keyword::CREATE, Keyword::EXTERNAL, Keyword::TABLE]) {
+            out.push(parse_external_table(&mut parser)?);
+        } else {
+            let st = parser
+                .parse_statement()
+                .map_err(|e| SluiceError::Parse(e.to_string()))?;
+            out.push(SqlStatement::Standard(Box::new(st)));
+        }
+        if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
+            let t = parser.peek_token();
+            return Err(SluiceError::Parse(format!(
+                "expected end of statement, found: {} at {}",
+                t.token, t.span.start
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_external_table(p: &mut Parser) -> Result<SqlStatement> {
+    let perr = |e: sqlparser::parser::ParserError| SluiceError::Parse(e.to_string());
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = object_name(&p.parse_object_name(false).map_err(perr)?);
+    p.expect_keywords(&[Keyword::STORED, Keyword::AS]).map_err(perr)?;
+    let fmt = p.parse_identifier().map_err(perr)?;
+    let format = match fmt.value.to_uppercase().as_str() {
+        "PARQUET" => FileFormat::Parquet,
+        "CSV" => FileFormat::Csv,
+        other => {
+            return Err(SluiceError::unsupported(format!(
+                "file format {other} (supported: PARQUET, CSV)"
+            )))
+        }
+    };
+    p.expect_keyword(Keyword::LOCATION).map_err(perr)?;
+    let location = p.parse_literal_string().map_err(perr)?;
+    Ok(SqlStatement::CreateExternalTable {
+        name,
+        format,
+        location,
+        if_not_exists,
+    })
+}
+
+/// An identifier as Sluice sees it: unquoted identifiers are case-insensitive (lower-cased).
+pub fn ident(i: &ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// A (possibly dotted) object name; the last part is the name.
+pub fn object_name(n: &ast::ObjectName) -> String {
+    n.0.iter()
+        .filter_map(|p| p.as_ident().map(ident))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The Arrow type of a SQL type.
+pub fn convert_data_type(t: &ast::DataType) -> Result<DataType> {
+    use ast::DataType as S;
+    Ok(match t {
+        S::Boolean | S::Bool => DataType::Boolean,
+        S::TinyInt(_) => DataType::Int8,
+        S::SmallInt(_) | S::Int2(_) => DataType::Int16,
+        S::Int(_) | S::Integer(_) | S::Int4(_) | S::Int32 => DataType::Int32,
+        S::BigInt(_) | S::Int8(_) | S::Int64 => DataType::Int64,
+        S::Real | S::Float4 | S::Float32 => DataType::Float32,
+        S::Double(_) | S::DoublePrecision | S::Float8 | S::Float64 => DataType::Float64,
+        S::Float(info) => match info {
+            ast::ExactNumberInfo::Precision(p) if *p <= 24 => DataType::Float32,
+            _ => DataType::Float64,
+        },
+        S::Decimal(info) | S::Numeric(info) | S::Dec(info) => match info {
+            ast::ExactNumberInfo::None => DataType::Decimal128(38, 10),
+            ast::ExactNumberInfo::Precision(p) => DataType::Decimal128(precision(*p)?, 0),
+            ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
+                let p = precision(*p)?;
+                if *s < 0 || *s > i64::from(p) {
+                    return Err(SluiceError::plan(format!("DECIMAL scale {s} must be between 0 and the precision {p}")));
+                }
+                DataType::Decimal128(p, *s as i8)
+            }
+        },
+        S::Char(_) | S::Character(_) | S::Varchar(_) | S::CharVarying(_) | S::CharacterVarying(_) | S::Text | S::String(_) => {
+            DataType::Utf8
+        }
+        S::Date => DataType::Date32,
+        S::Timestamp(_, _) | S::Datetime(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        other => return Err(SluiceError::unsupported(format!("SQL type {other}"))),
+    })
+}
+
+fn precision(p: u64) -> Result<u8> {
+    if (1..=38).contains(&p) {
+        Ok(p as u8)
+    } else {
+        Err(SluiceError::plan(format!("DECIMAL precision {p} must be between 1 and 38")))
+    }
+}
+
+/// A numeric literal: integers are BIGINT, decimals keep their exact digits as DECIMAL,
+/// exponents make DOUBLE.
+pub fn number_literal(s: &str) -> Result<Expr> {
+    if s.contains(['e', 'E']) {
+        let v: f64 = s
+            .parse()
+            .map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?;
+        return Ok(Expr::Literal(Scalar(Arc::new(arrow::array::Float64Array::from(vec![v])))));
+    }
+    if let Some((int, frac)) = s.split_once('.') {
+        let digits = format!("{int}{frac}");
+        let digits = digits.trim_start_matches('0');
+        let scale = frac.len();
+        let precision = digits.len().max(scale).max(1);
+        if precision > 38 {
+            let v: f64 = s.parse().map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?;
+            return Ok(Expr::Literal(Scalar(Arc::new(arrow::array::Float64Array::from(vec![v])))));
+        }
+        let v: i128 = if digits.is_empty() {
+            0
+        } else {
+            digits
+                .parse()
+                .map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?
+        };
+        let arr = Decimal128Array::from(vec![v]).with_precision_and_scale(precision as u8, scale as i8)?;
+        return Ok(Expr::Literal(Scalar(Arc::new(arr))));
+    }
+    match s.parse::<i64>() {
+        Ok(v) => Ok(Expr::Literal(Scalar(Arc::new(Int64Array::from(vec![v]))))),
+        Err(_) => number_literal(&format!("{s}.0")).or_else(|_| Err(SluiceError::Parse(format!("invalid number {s}")))),
+    }
+}
+
+/// A `DATE 'YYYY-MM-DD'` literal.
+pub fn date_literal(s: &str) -> Result<Expr> {
+    let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| SluiceError::Parse(format!("invalid date '{s}' (expected YYYY-MM-DD)")))?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| SluiceError::exec("epoch"))?;
+    let days = (d - epoch).num_days() as i32;
+    Ok(Expr::Literal(Scalar(Arc::new(Date32Array::from(vec![days])))))
+}
+
+/// An `INTERVAL 'n' unit` or `INTERVAL 'n unit'` literal.
+pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Result<Expr> {
+    let (num, unit_s) = match unit {
+        Some(u) => (value.trim().to_string(), u.to_string().to_lowercase()),
+        None => {
+            let mut parts = value.split_whitespace();
+            let n = parts.next().unwrap_or_default().to_string();
+            let u = parts.next().unwrap_or("day").to_lowercase();
+            (n, u)
+        }
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| SluiceError::Parse(format!("invalid interval '{value}'")))?;
+    let unit = unit_s.trim_end_matches('s');
+    let v = match unit {
+        "year" => IntervalMonthDayNano::new((n * 12) as i32, 0, 0),
+        "month" => IntervalMonthDayNano::new(n as i32, 0, 0),
+        "week" => IntervalMonthDayNano::new(0, (n * 7) as i32, 0),
+        "day" => IntervalMonthDayNano::new(0, n as i32, 0),
+        "hour" => IntervalMonthDayNano::new(0, 0, n * 3_600_000_000_000),
+        "minute" => IntervalMonthDayNano::new(0, 0, n * 60_000_000_000),
+        "second" => IntervalMonthDayNano::new(0, 0, n * 1_000_000_000),
+        other => return Err(SluiceError::unsupported(format!("interval unit {other}"))),
+    };
+    Ok(Expr::Literal(Scalar(Arc::new(IntervalMonthDayNanoArray::from(vec![v])))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_literals_keep_exact_digits() {
+        let Expr::Literal(s) = number_literal("0.05").expect("lit") else { panic!("literal") };
+        assert_eq!(s.data_type(), &DataType::Decimal128(2, 2));
+        let Expr::Literal(s) = number_literal("100.00").expect("lit") else { panic!("literal") };
+        assert_eq!(s.data_type(), &DataType::Decimal128(5, 2));
+        let Expr::Literal(s) = number_literal("42").expect("lit") else { panic!("literal") };
+        assert_eq!(s.data_type(), &DataType::Int64);
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let e = parse("SELECT *\nFROM t WHERE").expect_err("bad sql").to_string();
+        assert!(e.contains("Line: 2"), "{e}");
+    }
+
+    #[test]
+    fn external_table_statement_parses() {
+        let s = parse("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/x'").expect("parse");
+        assert!(matches!(&s[0], SqlStatement::CreateExternalTable { name, format: FileFormat::Parquet, .. } if name == "t"));
+    }
+}

@@ -1,0 +1,170 @@
+//! Subqueries, decorrelated into joins at planning time (never evaluated per row):
+//!
+//! * `EXISTS (q)` / `NOT EXISTS (q)` → semi / anti join on q's correlated predicates;
+//! * `x IN (q)` / `x NOT IN (q)` → semi / null-aware anti join on `x = q.col`;
+//! * scalar `(q)` → left join; a correlated aggregate subquery is grouped by its
+//!   correlation keys first (`WHERE inner = outer` becomes `GROUP BY inner`).
+//!
+//! While a subquery is planned, the enclosing schemas are on `SqlPlanner::outer`, and the
+//! WHERE terms that mention them are collected in `SqlPlanner::correlated` instead of
+//! being filtered inside the subquery.
+
+use std::sync::Arc;
+
+use sqlparser::ast::{self as ast, UnaryOperator};
+
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::{conjunction, Column, Expr};
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::schema::PlanSchema;
+use crate::sql::expr::{ExprCtx, PendingJoin};
+use crate::sql::planner::{split_join_condition, SqlPlanner};
+
+/// Rewrites a collected correlated predicate for use above the join: inner columns refer
+/// to the aliased subquery, outer references become ordinary columns.
+fn requalify(e: Expr, alias: &str) -> Result<Expr> {
+    e.transform_up(&mut |x| {
+        Ok::<_, SluiceError>(match x {
+            Expr::Column(c) => Expr::Column(Column {
+                relation: Some(alias.to_string()),
+                name: c.name,
+            }),
+            Expr::OuterColumn(c) => Expr::Column(c),
+            other => other,
+        })
+    })
+}
+
+/// Applies the joins that subqueries of an expression asked for.
+pub fn apply_pending(mut plan: Arc<LogicalPlan>, pending: Vec<PendingJoin>) -> Result<Arc<LogicalPlan>> {
+    for p in pending {
+        plan = Arc::new(LogicalPlan::join(plan, p.plan, p.join_type, p.on, p.filter, p.null_aware)?);
+    }
+    Ok(plan)
+}
+
+impl SqlPlanner<'_> {
+    /// Plans `q` inside a query whose rows have schema `outer`; returns the aliased plan and
+    /// its correlated predicates, rewritten to join conditions.
+    fn plan_correlated(&mut self, q: &ast::Query, outer: &PlanSchema, for_exists: bool) -> Result<(Arc<LogicalPlan>, Vec<Expr>)> {
+        self.outer.push(outer.clone());
+        self.correlated.push(vec![]);
+        let planned = self.plan_query_opts(q, for_exists);
+        self.outer.pop();
+        let preds = self.correlated.pop().unwrap_or_default();
+        let plan = planned?;
+        let alias = self.fresh("__sq");
+        let plan = Arc::new(LogicalPlan::alias(plan, &alias));
+        let preds = preds.into_iter().map(|p| requalify(p, &alias)).collect::<Result<Vec<_>>>()?;
+        Ok((plan, preds))
+    }
+
+    fn join_condition(preds: Vec<Expr>, outer: &PlanSchema, sub: &PlanSchema) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+        match conjunction(preds) {
+            Some(c) => split_join_condition(c, outer, sub),
+            None => (vec![], None),
+        }
+    }
+
+    /// A scalar subquery: joins it (left) and returns the column holding its value.
+    pub(crate) fn scalar_subquery(&mut self, q: &ast::Query, ctx: &mut ExprCtx) -> Result<Expr> {
+        let (plan, preds) = self.plan_correlated(q, ctx.schema, false)?;
+        let visible: Vec<_> = plan
+            .schema()
+            .fields()
+            .iter()
+            .filter(|f| !f.field.name().starts_with("__corr"))
+            .collect();
+        if visible.len() != 1 {
+            return Err(SluiceError::plan(format!(
+                "a scalar subquery must return one column, this one returns {}",
+                visible.len()
+            )));
+        }
+        let value = Expr::Column(visible[0].column());
+        if !preds.is_empty() && !matches!(strip_alias(&plan), LogicalPlan::Projection { input, .. } if is_aggregate(input)) {
+            return Err(SluiceError::unsupported(
+                "correlated scalar subqueries without an aggregate (they could return several rows)",
+            ));
+        }
+        let (on, filter) = Self::join_condition(preds, ctx.schema, plan.schema());
+        ctx.pending.push(PendingJoin {
+            plan,
+            join_type: JoinType::Left,
+            on,
+            filter,
+            null_aware: false,
+        });
+        Ok(value)
+    }
+
+    /// Handles a WHERE term that is `[NOT] EXISTS` or `[NOT] IN (subquery)`; false when `e`
+    /// is something else.
+    pub(crate) fn where_subquery(&mut self, e: &ast::Expr, ctx: &mut ExprCtx, negate: bool) -> Result<bool> {
+        match e {
+            ast::Expr::Nested(inner) => self.where_subquery(inner, ctx, negate),
+            ast::Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                expr,
+            } => self.where_subquery(expr, ctx, !negate),
+            ast::Expr::Exists { subquery, negated } => {
+                let (plan, preds) = self.plan_correlated(subquery, ctx.schema, true)?;
+                let (on, filter) = Self::join_condition(preds, ctx.schema, plan.schema());
+                ctx.pending.push(PendingJoin {
+                    plan,
+                    join_type: if *negated != negate { JoinType::Anti } else { JoinType::Semi },
+                    on,
+                    filter,
+                    null_aware: false,
+                });
+                Ok(true)
+            }
+            ast::Expr::InSubquery { expr, subquery, negated } => {
+                let x = self.sql_to_expr(expr, ctx)?;
+                let (plan, preds) = self.plan_correlated(subquery, ctx.schema, false)?;
+                let first = plan
+                    .schema()
+                    .fields()
+                    .first()
+                    .map(|f| f.column())
+                    .ok_or_else(|| SluiceError::plan("IN subquery returns no columns"))?;
+                let width = plan.schema().fields().iter().filter(|f| !f.field.name().starts_with("__corr")).count();
+                if width != 1 {
+                    return Err(SluiceError::plan(format!("IN subquery must return one column, this one returns {width}")));
+                }
+                let anti = *negated != negate;
+                if anti && !preds.is_empty() {
+                    return Err(SluiceError::unsupported("correlated NOT IN subqueries"));
+                }
+                let (mut on, filter) = Self::join_condition(preds, ctx.schema, plan.schema());
+                on.insert(0, (x, Expr::Column(first)));
+                ctx.pending.push(PendingJoin {
+                    plan,
+                    join_type: if anti { JoinType::Anti } else { JoinType::Semi },
+                    on,
+                    filter,
+                    null_aware: anti,
+                });
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+fn strip_alias(p: &LogicalPlan) -> &LogicalPlan {
+    match p {
+        LogicalPlan::Alias { input, .. } => strip_alias(input),
+        other => other,
+    }
+}
+
+fn is_aggregate(p: &LogicalPlan) -> bool {
+    match p {
+        LogicalPlan::Aggregate { .. } => true,
+        LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } | LogicalPlan::Join { left: input, .. } => {
+            is_aggregate(input)
+        }
+        _ => false,
+    }
+}
