@@ -514,26 +514,6 @@ impl Expr {
     pub fn or(self, other: Expr) -> Expr {
         self.binary(BinaryOp::Or, other)
     }
-    /// `self + other`
-    pub fn add(self, other: Expr) -> Expr {
-        self.binary(BinaryOp::Plus, other)
-    }
-    /// `self - other`
-    pub fn sub(self, other: Expr) -> Expr {
-        self.binary(BinaryOp::Minus, other)
-    }
-    /// `self * other`
-    pub fn mul(self, other: Expr) -> Expr {
-        self.binary(BinaryOp::Multiply, other)
-    }
-    /// `self / other`
-    pub fn div(self, other: Expr) -> Expr {
-        self.binary(BinaryOp::Divide, other)
-    }
-    /// `NOT self`
-    pub fn not(self) -> Expr {
-        Expr::Not(Box::new(self))
-    }
     /// `self IS NULL`
     pub fn is_null(self) -> Expr {
         Expr::IsNull(Box::new(self))
@@ -668,7 +648,7 @@ impl Expr {
 
     /// Applies `f` to each direct child.
     pub fn map_children<E>(self, f: &mut impl FnMut(Expr) -> Result<Expr, E>) -> Result<Expr, E> {
-        let mut bx = |b: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr, E>| -> Result<Box<Expr>, E> {
+        let bx = |b: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr, E>| -> Result<Box<Expr>, E> {
             Ok(Box::new(f(*b)?))
         };
         Ok(match self {
@@ -792,6 +772,29 @@ impl Expr {
     /// True when the expression refers to an enclosing query.
     pub fn contains_outer(&self) -> bool {
         self.any(&mut |e| matches!(e, Expr::OuterColumn(_)))
+    }
+}
+
+macro_rules! expr_op {
+    ($trait:ident, $method:ident, $op:expr) => {
+        impl std::ops::$trait for Expr {
+            type Output = Expr;
+            fn $method(self, other: Expr) -> Expr {
+                self.binary($op, other)
+            }
+        }
+    };
+}
+expr_op!(Add, add, BinaryOp::Plus);
+expr_op!(Sub, sub, BinaryOp::Minus);
+expr_op!(Mul, mul, BinaryOp::Multiply);
+expr_op!(Div, div, BinaryOp::Divide);
+expr_op!(Rem, rem, BinaryOp::Modulo);
+
+impl std::ops::Not for Expr {
+    type Output = Expr;
+    fn not(self) -> Expr {
+        Expr::Not(Box::new(self))
     }
 }
 

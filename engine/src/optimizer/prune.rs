@@ -26,7 +26,7 @@ fn add_cols(e: &Expr, out: &mut Vec<Column>) {
 fn is_required(schema: &PlanSchema, i: usize, required: &[Column]) -> bool {
     required
         .iter()
-        .any(|c| matches!(schema.find(c), Ok(Some(j)) if j == i) || matches!(schema.find(c), Err(_)) && c.name == *schema.field(i).field.name())
+        .any(|c| matches!(schema.find(c), Ok(Some(j)) if j == i) || schema.find(c).is_err() && c.name == *schema.field(i).field.name())
 }
 
 fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan>> {

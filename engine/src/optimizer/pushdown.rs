@@ -32,10 +32,63 @@ fn substitute(e: Expr, schema: &PlanSchema, f: &dyn Fn(usize) -> Expr) -> Result
     })
 }
 
+fn split_disjunction(e: Expr, out: &mut Vec<Expr>) {
+    match e {
+        Expr::Binary {
+            left,
+            op: BinaryOp::Or,
+            right,
+        } => {
+            split_disjunction(*left, out);
+            split_disjunction(*right, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// `(a AND b) OR (a AND c)` → `a AND (b OR c)`, so a join key repeated in every branch
+/// of an OR (TPC-H q19) becomes a key instead of a cross-join filter.
+pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
+    if !matches!(e, Expr::Binary { op: BinaryOp::Or, .. }) {
+        split_conjunction(e, out);
+        return;
+    }
+    let mut branches = Vec::new();
+    split_disjunction(e.clone(), &mut branches);
+    let terms: Vec<Vec<Expr>> = branches
+        .into_iter()
+        .map(|b| {
+            let mut t = Vec::new();
+            split_conjunction(b, &mut t);
+            t
+        })
+        .collect();
+    let common: Vec<Expr> = terms[0]
+        .iter()
+        .filter(|t| terms[1..].iter().all(|other| other.contains(t)))
+        .cloned()
+        .collect();
+    if common.is_empty() {
+        out.push(e);
+        return;
+    }
+    let rests: Vec<Option<Expr>> = terms
+        .into_iter()
+        .map(|t| conjunction(t.into_iter().filter(|x| !common.contains(x))))
+        .collect();
+    out.extend(common);
+    // A branch with nothing left is TRUE, which makes the whole OR true.
+    if rests.iter().all(Option::is_some) {
+        if let Some(or) = rests.into_iter().flatten().reduce(|a, b| a.or(b)) {
+            out.push(or);
+        }
+    }
+}
+
 fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
     match plan.as_ref() {
         LogicalPlan::Filter { input, predicate } => {
-            split_conjunction(predicate.clone(), &mut preds);
+            factor_or(predicate.clone(), &mut preds);
             push(input.clone(), preds)
         }
         LogicalPlan::Join {
@@ -212,11 +265,11 @@ fn flatten(plan: &Arc<LogicalPlan>, leaves: &mut Vec<Arc<LogicalPlan>>, preds: &
                 preds.push(a.clone().eq(b.clone()));
             }
             if let Some(f) = filter {
-                split_conjunction(f.clone(), preds);
+                factor_or(f.clone(), preds);
             }
         }
         LogicalPlan::Filter { input, predicate } if matches!(input.as_ref(), LogicalPlan::Join { join_type: JoinType::Inner, .. }) => {
-            split_conjunction(predicate.clone(), preds);
+            factor_or(predicate.clone(), preds);
             flatten(input, leaves, preds);
         }
         _ => leaves.push(plan.clone()),

@@ -156,7 +156,7 @@ impl SqlPlanner<'_> {
             S::UnaryOp { op, expr } => {
                 let inner = self.sql_to_expr(expr, ctx)?;
                 match op {
-                    UnaryOperator::Not => inner.not(),
+                    UnaryOperator::Not => !inner,
                     UnaryOperator::Plus => inner,
                     UnaryOperator::Minus => match expr.as_ref() {
                         S::Value(ast::ValueWithSpan {
@@ -176,7 +176,7 @@ impl SqlPlanner<'_> {
             },
             S::IsFalse(x) => Expr::Function {
                 name: "coalesce".into(),
-                args: vec![self.sql_to_expr(x, ctx)?.not(), lit(false)],
+                args: vec![!self.sql_to_expr(x, ctx)?, lit(false)],
             },
             S::IsDistinctFrom(a, b) | S::IsNotDistinctFrom(a, b) => {
                 let (a, b) = (self.sql_to_expr(a, ctx)?, self.sql_to_expr(b, ctx)?);
@@ -187,7 +187,7 @@ impl SqlPlanner<'_> {
                 }
                 .or(both_null);
                 if matches!(e, S::IsDistinctFrom(..)) {
-                    same.not()
+                    !same
                 } else {
                     same
                 }

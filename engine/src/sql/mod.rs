@@ -194,7 +194,7 @@ pub fn number_literal(s: &str) -> Result<Expr> {
     }
     match s.parse::<i64>() {
         Ok(v) => Ok(Expr::Literal(Scalar(Arc::new(Int64Array::from(vec![v]))))),
-        Err(_) => number_literal(&format!("{s}.0")).or_else(|_| Err(SluiceError::Parse(format!("invalid number {s}")))),
+        Err(_) => number_literal(&format!("{s}.0")).map_err(|_| SluiceError::Parse(format!("invalid number {s}"))),
     }
 }
 

@@ -84,6 +84,9 @@ impl SqlPlanner<'_> {
             Some(ast::Distinct::Distinct) => true,
             Some(ast::Distinct::On(_)) => return Err(SluiceError::unsupported("DISTINCT ON")),
         };
+        if s.projection.is_empty() {
+            return Err(SluiceError::Parse("the SELECT list is empty".into()));
+        }
         let mut plan = self.plan_from(&s.from)?;
         let from_schema = plan.schema().clone();
 
