@@ -17,7 +17,6 @@ use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
-use crate::physical::scan::MemoryExec;
 use crate::sql::planner::SqlPlanner;
 use crate::sql::{convert_data_type, ident, object_name, parse, FileFormat, SqlStatement};
 
@@ -285,7 +284,7 @@ impl Session {
                         (Arc::new(Schema::new(fields)), vec![])
                     }
                 };
-                self.register_batches(&name, relax(&schema), batches)?;
+                self.register_batches(&name, schema, batches)?;
                 Ok(self.done())
             }
             Statement::Insert(ins) => {
@@ -293,7 +292,13 @@ impl Session {
                     ast::TableObject::TableName(n) => object_name(n),
                     other => return Err(SluiceError::unsupported(format!("INSERT INTO {other}"))),
                 };
-                let (schema, mut existing) = self.memory_table(&name)?;
+                let CatalogEntry::Table(table) = self.catalog.get(&name)? else {
+                    return Err(SluiceError::plan(format!("cannot INSERT into view '{name}'")));
+                };
+                let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
+                    return Err(SluiceError::unsupported(format!("INSERT into {}", table.describe())));
+                };
+                let schema = table.schema();
                 let source = ins
                     .source
                     .as_ref()
@@ -311,26 +316,32 @@ impl Session {
                         schema.fields().len()
                     )));
                 }
+                // Convert everything first: a failing row leaves the table unchanged.
                 let mut inserted = 0;
+                let mut new_batches = Vec::new();
                 for b in df.collect()? {
                     let cols = b
                         .columns()
                         .iter()
                         .zip(schema.fields())
                         .map(|(c, f)| {
-                            if c.data_type() == f.data_type() {
-                                Ok(c.clone())
+                            let c = if c.data_type() == f.data_type() {
+                                c.clone()
                             } else {
-                                arrow::compute::cast(c, f.data_type()).map_err(|e| {
+                                arrow::compute::cast_with_options(c, f.data_type(), &arrow::compute::CastOptions { safe: false, ..Default::default() }).map_err(|e| {
                                     SluiceError::Type(format!("cannot insert {} into column {} ({}): {e}", c.data_type(), f.name(), f.data_type()))
-                                })
+                                })?
+                            };
+                            if !f.is_nullable() && c.null_count() > 0 {
+                                return Err(SluiceError::plan(format!("NULL value in NOT NULL column {}", f.name())));
                             }
+                            Ok(c)
                         })
                         .collect::<Result<Vec<_>>>()?;
                     inserted += b.num_rows();
-                    existing.push(RecordBatch::try_new(schema.clone(), cols)?);
+                    new_batches.push(RecordBatch::try_new(schema.clone(), cols)?);
                 }
-                self.register_batches(&name, schema, existing)?;
+                mem.append(new_batches)?;
                 let count = Arc::new(arrow::array::Int64Array::from(vec![inserted as i64]));
                 let s = Arc::new(Schema::new(vec![Field::new("count", DataType::Int64, false)]));
                 self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
@@ -344,10 +355,20 @@ impl Session {
                 if !matches!(object_type, ast::ObjectType::Table | ast::ObjectType::View) {
                     return Err(SluiceError::unsupported(format!("DROP {object_type}")));
                 }
+                let want_view = matches!(object_type, ast::ObjectType::View);
                 for n in &names {
                     let name = object_name(n);
-                    if !self.catalog.deregister(&name)? && !if_exists {
-                        return Err(SluiceError::plan(format!("table '{name}' does not exist")));
+                    match self.catalog.get(&name) {
+                        Ok(entry) => {
+                            let is_view = matches!(entry, CatalogEntry::View(_));
+                            if is_view != want_view {
+                                let (what, other) = if is_view { ("a view", "VIEW") } else { ("a table", "TABLE") };
+                                return Err(SluiceError::plan(format!("'{name}' is {what}; use DROP {other}")));
+                            }
+                            self.catalog.deregister(&name)?;
+                        }
+                        Err(_) if if_exists => {}
+                        Err(e) => return Err(e),
                     }
                 }
                 Ok(self.done())
@@ -359,28 +380,6 @@ impl Session {
             other => Err(SluiceError::unsupported(format!("statement: {other}"))),
         }
     }
-
-    /// The schema and batches of in-memory table `name` (INSERT target).
-    fn memory_table(&self, name: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let CatalogEntry::Table(t) = self.catalog.get(name)? else {
-            return Err(SluiceError::plan(format!("cannot INSERT into view '{name}'")));
-        };
-        if !t.describe().starts_with("memory table") {
-            return Err(SluiceError::unsupported(format!("INSERT into {} ", t.describe())));
-        }
-        let schema = t.schema();
-        let scan = t.scan(None, &[], 1, usize::MAX)?;
-        let ctx = Arc::new(crate::physical::TaskContext {
-            config: self.config.clone(),
-        });
-        let batches = crate::physical::collect_partitions(&scan, &ctx)?;
-        let _ = MemoryExec::single;
-        Ok((schema, batches))
-    }
-}
-
-fn relax(schema: &SchemaRef) -> SchemaRef {
-    schema.clone()
 }
 
 fn single_query(sql: &str) -> Result<ast::Query> {

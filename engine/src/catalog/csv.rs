@@ -67,6 +67,9 @@ impl TableProvider for CsvTable {
             batch_size,
         )?))
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn describe(&self) -> String {
         format!("csv {}", self.path.display())
     }

@@ -1,6 +1,6 @@
 //! In-memory tables: record batches held by the session.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -11,33 +11,58 @@ use crate::logical::expr::Expr;
 use crate::physical::scan::MemoryExec;
 use crate::physical::ExecNode;
 
-/// A table of batches in memory.
+/// A table of batches in memory; INSERT appends in place, so plans and views that refer
+/// to the table see the new rows.
 #[derive(Debug)]
 pub struct MemTable {
     schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-    rows: usize,
+    batches: RwLock<Vec<RecordBatch>>,
+}
+
+fn check_schema(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    for b in batches {
+        let bs = b.schema();
+        let same = bs.fields().len() == schema.fields().len()
+            && bs
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same {
+            return Err(SluiceError::plan(format!(
+                "batch schema {bs} does not match table schema {schema}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl MemTable {
     /// A table of `batches`, which must all have `schema`'s columns.
     pub fn try_new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
-        for b in &batches {
-            let bs = b.schema();
-            let same = bs.fields().len() == schema.fields().len()
-                && bs
-                    .fields()
-                    .iter()
-                    .zip(schema.fields())
-                    .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
-            if !same {
-                return Err(SluiceError::plan(format!(
-                    "batch schema {bs} does not match table schema {schema}"
-                )));
-            }
-        }
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        Ok(Self { schema, batches, rows })
+        check_schema(&schema, &batches)?;
+        Ok(Self {
+            schema,
+            batches: RwLock::new(batches),
+        })
+    }
+
+    /// Appends batches with the table's schema.
+    pub fn append(&self, batches: Vec<RecordBatch>) -> Result<()> {
+        check_schema(&self.schema, &batches)?;
+        self.batches
+            .write()
+            .map_err(|_| SluiceError::exec("table lock poisoned"))?
+            .extend(batches);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Vec<RecordBatch>> {
+        Ok(self
+            .batches
+            .read()
+            .map_err(|_| SluiceError::exec("table lock poisoned"))?
+            .clone())
     }
 }
 
@@ -46,7 +71,7 @@ impl TableProvider for MemTable {
         self.schema.clone()
     }
     fn row_count(&self) -> Option<usize> {
-        Some(self.rows)
+        self.batches.read().ok().map(|b| b.iter().map(RecordBatch::num_rows).sum())
     }
     fn scan(
         &self,
@@ -57,13 +82,16 @@ impl TableProvider for MemTable {
     ) -> Result<Arc<dyn ExecNode>> {
         Ok(Arc::new(MemoryExec::try_new(
             self.schema.clone(),
-            &self.batches,
+            &self.snapshot()?,
             projection,
             partitions,
             batch_size,
         )?))
     }
     fn describe(&self) -> String {
-        format!("memory table, {} rows", self.rows)
+        format!("memory table, {} rows", self.row_count().unwrap_or(0))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
     }
 }

@@ -34,6 +34,8 @@ pub trait TableProvider: Send + Sync + Debug {
     ) -> Result<Arc<dyn ExecNode>>;
     /// A short description for EXPLAIN.
     fn describe(&self) -> String;
+    /// For downcasting to the concrete table type (INSERT needs the in-memory table).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 /// What a catalog name refers to.
@@ -45,15 +47,17 @@ pub enum CatalogEntry {
     View(Arc<LogicalPlan>),
 }
 
-/// The registry of tables and views of a session (names are case-insensitive).
+/// The registry of tables and views of a session.
 #[derive(Debug, Default)]
 pub struct Catalog {
     entries: RwLock<BTreeMap<String, CatalogEntry>>,
 }
 
 impl Catalog {
+    /// Names are exact: SQL lower-cases unquoted identifiers before they get here, so
+    /// `Foo` and `foo` meet, while `"Foo"` must be registered as `Foo`.
     fn key(name: &str) -> String {
-        name.to_lowercase()
+        name.to_string()
     }
 
     /// Registers (or replaces) `name`.

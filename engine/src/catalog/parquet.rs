@@ -96,6 +96,9 @@ impl TableProvider for ParquetTable {
             batch_size,
         )?))
     }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
     fn describe(&self) -> String {
         format!("parquet {}", self.path.display())
     }

@@ -127,16 +127,6 @@ impl PlanSchema {
                 found = Some(i);
             }
         }
-        if found.is_none() && col.relation.is_none() {
-            // Case-insensitive fallback for unquoted identifiers in mixed-case schemas.
-            let lower = col.name.to_lowercase();
-            let matches: Vec<usize> = (0..self.fields.len())
-                .filter(|&i| self.fields[i].field.name().to_lowercase() == lower)
-                .collect();
-            if matches.len() == 1 {
-                return Ok(Some(matches[0]));
-            }
-        }
         Ok(found)
     }
 
@@ -147,8 +137,21 @@ impl PlanSchema {
 
     /// The error for a column that is not in this schema.
     pub fn not_found(&self, col: &Column) -> SluiceError {
-        let names: Vec<String> = self.fields.iter().map(|f| f.column().to_string()).collect();
-        let hints = nearest(&col.to_string(), names.iter().map(String::as_str), 3);
+        // Compare like with like: bare names for a bare reference, qualified otherwise.
+        let names: Vec<String> = self
+            .fields
+            .iter()
+            .map(|f| if col.relation.is_some() { f.column().to_string() } else { f.field.name().clone() })
+            .collect();
+        let hints: Vec<String> = nearest(&col.to_string(), names.iter().map(String::as_str), 3)
+            .into_iter()
+            .map(|h| {
+                self.fields
+                    .iter()
+                    .find(|f| *f.field.name() == h || f.column().to_string() == h)
+                    .map_or(h.clone(), |f| f.column().to_string())
+            })
+            .collect();
         SluiceError::plan(format!("column '{col}' not found{}", did_you_mean(&hints)))
     }
 

@@ -77,15 +77,16 @@ struct CountAcc {
 impl Accumulator for CountAcc {
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
         self.counts.resize(n, 0);
-        match values.first() {
-            Some(v) if v.null_count() > 0 => {
+        // Logical nulls: a NullArray (COUNT(NULL)) has no validity buffer but is all NULL.
+        match values.first().and_then(|v| v.logical_nulls()) {
+            Some(nulls) => {
                 for (i, g) in groups.iter().enumerate() {
-                    if v.is_valid(i) {
+                    if nulls.is_valid(i) {
                         self.counts[*g as usize] += 1;
                     }
                 }
             }
-            _ => {
+            None => {
                 for g in groups {
                     self.counts[*g as usize] += 1;
                 }
@@ -290,9 +291,10 @@ impl Accumulator for MinMaxAcc {
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
         self.best.resize(n, None);
         let v = &values[0];
+        let nulls = v.logical_nulls();
         let rows = self.conv.convert_columns(std::slice::from_ref(v))?;
         for (i, g) in groups.iter().enumerate() {
-            if v.is_null(i) {
+            if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 continue;
             }
             let r = rows.row(i);
@@ -342,11 +344,12 @@ struct DistinctAcc {
 impl Accumulator for DistinctAcc {
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
         let v = &values[0];
+        let nulls = v.logical_nulls();
         let rows = self.conv.convert_columns(std::slice::from_ref(v))?;
         let mut keep_idx = Vec::new();
         let mut keep_groups = Vec::new();
         for (i, g) in groups.iter().enumerate() {
-            if v.is_null(i) {
+            if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 continue;
             }
             if self.seen.insert((*g, rows.row(i).as_ref().into())) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, Datum, RecordBatch, Scalar as ArrowScalar,
 };
-use arrow::compute::kernels::{boolean, cmp, numeric, zip::zip};
+use arrow::compute::kernels::{boolean, cmp, numeric};
 use arrow::compute::{cast_with_options, prep_null_mask_filter, CastOptions};
 use arrow::datatypes::{DataType, Schema};
 use arrow::util::display::FormatOptions;
@@ -75,6 +75,32 @@ impl ColumnarValue {
         if self.data_type() == to {
             return Ok(self);
         }
+        // SQL rounds floats to the nearest integer (Arrow truncates).
+        if self.data_type().is_floating() && to.is_integer() {
+            let rounded = |a: &ArrayRef| -> Result<ArrayRef> {
+                let f = arrow::compute::cast(a, &DataType::Float64)?;
+                let f = f
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float64Array>()
+                    .ok_or_else(|| SluiceError::exec("float cast"))?;
+                Ok(Arc::new(f.unary::<_, arrow::datatypes::Float64Type>(f64::round)))
+            };
+            let v = match self {
+                ColumnarValue::Array(a) => ColumnarValue::Array(rounded(&a)?),
+                ColumnarValue::Scalar(a) => ColumnarValue::Scalar(rounded(&a)?),
+            };
+            return v.cast_exact(to);
+        }
+        if let (DataType::Decimal128(_, s), true) = (self.data_type(), to.is_integer()) {
+            if *s > 0 {
+                // Through scale 0, which rounds half away from zero.
+                return self.cast_exact(&DataType::Decimal128(38, 0))?.cast_exact(to);
+            }
+        }
+        self.cast_exact(to)
+    }
+
+    fn cast_exact(self, to: &DataType) -> Result<ColumnarValue> {
         let opts = CastOptions {
             safe: false,
             format_options: FormatOptions::default(),
@@ -230,21 +256,7 @@ impl PhysExpr {
                     acc
                 }
             }
-            PhysExpr::Case(when_then, else_expr) => {
-                let mut result = else_expr.evaluate(batch)?.into_array(n)?;
-                for (w, t) in when_then.iter().rev() {
-                    let cond = w.evaluate(batch)?.into_array(n)?;
-                    let cond = as_bool(&cond)?;
-                    let cond = if cond.null_count() > 0 {
-                        prep_null_mask_filter(cond)
-                    } else {
-                        cond.clone()
-                    };
-                    let then = t.evaluate(batch)?.into_array(n)?;
-                    result = zip(&cond, &then, &result)?;
-                }
-                ColumnarValue::Array(result)
-            }
+            PhysExpr::Case(when_then, else_expr) => eval_case(when_then, else_expr, batch)?,
             PhysExpr::Cast(e, t) => e.evaluate(batch)?.cast(t)?,
             PhysExpr::Function(f, args) => {
                 let vals = args.iter().map(|a| a.evaluate(batch)).collect::<Result<Vec<_>>>()?;
@@ -266,6 +278,17 @@ impl PhysExpr {
     }
 }
 
+/// A predicate result as a selection mask: NULL counts as false; an untyped NULL
+/// predicate selects nothing.
+pub fn to_mask(a: &ArrayRef) -> Result<BooleanArray> {
+    let b = match a.data_type() {
+        DataType::Boolean => as_bool(a)?.clone(),
+        DataType::Null => BooleanArray::from(vec![false; a.len()]),
+        other => return Err(SluiceError::Type(format!("expected a boolean predicate, got {other}"))),
+    };
+    Ok(if b.null_count() > 0 { prep_null_mask_filter(&b) } else { b })
+}
+
 fn as_bool(a: &ArrayRef) -> Result<&BooleanArray> {
     a.as_any()
         .downcast_ref::<BooleanArray>()
@@ -283,6 +306,61 @@ fn map_bool(
     })
 }
 
+/// CASE evaluates each THEN only on the rows that reach it (so `CASE WHEN x <> 0 THEN 1/x`
+/// never divides by zero), then interleaves the pieces back into row order.
+fn eval_case(when_then: &[(PhysExpr, PhysExpr)], else_expr: &PhysExpr, batch: &RecordBatch) -> Result<ColumnarValue> {
+    let n = batch.num_rows();
+    let mut remaining = BooleanArray::from(vec![true; n]);
+    let mut pieces: Vec<ArrayRef> = Vec::new();
+    let mut branch_of = vec![usize::MAX; n];
+    let take_rows = |mask: &BooleanArray, e: &PhysExpr| -> Result<ArrayRef> {
+        let sub = arrow::compute::filter_record_batch(batch, mask)?;
+        e.evaluate_array(&sub)
+    };
+    for (w, t) in when_then {
+        if remaining.true_count() == 0 {
+            break;
+        }
+        let cond = to_mask(&w.evaluate_array(batch)?)?;
+        let hit = boolean::and(&cond, &remaining)?;
+        remaining = boolean::and(&remaining, &boolean::not(&cond)?)?;
+        if hit.true_count() == 0 {
+            continue;
+        }
+        let b = pieces.len();
+        pieces.push(take_rows(&hit, t)?);
+        for (i, h) in hit.values().iter().enumerate() {
+            if h {
+                branch_of[i] = b;
+            }
+        }
+    }
+    if remaining.true_count() > 0 {
+        let b = pieces.len();
+        pieces.push(take_rows(&remaining, else_expr)?);
+        for (i, r) in remaining.values().iter().enumerate() {
+            if r {
+                branch_of[i] = b;
+            }
+        }
+    }
+    let result_type = else_expr.data_type(&batch.schema())?;
+    if pieces.is_empty() {
+        return Ok(ColumnarValue::Array(new_null_array(&result_type, n)));
+    }
+    let mut next = vec![0usize; pieces.len()];
+    let idx: Vec<(usize, usize)> = branch_of
+        .iter()
+        .map(|&b| {
+            let r = next[b];
+            next[b] += 1;
+            (b, r)
+        })
+        .collect();
+    let refs: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
+    Ok(ColumnarValue::Array(arrow::compute::interleave(&refs, &idx)?))
+}
+
 fn eval_binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> Result<ColumnarValue> {
     let arr = |f: fn(&dyn Datum, &dyn Datum) -> Result<BooleanArray, arrow::error::ArrowError>| {
         l.apply(r, |a, b| Ok(Arc::new(f(a, b)?) as ArrayRef))
@@ -297,7 +375,16 @@ fn eval_binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> 
         BinaryOp::Plus => l.apply(r, numeric::add),
         BinaryOp::Minus => l.apply(r, numeric::sub),
         BinaryOp::Multiply => l.apply(r, numeric::mul),
-        BinaryOp::Divide => l.apply(r, numeric::div),
+        BinaryOp::Divide => {
+            if r.data_type().is_floating() {
+                let divisor = r.clone().cast(&DataType::Float64)?.into_array(1)?;
+                let d = divisor.as_any().downcast_ref::<arrow::array::Float64Array>();
+                if d.is_some_and(|d| d.iter().any(|v| v == Some(0.0))) {
+                    return Err(arrow::error::ArrowError::DivideByZero.into());
+                }
+            }
+            l.apply(r, numeric::div)
+        }
         BinaryOp::Modulo => l.apply(r, numeric::rem),
         BinaryOp::And | BinaryOp::Or => {
             let both_scalar =
@@ -331,9 +418,9 @@ fn cast_to(e: PhysExpr, from: &DataType, to: &DataType) -> PhysExpr {
         e
     } else if let PhysExpr::Literal(a) = &e {
         // Fold literal casts now so errors surface at planning time and kernels see scalars.
-        match cast_with_options(a, to, &CastOptions { safe: false, format_options: FormatOptions::default() }) {
-            Ok(c) => PhysExpr::Literal(c),
-            Err(_) => PhysExpr::Cast(Box::new(e), to.clone()),
+        match ColumnarValue::Scalar(a.clone()).cast(to) {
+            Ok(ColumnarValue::Scalar(c)) => PhysExpr::Literal(c),
+            _ => PhysExpr::Cast(Box::new(e), to.clone()),
         }
     } else {
         PhysExpr::Cast(Box::new(e), to.clone())
@@ -379,8 +466,14 @@ fn create(expr: &Expr, schema: &PlanSchema, arrow_schema: &Arc<Schema>) -> Resul
                 (l, r)
             };
             let out = PhysExpr::Binary(Box::new(l), *op, Box::new(r));
-            // Surface kernel type errors (e.g. string + int) at planning time.
-            ty(&out).map_err(|e| type_err(expr, format!("{lt} {op} {rt} is not defined ({e})")))?;
+            // Surface kernel type errors (e.g. string + int) at planning time; arithmetic
+            // faults of constant operands stay execution errors.
+            ty(&out).map_err(|e| match e {
+                SluiceError::Arrow(arrow::error::ArrowError::DivideByZero | arrow::error::ArrowError::ArithmeticOverflow(_)) => {
+                    SluiceError::exec(format!("{e} in expression `{expr}`"))
+                }
+                e => type_err(expr, format!("{lt} {op} {rt} is not defined ({e})")),
+            })?;
             out
         }
         Expr::Not(e) => {
@@ -494,7 +587,10 @@ fn create(expr: &Expr, schema: &PlanSchema, arrow_schema: &Arc<Schema>) -> Resul
                 other => other,
             })?;
             let out = PhysExpr::Function(f, args);
-            ty(&out).map_err(|e| type_err(expr, e.to_string()))?;
+            ty(&out).map_err(|e| match e {
+                SluiceError::Arrow(arrow::error::ArrowError::DivideByZero | arrow::error::ArrowError::ArithmeticOverflow(_)) | SluiceError::Execution(_) => e,
+                e => type_err(expr, e.to_string()),
+            })?;
             out
         }
         Expr::Aggregate { .. } => {

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
-use crate::physical::expr::PhysExpr;
+use crate::physical::expr::{to_mask, PhysExpr};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// The plan node.
@@ -54,8 +54,8 @@ pub struct FilterOp {
 
 impl Operator for FilterOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        let mask = self.predicate.evaluate_array(&batch)?;
-        let filtered = filter_record_batch(&batch, mask.as_boolean())?;
+        let mask = to_mask(&self.predicate.evaluate_array(&batch)?)?;
+        let filtered = filter_record_batch(&batch, &mask)?;
         if filtered.num_rows() > 0 {
             out.push(Element::Batch(filtered));
         }

@@ -176,6 +176,10 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
             };
             (f("math", ev), a)
         }
+        "__one_row" => {
+            arity(name, &args, 2, 2)?;
+            (f("__one_row", one_row), args)
+        }
         "date_part" | "extract" => {
             arity(name, &args, 2, 2)?;
             if !types[1].is_temporal() {
@@ -381,8 +385,8 @@ fn coalesce(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
 fn nullif(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
     let (x, y) = (a[0].clone().into_array(rows)?, a[1].clone().into_array(rows)?);
-    let eq = cmp::eq(&x, &y)?;
-    let eq = arrow::compute::prep_null_mask_filter(&eq);
+    let eq: ArrayRef = Arc::new(cmp::eq(&x, &y)?);
+    let eq = crate::physical::expr::to_mask(&eq)?;
     let nulls = arrow::array::new_null_array(x.data_type(), rows);
     Ok(scalar_like(a, zip(&eq, &nulls, &x)?))
 }
@@ -391,8 +395,8 @@ fn abs(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
     let x = a[0].clone().into_array(rows)?;
     let zero = arrow::compute::cast(&Int64Array::from(vec![0]), x.data_type())?;
-    let neg = cmp::lt(&x, &arrow::array::Scalar::new(zero))?;
-    let neg = arrow::compute::prep_null_mask_filter(&neg);
+    let neg: ArrayRef = Arc::new(cmp::lt(&x, &arrow::array::Scalar::new(zero))?);
+    let neg = crate::physical::expr::to_mask(&neg)?;
     Ok(scalar_like(a, zip(&neg, &numeric::neg(&x)?, &x)?))
 }
 
@@ -406,6 +410,18 @@ fn round(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let _ = n;
     let scale = 10f64.powi(digits as i32);
     map_f64(&a[0], move |v| (v * scale).round() / scale)
+}
+
+/// Checks a scalar subquery's row count (first argument) and passes its value through.
+fn one_row(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let counts = a[0].clone().into_array(rows)?;
+    if let Some(c) = counts.as_any().downcast_ref::<Int64Array>() {
+        if c.iter().any(|v| v.is_some_and(|v| v > 1)) {
+            return Err(SluiceError::exec("more than one row returned by a subquery used as an expression"));
+        }
+    }
+    Ok(a[1].clone())
 }
 
 fn date_part_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {

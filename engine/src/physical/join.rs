@@ -12,7 +12,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::{new_null_array, Array, ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use arrow::compute::kernels::cmp;
 use arrow::compute::{and, filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -285,8 +285,7 @@ impl ProbeOp {
         }
         if let Some(f) = &self.filter {
             let joined = self.pair_batch(Self::gather(batch, &pa)?, Self::gather(&self.table.batch, &ba)?, p.len())?;
-            let fm = f.evaluate_array(&joined)?;
-            let fm = fm.as_boolean().clone();
+            let fm = crate::physical::expr::to_mask(&f.evaluate_array(&joined)?)?;
             mask = Some(match mask {
                 None => fm,
                 Some(m) => and(&m, &fm)?,

@@ -264,7 +264,7 @@ impl SqlPlanner<'_> {
                 let mut args = vec![self.sql_to_expr(expr, ctx)?];
                 args.push(match substring_from {
                     Some(f) => self.sql_to_expr(f, ctx)?,
-                    None => lit(1i64),
+                    None => return Err(SluiceError::Type("substring() needs a start position argument".into())),
                 });
                 if let Some(f) = substring_for {
                     args.push(self.sql_to_expr(f, ctx)?);
@@ -388,6 +388,9 @@ impl SqlPlanner<'_> {
                 partition_by,
                 order_by,
             });
+        }
+        if matches!(name.as_str(), "row_number" | "rank" | "dense_rank" | "lag" | "lead") {
+            return Err(SluiceError::plan(format!("window function {name}() needs an OVER clause")));
         }
         if let Some(func) = AggFunc::from_name(&name) {
             if star && func != AggFunc::Count {

@@ -48,8 +48,19 @@ pub enum SqlStatement {
     },
 }
 
-/// Parses `sql` into statements (separated by `;`).
+/// Parses `sql` into statements (separated by `;`); errors carry line and column.
 pub fn parse(sql: &str) -> Result<Vec<SqlStatement>> {
+    parse_inner(sql).map_err(|e| match e {
+        SluiceError::Parse(m) if !m.contains("Line:") => {
+            let line = sql.lines().count().max(1);
+            let col = sql.lines().last().map_or(0, |l| l.chars().count()) + 1;
+            SluiceError::Parse(format!("{m} at Line: {line}, Column: {col} (end of input)"))
+        }
+        other => other,
+    })
+}
+
+fn parse_inner(sql: &str) -> Result<Vec<SqlStatement>> {
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect)
         .try_with_sql(sql)

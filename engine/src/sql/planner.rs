@@ -27,6 +27,9 @@ pub struct SqlPlanner<'a> {
     /// Correlated predicates collected while planning a subquery, innermost last.
     pub(crate) correlated: Vec<Vec<Expr>>,
     pub(crate) next_id: usize,
+    /// The value a just-planned correlated aggregate subquery has over no rows (COUNT → 0),
+    /// when it is not NULL.
+    pub(crate) empty_value: Option<Expr>,
 }
 
 impl<'a> SqlPlanner<'a> {
@@ -38,6 +41,7 @@ impl<'a> SqlPlanner<'a> {
             outer: vec![],
             correlated: vec![],
             next_id: 0,
+            empty_value: None,
         }
     }
 
@@ -203,18 +207,7 @@ impl<'a> SqlPlanner<'a> {
                         if all {
                             return Err(SluiceError::unsupported(format!("{op} ALL")));
                         }
-                        let alias = self.fresh("__set");
-                        let r = Arc::new(LogicalPlan::alias(r, &alias));
-                        let on: Vec<(Expr, Expr)> = l
-                            .schema()
-                            .fields()
-                            .iter()
-                            .zip(r.schema().fields())
-                            .map(|(a, b)| (Expr::Column(a.column()), Expr::Column(b.column())))
-                            .collect();
-                        let jt = if matches!(op, SetOperator::Intersect) { JoinType::Semi } else { JoinType::Anti };
-                        let j = Arc::new(LogicalPlan::join(distinct(l)?, r, jt, on, None, false)?);
-                        Ok(j)
+                        intersect_except(l, r, matches!(op, SetOperator::Intersect))
                     }
                     other => Err(SluiceError::unsupported(format!("set operation {other}"))),
                 }
@@ -360,7 +353,35 @@ impl<'a> SqlPlanner<'a> {
             Some(c) => split_join_condition(c, left.schema(), right.schema()),
             None => (vec![], None),
         };
-        Ok(Arc::new(LogicalPlan::join(left, right, jt, on, filter, false)?))
+        let joined = Arc::new(LogicalPlan::join(left.clone(), right.clone(), jt, on, filter, false)?);
+        match constraint {
+            Some(ast::JoinConstraint::Using(cols)) if !matches!(jt, JoinType::Semi | JoinType::Anti) => {
+                // USING columns appear once: from the preserved side, or merged for FULL.
+                let names: Vec<String> = cols.iter().map(object_name).collect();
+                let col = |s: &PlanSchema, n: &str| -> Result<Expr> {
+                    let i = s.index_of(&Column { relation: None, name: n.to_string() })?;
+                    Ok(Expr::Column(s.field(i).column()))
+                };
+                let mut exprs = Vec::new();
+                for n in &names {
+                    let (l, r) = (col(left.schema(), n)?, col(right.schema(), n)?);
+                    exprs.push(match jt {
+                        JoinType::Right => r,
+                        JoinType::Full => crate::logical::expr::func("coalesce", vec![l, r]).alias(n),
+                        _ => l,
+                    });
+                }
+                for s in [left.schema(), right.schema()] {
+                    for f in s.fields() {
+                        if !names.contains(f.field.name()) {
+                            exprs.push(Expr::Column(f.column()));
+                        }
+                    }
+                }
+                Ok(Arc::new(LogicalPlan::project(joined, exprs)?))
+            }
+            _ => Ok(joined),
+        }
     }
 
     fn plan_table_factor(&mut self, tf: &TableFactor) -> Result<Arc<LogicalPlan>> {
@@ -461,6 +482,55 @@ pub(crate) fn sort_expr(e: Expr, o: &ast::OrderByOptions) -> Result<SortExpr> {
 pub(crate) fn distinct(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
     let keys: Vec<Expr> = plan.schema().fields().iter().map(|f| Expr::Column(f.column())).collect();
     Ok(Arc::new(LogicalPlan::aggregate(plan, keys, vec![])?))
+}
+
+/// INTERSECT / EXCEPT by grouping: tag each side's rows, group by all columns (grouping
+/// treats NULLs as equal, as set operations must) and keep groups seen on both sides
+/// (INTERSECT) or only on the left (EXCEPT).
+fn intersect_except(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>, intersect: bool) -> Result<Arc<LogicalPlan>> {
+    let names: Vec<String> = l.schema().fields().iter().map(|f| f.field.name().clone()).collect();
+    let tag = |p: Arc<LogicalPlan>, v: i64| -> Result<Arc<LogicalPlan>> {
+        let mut exprs: Vec<Expr> = p
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Expr::Column(f.column()).alias(&format!("__c{i}")))
+            .collect();
+        exprs.push(crate::logical::expr::lit(v).alias("__src"));
+        Ok(Arc::new(LogicalPlan::project(p, exprs)?))
+    };
+    let (lt, rt) = (tag(l, 1)?, tag(r, 2)?);
+    let schema = PlanSchema::new(
+        lt.schema()
+            .fields()
+            .iter()
+            .map(|f| QField {
+                qualifier: None,
+                field: Arc::new(f.field.as_ref().clone().with_nullable(true)),
+            })
+            .collect(),
+    );
+    let u = Arc::new(LogicalPlan::Union {
+        inputs: vec![lt, rt],
+        schema,
+    });
+    let c = |n: &str| Expr::Column(Column::from_name(n));
+    let groups: Vec<Expr> = (0..names.len()).map(|i| c(&format!("__c{i}"))).collect();
+    let aggs = vec![
+        crate::logical::expr::min(c("__src")).alias("__min"),
+        crate::logical::expr::max(c("__src")).alias("__max"),
+    ];
+    let agg = Arc::new(LogicalPlan::aggregate(u, groups, aggs)?);
+    let one = || crate::logical::expr::lit(1i64);
+    let keep = if intersect {
+        c("__min").eq(one()).and(c("__max").eq(crate::logical::expr::lit(2i64)))
+    } else {
+        c("__max").eq(one())
+    };
+    let filtered = Arc::new(LogicalPlan::filter(agg, keep)?);
+    let out = names.iter().enumerate().map(|(i, n)| c(&format!("__c{i}")).alias(n)).collect();
+    Ok(Arc::new(LogicalPlan::project(filtered, out)?))
 }
 
 /// Casts both inputs of a set operation to common column types.

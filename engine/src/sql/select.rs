@@ -292,6 +292,22 @@ impl SqlPlanner<'_> {
             }
         }
 
+        if has_agg && !extra.is_empty() {
+            // For a correlated scalar subquery: its value when no row matches.
+            let empty = items.first().map(|(e, _)| {
+                e.clone().transform_up(&mut |x| {
+                    Ok::<_, SluiceError>(match x {
+                        Expr::Aggregate { func: crate::logical::expr::AggFunc::Count, .. } => crate::logical::expr::lit(0i64),
+                        Expr::Aggregate { .. } => Expr::Literal(crate::logical::expr::Scalar::null()),
+                        other => other,
+                    })
+                })
+            });
+            self.empty_value = match empty.transpose()? {
+                Some(e) if e.columns().is_empty() && !matches!(e, Expr::Literal(ref s) if s.is_null()) => Some(e),
+                _ => None,
+            };
+        }
         if has_agg {
             let mut aggs = Vec::new();
             let is_agg: fn(&Expr) -> bool = |x| matches!(x, Expr::Aggregate { .. });

@@ -49,6 +49,7 @@ impl SqlPlanner<'_> {
     fn plan_correlated(&mut self, q: &ast::Query, outer: &PlanSchema, for_exists: bool) -> Result<(Arc<LogicalPlan>, Vec<Expr>)> {
         self.outer.push(outer.clone());
         self.correlated.push(vec![]);
+        self.empty_value = None;
         let planned = self.plan_query_opts(q, for_exists);
         self.outer.pop();
         let preds = self.correlated.pop().unwrap_or_default();
@@ -81,11 +82,39 @@ impl SqlPlanner<'_> {
                 visible.len()
             )));
         }
-        let value = Expr::Column(visible[0].column());
-        if !preds.is_empty() && !matches!(strip_alias(&plan), LogicalPlan::Projection { input, .. } if is_aggregate(input)) {
+        let mut value = Expr::Column(visible[0].column());
+        let aggregated = matches!(strip_alias(&plan), LogicalPlan::Projection { input, .. } if is_aggregate(input));
+        if !preds.is_empty() && !aggregated {
             return Err(SluiceError::unsupported(
                 "correlated scalar subqueries without an aggregate (they could return several rows)",
             ));
+        }
+        let plan = if preds.is_empty() && !single_row(&plan) {
+            // More than one row is an error, never a silent fan-out of the outer rows.
+            let alias = visible[0].qualifier.clone().unwrap_or_default();
+            let name = visible[0].field.name().clone();
+            let v = Expr::Column(visible[0].column());
+            let agg = Arc::new(LogicalPlan::aggregate(
+                plan.clone(),
+                vec![],
+                vec![crate::logical::expr::count_star().alias("__n"), crate::logical::expr::min(v).alias("__v")],
+            )?);
+            let checked = crate::logical::expr::func("__one_row", vec![Expr::Column(Column::from_name("__n")), Expr::Column(Column::from_name("__v"))]);
+            let proj = Arc::new(LogicalPlan::project(agg, vec![checked.alias(&name)])?);
+            Arc::new(LogicalPlan::alias(proj, &alias))
+        } else {
+            plan
+        };
+        // COUNT over no matching rows is 0, not NULL: use the aggregate's empty-input value.
+        if let (Some(empty), false) = (self.empty_value.take(), preds.is_empty()) {
+            let probe = plan.schema().fields().iter().find(|f| f.field.name().starts_with("__corr")).map(|f| f.column());
+            if let Some(probe) = probe {
+                value = Expr::Case {
+                    operand: None,
+                    when_then: vec![(Expr::Column(probe).is_null(), empty)],
+                    else_expr: Some(Box::new(value)),
+                };
+            }
         }
         let (on, filter) = Self::join_condition(preds, ctx.schema, plan.schema());
         ctx.pending.push(PendingJoin {
@@ -149,6 +178,16 @@ impl SqlPlanner<'_> {
             }
             _ => Ok(false),
         }
+    }
+}
+
+/// True when `p` yields at most one row (an aggregate without GROUP BY, or LIMIT 1).
+fn single_row(p: &LogicalPlan) -> bool {
+    match p {
+        LogicalPlan::Aggregate { group_by, .. } => group_by.is_empty(),
+        LogicalPlan::Limit { fetch: Some(f), .. } => *f <= 1,
+        LogicalPlan::Alias { input, .. } | LogicalPlan::Projection { input, .. } | LogicalPlan::Sort { input, .. } => single_row(input),
+        _ => false,
     }
 }
 
