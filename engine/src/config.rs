@@ -3,6 +3,17 @@
 
 use std::path::PathBuf;
 
+/// How exchanges between partitions hold their data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExchangeMode {
+    /// In memory; consumers read while producers write, bounded buffers give back-pressure.
+    #[default]
+    Pipelined,
+    /// Producers write Arrow IPC files to `spill_dir`; consumers start once all producers
+    /// finished and read the files back through mmap (re-readable, bounded memory).
+    Blocking,
+}
+
 /// Settings of a [`crate::Session`].
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -14,6 +25,8 @@ pub struct SessionConfig {
     pub exchange_capacity: usize,
     /// Directory for blocking exchanges and spill files.
     pub spill_dir: PathBuf,
+    /// How exchanges hold data.
+    pub exchange_mode: ExchangeMode,
 }
 
 impl Default for SessionConfig {
@@ -23,11 +36,18 @@ impl Default for SessionConfig {
             batch_size: 8192,
             exchange_capacity: 16,
             spill_dir: std::env::temp_dir(),
+            exchange_mode: ExchangeMode::Pipelined,
         }
     }
 }
 
 impl SessionConfig {
+    /// With exchanges of `mode`.
+    pub fn with_exchange_mode(mut self, mode: ExchangeMode) -> Self {
+        self.exchange_mode = mode;
+        self
+    }
+
     /// With `n` partitions (at least 1).
     pub fn with_target_partitions(mut self, n: usize) -> Self {
         self.target_partitions = n.max(1);

@@ -74,9 +74,16 @@ impl DataFrame {
                 .map(|e| {
                     let name = e.output_name();
                     let r = e.transform_down(&mut |x| {
-                        Ok::<_, SluiceError>(wins.contains(x).then(|| crate::logical::expr::col(&x.output_name())))
+                        Ok::<_, SluiceError>(
+                            wins.contains(x)
+                                .then(|| crate::logical::expr::col(&x.output_name())),
+                        )
                     })?;
-                    Ok(if matches!(r, Expr::Column(_)) { r.alias(&name) } else { r })
+                    Ok(if matches!(r, Expr::Column(_)) {
+                        r.alias(&name)
+                    } else {
+                        r
+                    })
                 })
                 .collect::<Result<_>>()?;
         }
@@ -94,22 +101,49 @@ impl DataFrame {
     }
 
     /// Joins with `right` on equal columns (`left_cols[i] = right_cols[i]`).
-    pub fn join(&self, right: &DataFrame, join_type: JoinType, left_cols: &[&str], right_cols: &[&str]) -> Result<DataFrame> {
+    pub fn join(
+        &self,
+        right: &DataFrame,
+        join_type: JoinType,
+        left_cols: &[&str],
+        right_cols: &[&str],
+    ) -> Result<DataFrame> {
         if left_cols.len() != right_cols.len() {
-            return Err(SluiceError::plan("join needs as many left as right columns"));
+            return Err(SluiceError::plan(
+                "join needs as many left as right columns",
+            ));
         }
         let on = left_cols
             .iter()
             .zip(right_cols)
             .map(|(l, r)| (crate::logical::expr::col(l), crate::logical::expr::col(r)))
             .collect();
-        Ok(self.with(LogicalPlan::join(self.plan.clone(), right.plan.clone(), join_type, on, None, false)?))
+        Ok(self.with(LogicalPlan::join(
+            self.plan.clone(),
+            right.plan.clone(),
+            join_type,
+            on,
+            None,
+            false,
+        )?))
     }
 
     /// Joins with `right` on an arbitrary condition over both sides (equalities become keys).
-    pub fn join_on(&self, right: &DataFrame, join_type: JoinType, condition: Expr) -> Result<DataFrame> {
+    pub fn join_on(
+        &self,
+        right: &DataFrame,
+        join_type: JoinType,
+        condition: Expr,
+    ) -> Result<DataFrame> {
         let (on, filter) = split_join_condition(condition, self.plan.schema(), right.plan.schema());
-        Ok(self.with(LogicalPlan::join(self.plan.clone(), right.plan.clone(), join_type, on, filter, false)?))
+        Ok(self.with(LogicalPlan::join(
+            self.plan.clone(),
+            right.plan.clone(),
+            join_type,
+            on,
+            filter,
+            false,
+        )?))
     }
 
     /// Sorts by `keys`.
@@ -134,13 +168,23 @@ impl DataFrame {
     pub fn union(&self, other: &DataFrame) -> Result<DataFrame> {
         let (l, r) = (self.plan.schema(), other.plan.schema());
         if l.len() != r.len() {
-            return Err(SluiceError::plan(format!("union of {} and {} columns", l.len(), r.len())));
+            return Err(SluiceError::plan(format!(
+                "union of {} and {} columns",
+                l.len(),
+                r.len()
+            )));
         }
         let mut fields = Vec::new();
         for (a, b) in l.fields().iter().zip(r.fields()) {
-            let t = crate::physical::coerce::common_type(a.field.data_type(), b.field.data_type()).ok_or_else(|| {
-                SluiceError::Type(format!("union column {} has types {} and {}", a.field.name(), a.field.data_type(), b.field.data_type()))
-            })?;
+            let t = crate::physical::coerce::common_type(a.field.data_type(), b.field.data_type())
+                .ok_or_else(|| {
+                    SluiceError::Type(format!(
+                        "union column {} has types {} and {}",
+                        a.field.name(),
+                        a.field.data_type(),
+                        b.field.data_type()
+                    ))
+                })?;
             fields.push(crate::logical::schema::QField {
                 qualifier: None,
                 field: Arc::new(arrow::datatypes::Field::new(a.field.name(), t, true)),
@@ -154,7 +198,11 @@ impl DataFrame {
 
     /// Distinct rows.
     pub fn distinct(&self) -> Result<DataFrame> {
-        Ok(self.with(crate::sql::planner::distinct(self.plan.clone())?.as_ref().clone()))
+        Ok(self.with(
+            crate::sql::planner::distinct(self.plan.clone())?
+                .as_ref()
+                .clone(),
+        ))
     }
 
     /// Renames the relation (for qualified column references after a join).
@@ -198,9 +246,14 @@ impl DataFrame {
             .into_iter()
             .map(|b| {
                 let cols = b.columns().to_vec();
-                let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
+                let opts =
+                    arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
                 let relaxed = Arc::new(arrow::datatypes::Schema::new(
-                    schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                    schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone().with_nullable(true))
+                        .collect::<Vec<_>>(),
                 ));
                 Ok(RecordBatch::try_new_with_options(relaxed, cols, &opts)?)
             })
@@ -218,7 +271,10 @@ impl DataFrame {
         let gathered = if phys.output_partitions() == 1 {
             phys
         } else {
-            Arc::new(crate::physical::exchange::ExchangeExec::new(phys, crate::physical::exchange::Partitioning::Single)) as Arc<dyn ExecNode>
+            Arc::new(crate::physical::exchange::ExchangeExec::new(
+                phys,
+                crate::physical::exchange::Partitioning::Single,
+            )) as Arc<dyn ExecNode>
         };
         std::thread::Builder::new()
             .name("sluice-query".into())

@@ -68,7 +68,11 @@ impl SluiceError {
 
 /// The `n` candidates closest to `name` by edit distance (case-insensitive), for
 /// "did you mean" hints in error messages.
-pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>, n: usize) -> Vec<String> {
+pub fn nearest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    n: usize,
+) -> Vec<String> {
     let lname = name.to_lowercase();
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()

@@ -29,7 +29,7 @@ pub mod physical;
 pub mod session;
 pub mod sql;
 
-pub use config::SessionConfig;
+pub use config::{ExchangeMode, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{Result, SluiceError};
 pub use logical::expr::{

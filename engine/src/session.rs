@@ -57,7 +57,12 @@ impl Session {
     }
 
     /// Registers in-memory batches as table `name`.
-    pub fn register_batches(&self, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    pub fn register_batches(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
         self.register_table(name, Arc::new(MemTable::try_new(schema, batches)?))
     }
 
@@ -83,13 +88,18 @@ impl Session {
         let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
-            let Some(file_name) = p.file_name().map(|f| f.to_string_lossy().to_string()) else { continue };
+            let Some(file_name) = p.file_name().map(|f| f.to_string_lossy().to_string()) else {
+                continue;
+            };
             if file_name.starts_with('.') {
                 continue;
             }
             let name = if p.is_dir() {
                 let has_parquet = std::fs::read_dir(&p)
-                    .map(|rd| rd.filter_map(|e| e.ok()).any(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+                    .map(|rd| {
+                        rd.filter_map(|e| e.ok())
+                            .any(|e| e.path().extension().is_some_and(|x| x == "parquet"))
+                    })
                     .unwrap_or(false);
                 if !has_parquet {
                     continue;
@@ -118,7 +128,8 @@ impl Session {
 
     /// A DataFrame reading table `name`.
     pub fn table(&self, name: &str) -> Result<DataFrame> {
-        let plan = SqlPlanner::new(&self.catalog).plan_query(&single_query(&format!("SELECT * FROM {name}"))?)?;
+        let plan = SqlPlanner::new(&self.catalog)
+            .plan_query(&single_query(&format!("SELECT * FROM {name}"))?)?;
         Ok(DataFrame::new(plan, self.config.clone()))
     }
 
@@ -183,10 +194,16 @@ impl Session {
 
     fn text_result(&self, cols: &[&str], rows: Vec<Vec<String>>) -> Result<DataFrame> {
         let schema = Arc::new(Schema::new(
-            cols.iter().map(|c| Field::new(*c, DataType::Utf8, false)).collect::<Vec<_>>(),
+            cols.iter()
+                .map(|c| Field::new(*c, DataType::Utf8, false))
+                .collect::<Vec<_>>(),
         ));
         let arrays = (0..cols.len())
-            .map(|i| Arc::new(StringArray::from(rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>())) as _)
+            .map(|i| {
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+                )) as _
+            })
             .collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
         self.read_batches(schema, vec![batch])
@@ -219,18 +236,25 @@ impl Session {
                 let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
                 Ok(DataFrame::new(plan, self.config.clone()))
             }
-            Statement::Explain { statement, analyze, .. } => {
+            Statement::Explain {
+                statement, analyze, ..
+            } => {
                 if analyze {
                     return Err(SluiceError::unsupported("EXPLAIN ANALYZE"));
                 }
                 let Statement::Query(q) = *statement else {
-                    return Err(SluiceError::unsupported("EXPLAIN of a statement other than a query"));
+                    return Err(SluiceError::unsupported(
+                        "EXPLAIN of a statement other than a query",
+                    ));
                 };
                 let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
                 let df = DataFrame::new(plan, self.config.clone());
                 let text = df.explain()?;
                 let mut rows = Vec::new();
-                for (kind, body) in ["logical_plan", "optimized_logical_plan", "physical_plan"].iter().zip(text.split("== ").filter(|s| !s.is_empty())) {
+                for (kind, body) in ["logical_plan", "optimized_logical_plan", "physical_plan"]
+                    .iter()
+                    .zip(text.split("== ").filter(|s| !s.is_empty()))
+                {
                     let body = body.split_once("==\n").map_or(body, |(_, b)| b);
                     rows.push(vec![kind.to_string(), body.trim_end().to_string()]);
                 }
@@ -277,8 +301,15 @@ impl Session {
                             .columns
                             .iter()
                             .map(|c| {
-                                let not_null = c.options.iter().any(|o| matches!(o.option, ast::ColumnOption::NotNull));
-                                Ok(Field::new(ident(&c.name), convert_data_type(&c.data_type)?, !not_null))
+                                let not_null = c
+                                    .options
+                                    .iter()
+                                    .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+                                Ok(Field::new(
+                                    ident(&c.name),
+                                    convert_data_type(&c.data_type)?,
+                                    !not_null,
+                                ))
                             })
                             .collect::<Result<Vec<_>>>()?;
                         (Arc::new(Schema::new(fields)), vec![])
@@ -293,10 +324,15 @@ impl Session {
                     other => return Err(SluiceError::unsupported(format!("INSERT INTO {other}"))),
                 };
                 let CatalogEntry::Table(table) = self.catalog.get(&name)? else {
-                    return Err(SluiceError::plan(format!("cannot INSERT into view '{name}'")));
+                    return Err(SluiceError::plan(format!(
+                        "cannot INSERT into view '{name}'"
+                    )));
                 };
                 let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
-                    return Err(SluiceError::unsupported(format!("INSERT into {}", table.describe())));
+                    return Err(SluiceError::unsupported(format!(
+                        "INSERT into {}",
+                        table.describe()
+                    )));
                 };
                 let schema = table.schema();
                 let source = ins
@@ -328,12 +364,28 @@ impl Session {
                             let c = if c.data_type() == f.data_type() {
                                 c.clone()
                             } else {
-                                arrow::compute::cast_with_options(c, f.data_type(), &arrow::compute::CastOptions { safe: false, ..Default::default() }).map_err(|e| {
-                                    SluiceError::Type(format!("cannot insert {} into column {} ({}): {e}", c.data_type(), f.name(), f.data_type()))
+                                arrow::compute::cast_with_options(
+                                    c,
+                                    f.data_type(),
+                                    &arrow::compute::CastOptions {
+                                        safe: false,
+                                        ..Default::default()
+                                    },
+                                )
+                                .map_err(|e| {
+                                    SluiceError::Type(format!(
+                                        "cannot insert {} into column {} ({}): {e}",
+                                        c.data_type(),
+                                        f.name(),
+                                        f.data_type()
+                                    ))
                                 })?
                             };
                             if !f.is_nullable() && c.null_count() > 0 {
-                                return Err(SluiceError::plan(format!("NULL value in NOT NULL column {}", f.name())));
+                                return Err(SluiceError::plan(format!(
+                                    "NULL value in NOT NULL column {}",
+                                    f.name()
+                                )));
                             }
                             Ok(c)
                         })
@@ -343,7 +395,11 @@ impl Session {
                 }
                 mem.append(new_batches)?;
                 let count = Arc::new(arrow::array::Int64Array::from(vec![inserted as i64]));
-                let s = Arc::new(Schema::new(vec![Field::new("count", DataType::Int64, false)]));
+                let s = Arc::new(Schema::new(vec![Field::new(
+                    "count",
+                    DataType::Int64,
+                    false,
+                )]));
                 self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
             }
             Statement::Drop {
@@ -362,8 +418,14 @@ impl Session {
                         Ok(entry) => {
                             let is_view = matches!(entry, CatalogEntry::View(_));
                             if is_view != want_view {
-                                let (what, other) = if is_view { ("a view", "VIEW") } else { ("a table", "TABLE") };
-                                return Err(SluiceError::plan(format!("'{name}' is {what}; use DROP {other}")));
+                                let (what, other) = if is_view {
+                                    ("a view", "VIEW")
+                                } else {
+                                    ("a table", "TABLE")
+                                };
+                                return Err(SluiceError::plan(format!(
+                                    "'{name}' is {what}; use DROP {other}"
+                                )));
                             }
                             self.catalog.deregister(&name)?;
                         }

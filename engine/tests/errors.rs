@@ -20,12 +20,19 @@ fn session() -> Session {
         schema.clone(),
         vec![
             Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(4)])),
-            Arc::new(StringArray::from(vec![Some("a"), None, Some("c"), Some("d")])),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                None,
+                Some("c"),
+                Some("d"),
+            ])),
         ],
     )
     .expect("batch");
-    s.register_batches("people", schema.clone(), vec![b.clone()]).expect("register");
-    s.register_batches("orders", schema, vec![b]).expect("register");
+    s.register_batches("people", schema.clone(), vec![b.clone()])
+        .expect("register");
+    s.register_batches("orders", schema, vec![b])
+        .expect("register");
     s
 }
 
@@ -47,7 +54,10 @@ fn syntax_errors_give_line_and_column() {
 fn unknown_names_suggest_the_nearest() {
     let s = session();
     let e = err(&s, "SELECT * FROM peple");
-    assert!(e.contains("peple") && e.contains("did you mean people"), "{e}");
+    assert!(
+        e.contains("peple") && e.contains("did you mean people"),
+        "{e}"
+    );
     let e = err(&s, "SELECT nme FROM people");
     assert!(e.contains("nme") && e.contains("people.name"), "{e}");
     let e = err(&s, "SELECT uper(name) FROM people");
@@ -58,7 +68,10 @@ fn unknown_names_suggest_the_nearest() {
 fn type_errors_name_expression_and_types() {
     let s = session();
     let e = err(&s, "SELECT name + 1 FROM people");
-    assert!(e.contains("name") && e.contains("Utf8") && e.contains("Int64"), "{e}");
+    assert!(
+        e.contains("name") && e.contains("Utf8") && e.contains("Int64"),
+        "{e}"
+    );
     let e = err(&s, "SELECT * FROM people WHERE id");
     assert!(e.contains("boolean") && e.contains("Int64"), "{e}");
 }
@@ -77,24 +90,96 @@ fn arithmetic_faults_are_errors_not_wrong_numbers() {
 #[test]
 fn missing_and_corrupt_files_name_the_path() {
     let s = session();
-    let e = s.register_parquet("t", "/nonexistent/x.parquet").expect_err("missing");
-    assert!(matches!(e, SluiceError::Io { .. }) && e.to_string().contains("/nonexistent/x.parquet"), "{e}");
+    let e = s
+        .register_parquet("t", "/nonexistent/x.parquet")
+        .expect_err("missing");
+    assert!(
+        matches!(e, SluiceError::Io { .. }) && e.to_string().contains("/nonexistent/x.parquet"),
+        "{e}"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let bad = dir.path().join("bad.parquet");
     std::fs::write(&bad, b"PAR1 this is not parquet at all PAR1").expect("write");
     let e = s.register_parquet("t", &bad).expect_err("corrupt");
     assert!(e.to_string().contains("bad.parquet"), "{e}");
-    let e = err(&s, &format!("CREATE EXTERNAL TABLE t2 STORED AS PARQUET LOCATION '{}'", bad.display()));
+    let e = err(
+        &s,
+        &format!(
+            "CREATE EXTERNAL TABLE t2 STORED AS PARQUET LOCATION '{}'",
+            bad.display()
+        ),
+    );
     assert!(e.contains("bad.parquet"), "{e}");
 }
 
 const WORDS: &[&str] = &[
-    "SELECT", "FROM", "WHERE", "GROUP", "BY", "ORDER", "HAVING", "LIMIT", "JOIN", "LEFT", "ON", "AND", "OR", "NOT",
-    "IN", "EXISTS", "UNION", "ALL", "AS", "CASE", "WHEN", "THEN", "ELSE", "END", "NULL", "IS", "BETWEEN", "LIKE",
-    "people", "orders", "id", "name", "count(*)", "sum(id)", "avg(id)", "min(name)", "(", ")", ",", "*", "+", "-",
-    "/", "=", "<", ">", "<>", "1", "0", "-1", "2.5", "'a'", "''", "DATE '1995-01-01'", "CAST(id AS VARCHAR)",
-    "substring(name FROM 1 FOR 2)", "row_number() OVER (ORDER BY id)", "(SELECT max(id) FROM orders)", ";", ".",
-    "DISTINCT", "OFFSET", "CROSS", "FULL", "OUTER", "INTERVAL '1' DAY", "EXTRACT(YEAR FROM DATE '2020-01-01')",
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "BY",
+    "ORDER",
+    "HAVING",
+    "LIMIT",
+    "JOIN",
+    "LEFT",
+    "ON",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "EXISTS",
+    "UNION",
+    "ALL",
+    "AS",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "NULL",
+    "IS",
+    "BETWEEN",
+    "LIKE",
+    "people",
+    "orders",
+    "id",
+    "name",
+    "count(*)",
+    "sum(id)",
+    "avg(id)",
+    "min(name)",
+    "(",
+    ")",
+    ",",
+    "*",
+    "+",
+    "-",
+    "/",
+    "=",
+    "<",
+    ">",
+    "<>",
+    "1",
+    "0",
+    "-1",
+    "2.5",
+    "'a'",
+    "''",
+    "DATE '1995-01-01'",
+    "CAST(id AS VARCHAR)",
+    "substring(name FROM 1 FOR 2)",
+    "row_number() OVER (ORDER BY id)",
+    "(SELECT max(id) FROM orders)",
+    ";",
+    ".",
+    "DISTINCT",
+    "OFFSET",
+    "CROSS",
+    "FULL",
+    "OUTER",
+    "INTERVAL '1' DAY",
+    "EXTRACT(YEAR FROM DATE '2020-01-01')",
 ];
 
 const VALID: &[&str] = &[
@@ -119,7 +204,9 @@ fn garbled_and_random_sql_never_panics() {
     let mut panics = Vec::new();
     for _ in 0..1500 {
         let n = rng.random_range(1..14);
-        let sql: Vec<&str> = (0..n).map(|_| WORDS[rng.random_range(0..WORDS.len())]).collect();
+        let sql: Vec<&str> = (0..n)
+            .map(|_| WORDS[rng.random_range(0..WORDS.len())])
+            .collect();
         let sql = sql.join(" ");
         if !run_without_panic(&s, &sql) {
             panics.push(sql);
@@ -133,7 +220,10 @@ fn garbled_and_random_sql_never_panics() {
                 0 => {
                     q.remove(i);
                 }
-                1 => q.insert(i, ['(', ')', '\'', ',', ' ', '1', 'x', '*', ';', '"'][rng.random_range(0..10)]),
+                1 => q.insert(
+                    i,
+                    ['(', ')', '\'', ',', ' ', '1', 'x', '*', ';', '"'][rng.random_range(0..10)],
+                ),
                 _ => {
                     let j = rng.random_range(0..q.len());
                     q.swap(i, j);
@@ -145,5 +235,10 @@ fn garbled_and_random_sql_never_panics() {
             panics.push(sql);
         }
     }
-    assert!(panics.is_empty(), "{} inputs panicked, e.g. {:?}", panics.len(), &panics[..panics.len().min(5)]);
+    assert!(
+        panics.is_empty(),
+        "{} inputs panicked, e.g. {:?}",
+        panics.len(),
+        &panics[..panics.len().min(5)]
+    );
 }

@@ -18,28 +18,40 @@ fn session() -> Session {
         schema.clone(),
         vec![
             Arc::new(Int64Array::from(vec![1, 2, 3, 4])),
-            Arc::new(StringArray::from(vec![Some("a"), Some("b"), None, Some("d")])),
+            Arc::new(StringArray::from(vec![
+                Some("a"),
+                Some("b"),
+                None,
+                Some("d"),
+            ])),
             Arc::new(Int64Array::from(vec![Some(10), Some(10), Some(20), None])),
         ],
     )
     .expect("batch");
-    s.register_batches("emp", schema, vec![b]).expect("register");
+    s.register_batches("emp", schema, vec![b])
+        .expect("register");
     let dschema = Arc::new(Schema::new(vec![
         Field::new("did", DataType::Int64, false),
         Field::new("dname", DataType::Utf8, false),
     ]));
     let d = RecordBatch::try_new(
         dschema.clone(),
-        vec![Arc::new(Int64Array::from(vec![10, 20, 30])), Arc::new(StringArray::from(vec!["x", "y", "z"]))],
+        vec![
+            Arc::new(Int64Array::from(vec![10, 20, 30])),
+            Arc::new(StringArray::from(vec!["x", "y", "z"])),
+        ],
     )
     .expect("batch");
-    s.register_batches("dept", dschema, vec![d]).expect("register");
+    s.register_batches("dept", dschema, vec![d])
+        .expect("register");
     s
 }
 
 fn run(s: &Session, sql: &str) -> String {
     let df = s.sql(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let b = df.collect().unwrap_or_else(|e| panic!("{sql}: {e}\n{}", df.explain().unwrap_or_default()));
+    let b = df
+        .collect()
+        .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", df.explain().unwrap_or_default()));
     pretty_format_batches(&b).expect("fmt").to_string()
 }
 

@@ -48,8 +48,8 @@ use arrow::datatypes::{DataType, Float32Type, Float64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sluice::{Session, SessionConfig};
 use sqllogictest::{
-    default_column_validator, default_normalizer, default_validator, parse_file, strict_column_validator, DBOutput,
-    DefaultColumnType, Record, Runner, TestErrorKind, DB,
+    default_column_validator, default_normalizer, default_validator, parse_file,
+    strict_column_validator, DBOutput, DefaultColumnType, Record, Runner, TestErrorKind, DB,
 };
 
 /// How long one statement may run before it is reported as hung.
@@ -158,7 +158,9 @@ fn install_panic_hook() {
                     .filter_map(|l| l.strip_prefix("at "))
                     .find_map(|l| l.strip_prefix("./src/").map(|f| format!("engine/src/{f}")));
                 let loc = match (loc, engine_frame) {
-                    (Some(l), Some(f)) if !l.starts_with("engine/src/") => Some(format!("{l}, called from {f}")),
+                    (Some(l), Some(f)) if !l.starts_with("engine/src/") => {
+                        Some(format!("{l}, called from {f}"))
+                    }
                     (l, f) => l.or(f),
                 };
                 LAST_PANIC.with(|p| *p.borrow_mut() = loc);
@@ -177,7 +179,11 @@ fn execute(session: &Session, sql: &str) -> Result<DBOutput<DefaultColumnType>, 
     if schema.fields().is_empty() {
         return Ok(DBOutput::StatementComplete(0));
     }
-    let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+    let types = schema
+        .fields()
+        .iter()
+        .map(|f| column_type(f.data_type()))
+        .collect();
     let mut rows = Vec::new();
     for batch in &batches {
         rows.extend(format_batch(batch)?);
@@ -216,43 +222,73 @@ fn format_batch(batch: &RecordBatch) -> Result<Vec<Vec<String>>, SltError> {
             DataType::Float64 => {
                 let a = array.as_primitive::<Float64Type>();
                 for i in 0..a.len() {
-                    cells.push(if a.is_null(i) { "NULL".into() } else { a.value(i).to_string() });
+                    cells.push(if a.is_null(i) {
+                        "NULL".into()
+                    } else {
+                        a.value(i).to_string()
+                    });
                 }
             }
             DataType::Float32 => {
                 let a = array.as_primitive::<Float32Type>();
                 for i in 0..a.len() {
-                    cells.push(if a.is_null(i) { "NULL".into() } else { a.value(i).to_string() });
+                    cells.push(if a.is_null(i) {
+                        "NULL".into()
+                    } else {
+                        a.value(i).to_string()
+                    });
                 }
             }
             _ => {
-                let f = ArrayFormatter::try_new(array, &opts).map_err(|e| SltError(format!("cannot format result: {e}")))?;
-                let is_string = matches!(array.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+                let f = ArrayFormatter::try_new(array, &opts)
+                    .map_err(|e| SltError(format!("cannot format result: {e}")))?;
+                let is_string = matches!(
+                    array.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                );
                 for i in 0..array.len() {
                     let s = f.value(i).to_string();
-                    cells.push(if is_string && !array.is_null(i) && s.is_empty() { "(empty)".into() } else { s });
+                    cells.push(if is_string && !array.is_null(i) && s.is_empty() {
+                        "(empty)".into()
+                    } else {
+                        s
+                    });
                 }
             }
         }
         columns.push(cells);
     }
-    Ok((0..batch.num_rows()).map(|r| columns.iter().map(|c| c[r].clone()).collect()).collect())
+    Ok((0..batch.num_rows())
+        .map(|r| columns.iter().map(|c| c[r].clone()).collect())
+        .collect())
 }
 
 fn slt_files() -> Vec<PathBuf> {
     let dir = std::env::var_os("SLT_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("slt"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join("slt")
+        });
     let filters: Vec<String> = std::env::var("SLT_FILES")
         .ok()
-        .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "slt"))
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
         })
         .collect();
@@ -283,7 +319,10 @@ fn sqllogictests() {
             ))
             .unwrap_or_else(|e| panic!("cannot complete {}: {e}", file.display()));
             runner.shutdown();
-            eprintln!("completed {} (review the diff before committing!)", file.display());
+            eprintln!(
+                "completed {} (review the diff before committing!)",
+                file.display()
+            );
         }
         return;
     }
@@ -291,7 +330,10 @@ fn sqllogictests() {
     let mut failures: Vec<String> = Vec::new();
     let mut total = 0usize;
     for file in &files {
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let records = match parse_file(file) {
             Ok(r) => r,
             Err(e) => {
@@ -318,7 +360,9 @@ fn sqllogictests() {
                     runner.with_column_validator(default_column_validator);
                     match runner.run(record) {
                         Ok(_) => msg.push_str("\n(values match; only the column types differ)"),
-                        Err(e2) => msg.push_str(&format!("\nand besides the types: {}", e2.display(false))),
+                        Err(e2) => {
+                            msg.push_str(&format!("\nand besides the types: {}", e2.display(false)))
+                        }
                     }
                     runner.with_column_validator(strict_column_validator);
                 }
@@ -331,9 +375,17 @@ fn sqllogictests() {
     }
 
     if !failures.is_empty() {
-        let mut report = format!("{} of {} sqllogictest records failed:\n", failures.len(), total);
+        let mut report = format!(
+            "{} of {} sqllogictest records failed:\n",
+            failures.len(),
+            total
+        );
         for (i, f) in failures.iter().enumerate() {
-            report.push_str(&format!("\n---- failure {} ----\n{}\n", i + 1, f.trim_end()));
+            report.push_str(&format!(
+                "\n---- failure {} ----\n{}\n",
+                i + 1,
+                f.trim_end()
+            ));
         }
         panic!("{report}");
     }

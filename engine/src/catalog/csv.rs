@@ -36,7 +36,9 @@ impl CsvTable {
         let (schema, _) = arrow::csv::reader::Format::default()
             .with_header(true)
             .infer_schema(f, Some(1000))
-            .map_err(|e| SluiceError::exec(format!("cannot read CSV file {}: {e}", first.display())))?;
+            .map_err(|e| {
+                SluiceError::exec(format!("cannot read CSV file {}: {e}", first.display()))
+            })?;
         Ok(Self {
             path,
             files,

@@ -71,7 +71,10 @@ impl TableProvider for MemTable {
         self.schema.clone()
     }
     fn row_count(&self) -> Option<usize> {
-        self.batches.read().ok().map(|b| b.iter().map(RecordBatch::num_rows).sum())
+        self.batches
+            .read()
+            .ok()
+            .map(|b| b.iter().map(RecordBatch::num_rows).sum())
     }
     fn scan(
         &self,

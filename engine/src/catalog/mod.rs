@@ -89,7 +89,10 @@ impl Catalog {
             return Ok(e.clone());
         }
         let hints = nearest(name, m.keys().map(String::as_str), 3);
-        Err(SluiceError::plan(format!("table '{name}' not found{}", did_you_mean(&hints))))
+        Err(SluiceError::plan(format!(
+            "table '{name}' not found{}",
+            did_you_mean(&hints)
+        )))
     }
 
     /// True when `name` is registered.
@@ -131,7 +134,11 @@ pub fn list_files(path: &std::path::Path, ext: &str) -> Result<Vec<std::path::Pa
         })?;
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
-        if p.is_file() && !name.starts_with('.') && !name.starts_with('_') && name.ends_with(&format!(".{ext}")) {
+        if p.is_file()
+            && !name.starts_with('.')
+            && !name.starts_with('_')
+            && name.ends_with(&format!(".{ext}"))
+        {
             files.push(p);
         }
     }

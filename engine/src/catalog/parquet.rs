@@ -40,7 +40,10 @@ impl ParquetTable {
         let path = path.as_ref().to_path_buf();
         let paths = list_files(&path, "parquet")?;
         if paths.is_empty() {
-            return Err(SluiceError::plan(format!("no .parquet files in {}", path.display())));
+            return Err(SluiceError::plan(format!(
+                "no .parquet files in {}",
+                path.display()
+            )));
         }
         let mut files = Vec::new();
         let mut schema: Option<SchemaRef> = None;
@@ -57,7 +60,10 @@ impl ParquetTable {
             } else {
                 schema = Some(s);
             }
-            files.push(ParquetFile { path: p, metadata: meta });
+            files.push(ParquetFile {
+                path: p,
+                metadata: meta,
+            });
         }
         let schema = schema.ok_or_else(|| SluiceError::plan("no parquet files"))?;
         let rows = files

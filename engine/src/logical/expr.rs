@@ -173,14 +173,23 @@ impl BinaryOp {
     pub fn is_comparison(self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq
+            BinaryOp::Eq
+                | BinaryOp::NotEq
+                | BinaryOp::Lt
+                | BinaryOp::LtEq
+                | BinaryOp::Gt
+                | BinaryOp::GtEq
         )
     }
     /// True for `+ - * / %`.
     pub fn is_arithmetic(self) -> bool {
         matches!(
             self,
-            BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo
+            BinaryOp::Plus
+                | BinaryOp::Minus
+                | BinaryOp::Multiply
+                | BinaryOp::Divide
+                | BinaryOp::Modulo
         )
     }
     /// The operator with its operands swapped (`a < b` ⇔ `b > a`), for comparisons.
@@ -648,9 +657,9 @@ impl Expr {
 
     /// Applies `f` to each direct child.
     pub fn map_children<E>(self, f: &mut impl FnMut(Expr) -> Result<Expr, E>) -> Result<Expr, E> {
-        let bx = |b: Box<Expr>, f: &mut dyn FnMut(Expr) -> Result<Expr, E>| -> Result<Box<Expr>, E> {
-            Ok(Box::new(f(*b)?))
-        };
+        let bx = |b: Box<Expr>,
+                  f: &mut dyn FnMut(Expr) -> Result<Expr, E>|
+         -> Result<Box<Expr>, E> { Ok(Box::new(f(*b)?)) };
         Ok(match self {
             e @ (Expr::Column(_) | Expr::OuterColumn(_) | Expr::Literal(_)) => e,
             Expr::Alias(e, n) => Expr::Alias(bx(e, f)?, n),
@@ -678,7 +687,11 @@ impl Expr {
                 pattern: bx(pattern, f)?,
                 case_insensitive,
             },
-            Expr::InList { expr, list, negated } => Expr::InList {
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
                 expr: bx(expr, f)?,
                 list: list.into_iter().map(&mut *f).collect::<Result<_, E>>()?,
                 negated,
@@ -716,7 +729,10 @@ impl Expr {
             } => Expr::Window {
                 func,
                 args: args.into_iter().map(&mut *f).collect::<Result<_, E>>()?,
-                partition_by: partition_by.into_iter().map(&mut *f).collect::<Result<_, E>>()?,
+                partition_by: partition_by
+                    .into_iter()
+                    .map(&mut *f)
+                    .collect::<Result<_, E>>()?,
                 order_by: order_by
                     .into_iter()
                     .map(|s| {
@@ -852,7 +868,11 @@ impl fmt::Display for Expr {
                 if *negated { "NOT " } else { "" },
                 if *case_insensitive { "ILIKE" } else { "LIKE" }
             ),
-            Expr::InList { expr, list, negated } => {
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
                 write!(f, "{expr} {}IN (", if *negated { "NOT " } else { "" })?;
                 fmt_list(f, list)?;
                 f.write_str(")")

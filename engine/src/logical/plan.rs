@@ -174,9 +174,7 @@ pub fn agg_type(func: AggFunc, input: Option<&DataType>) -> Result<DataType> {
         (AggFunc::Avg, Some(Decimal128(_, s))) => Decimal128(38, (*s + 4).min(38)),
         (AggFunc::Sum | AggFunc::Avg, Some(t)) if t.is_numeric() => Float64,
         (AggFunc::Sum | AggFunc::Avg, Some(Null)) => Float64,
-        (f, Some(t)) => {
-            return Err(SluiceError::Type(format!("{f}() is not defined for {t}")))
-        }
+        (f, Some(t)) => return Err(SluiceError::Type(format!("{f}() is not defined for {t}"))),
     })
 }
 
@@ -238,7 +236,9 @@ impl LogicalPlan {
     /// The inputs.
     pub fn inputs(&self) -> Vec<&Arc<LogicalPlan>> {
         match self {
-            LogicalPlan::Scan { .. } | LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => vec![],
+            LogicalPlan::Scan { .. } | LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => {
+                vec![]
+            }
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::Aggregate { input, .. }
@@ -285,7 +285,11 @@ impl LogicalPlan {
     }
 
     /// An aggregation, computing its schema.
-    pub fn aggregate(input: Arc<LogicalPlan>, group_by: Vec<Expr>, aggs: Vec<Expr>) -> Result<LogicalPlan> {
+    pub fn aggregate(
+        input: Arc<LogicalPlan>,
+        group_by: Vec<Expr>,
+        aggs: Vec<Expr>,
+    ) -> Result<LogicalPlan> {
         let mut fields = Vec::new();
         for g in &group_by {
             fields.push(expr_field(g, input.schema())?);
@@ -372,13 +376,17 @@ impl LogicalPlan {
     pub fn with_inputs(&self, mut inputs: Vec<Arc<LogicalPlan>>) -> Result<LogicalPlan> {
         let mut next = || {
             if inputs.is_empty() {
-                Err(SluiceError::plan("internal: with_inputs got too few inputs"))
+                Err(SluiceError::plan(
+                    "internal: with_inputs got too few inputs",
+                ))
             } else {
                 Ok(inputs.remove(0))
             }
         };
         Ok(match self {
-            LogicalPlan::Scan { .. } | LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => self.clone(),
+            LogicalPlan::Scan { .. } | LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => {
+                self.clone()
+            }
             LogicalPlan::Filter { predicate, .. } => LogicalPlan::Filter {
                 input: next()?,
                 predicate: predicate.clone(),
@@ -387,7 +395,9 @@ impl LogicalPlan {
             LogicalPlan::Aggregate { group_by, aggs, .. } => {
                 LogicalPlan::aggregate(next()?, group_by.clone(), aggs.clone())?
             }
-            LogicalPlan::Sort { order_by, fetch, .. } => LogicalPlan::Sort {
+            LogicalPlan::Sort {
+                order_by, fetch, ..
+            } => LogicalPlan::Sort {
                 input: next()?,
                 order_by: order_by.clone(),
                 fetch: *fetch,
@@ -426,7 +436,12 @@ impl LogicalPlan {
 
     fn fmt_indent(&self, out: &mut String, depth: usize) {
         let pad = "  ".repeat(depth);
-        let list = |v: &[Expr]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        let list = |v: &[Expr]| {
+            v.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let line = match self {
             LogicalPlan::Scan {
                 table,
@@ -435,7 +450,11 @@ impl LogicalPlan {
                 schema,
                 ..
             } => {
-                let cols: Vec<String> = schema.fields().iter().map(|f| f.field.name().clone()).collect();
+                let cols: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.field.name().clone())
+                    .collect();
                 let mut l = format!("Scan: {table}");
                 if projection.is_some() {
                     let _ = write!(l, " projection=[{}]", cols.join(", "));
@@ -445,12 +464,18 @@ impl LogicalPlan {
                 }
                 l
             }
-            LogicalPlan::Empty { produce_one_row, .. } => format!("Empty: rows={}", u8::from(*produce_one_row)),
+            LogicalPlan::Empty {
+                produce_one_row, ..
+            } => format!("Empty: rows={}", u8::from(*produce_one_row)),
             LogicalPlan::Values { rows, .. } => format!("Values: {} rows", rows.len()),
             LogicalPlan::Filter { predicate, .. } => format!("Filter: {predicate}"),
             LogicalPlan::Projection { exprs, .. } => format!("Projection: {}", list(exprs)),
             LogicalPlan::Aggregate { group_by, aggs, .. } => {
-                format!("Aggregate: groupBy=[{}], aggr=[{}]", list(group_by), list(aggs))
+                format!(
+                    "Aggregate: groupBy=[{}], aggr=[{}]",
+                    list(group_by),
+                    list(aggs)
+                )
             }
             LogicalPlan::Join {
                 join_type,
@@ -469,7 +494,9 @@ impl LogicalPlan {
                 }
                 l
             }
-            LogicalPlan::Sort { order_by, fetch, .. } => {
+            LogicalPlan::Sort {
+                order_by, fetch, ..
+            } => {
                 let keys: Vec<String> = order_by.iter().map(ToString::to_string).collect();
                 let mut l = format!("Sort: {}", keys.join(", "));
                 if let Some(f) = fetch {

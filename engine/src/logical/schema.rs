@@ -71,7 +71,10 @@ impl PlanSchema {
     /// The unqualified Arrow schema (names may repeat).
     pub fn to_arrow(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.fields.iter().map(|f| f.field.clone()).collect::<Vec<_>>(),
+            self.fields
+                .iter()
+                .map(|f| f.field.clone())
+                .collect::<Vec<_>>(),
         ))
     }
 
@@ -141,7 +144,13 @@ impl PlanSchema {
         let names: Vec<String> = self
             .fields
             .iter()
-            .map(|f| if col.relation.is_some() { f.column().to_string() } else { f.field.name().clone() })
+            .map(|f| {
+                if col.relation.is_some() {
+                    f.column().to_string()
+                } else {
+                    f.field.name().clone()
+                }
+            })
             .collect();
         let hints: Vec<String> = nearest(&col.to_string(), names.iter().map(String::as_str), 3)
             .into_iter()

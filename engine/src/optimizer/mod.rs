@@ -34,7 +34,12 @@ fn limit_into_sort(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
         fetch: Some(f),
     } = plan.as_ref()
     {
-        if let LogicalPlan::Sort { input: si, order_by, fetch } = input.as_ref() {
+        if let LogicalPlan::Sort {
+            input: si,
+            order_by,
+            fetch,
+        } = input.as_ref()
+        {
             let k = skip + f;
             let fetch = Some(fetch.map_or(k, |x| x.min(k)));
             return Ok(Arc::new(LogicalPlan::Limit {

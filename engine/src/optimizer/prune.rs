@@ -24,9 +24,10 @@ fn add_cols(e: &Expr, out: &mut Vec<Column>) {
 
 /// True when field `i` of `schema` is among `required` (resolving unqualified names too).
 fn is_required(schema: &PlanSchema, i: usize, required: &[Column]) -> bool {
-    required
-        .iter()
-        .any(|c| matches!(schema.find(c), Ok(Some(j)) if j == i) || schema.find(c).is_err() && c.name == *schema.field(i).field.name())
+    required.iter().any(|c| {
+        matches!(schema.find(c), Ok(Some(j)) if j == i)
+            || schema.find(c).is_err() && c.name == *schema.field(i).field.name()
+    })
 }
 
 fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan>> {
@@ -39,7 +40,9 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
             schema,
         } => {
             let table_schema = source.schema();
-            let current: Vec<usize> = projection.clone().unwrap_or_else(|| (0..table_schema.fields().len()).collect());
+            let current: Vec<usize> = projection
+                .clone()
+                .unwrap_or_else(|| (0..table_schema.fields().len()).collect());
             let mut keep: Vec<usize> = (0..schema.len())
                 .filter(|&i| is_required(schema, i, required))
                 .map(|i| current[i])
@@ -65,14 +68,22 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
                 schema: PlanSchema::new(fields),
             })
         }
-        LogicalPlan::Projection { input, exprs, schema } => {
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            schema,
+        } => {
             let kept: Vec<Expr> = exprs
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| is_required(schema, *i, required))
                 .map(|(_, e)| e.clone())
                 .collect();
-            let kept = if kept.is_empty() { exprs[..1.min(exprs.len())].to_vec() } else { kept };
+            let kept = if kept.is_empty() {
+                exprs[..1.min(exprs.len())].to_vec()
+            } else {
+                kept
+            };
             let mut need = Vec::new();
             for e in &kept {
                 add_cols(e, &mut need);
@@ -87,7 +98,11 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
                 predicate: predicate.clone(),
             })
         }
-        LogicalPlan::Sort { input, order_by, fetch } => {
+        LogicalPlan::Sort {
+            input,
+            order_by,
+            fetch,
+        } => {
             let mut need = required.to_vec();
             for s in order_by {
                 add_cols(&s.expr, &mut need);
@@ -103,12 +118,21 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
             skip: *skip,
             fetch: *fetch,
         }),
-        LogicalPlan::Aggregate { input, group_by, aggs, .. } => {
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggs,
+            ..
+        } => {
             let mut need = Vec::new();
             for e in group_by.iter().chain(aggs) {
                 add_cols(e, &mut need);
             }
-            Arc::new(LogicalPlan::aggregate(prune(input, &need)?, group_by.clone(), aggs.clone())?)
+            Arc::new(LogicalPlan::aggregate(
+                prune(input, &need)?,
+                group_by.clone(),
+                aggs.clone(),
+            )?)
         }
         LogicalPlan::Join {
             left,
@@ -143,7 +167,11 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
                 *null_aware,
             )?)
         }
-        LogicalPlan::Alias { input, alias, schema } => {
+        LogicalPlan::Alias {
+            input,
+            alias,
+            schema,
+        } => {
             let inner = input.schema();
             let need: Vec<Column> = (0..schema.len())
                 .filter(|&i| is_required(schema, i, required))

@@ -49,7 +49,13 @@ fn split_disjunction(e: Expr, out: &mut Vec<Expr>) {
 /// `(a AND b) OR (a AND c)` → `a AND (b OR c)`, so a join key repeated in every branch
 /// of an OR (TPC-H q19) becomes a key instead of a cross-join filter.
 pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
-    if !matches!(e, Expr::Binary { op: BinaryOp::Or, .. }) {
+    if !matches!(
+        e,
+        Expr::Binary {
+            op: BinaryOp::Or,
+            ..
+        }
+    ) {
         split_conjunction(e, out);
         return;
     }
@@ -109,8 +115,10 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
             let mut rp = Vec::new();
             let mut above = Vec::new();
             for p in preds {
-                let to_left = matches!(join_type, JoinType::Left | JoinType::Semi | JoinType::Anti) && covered(&p, &ls);
-                let to_right = *join_type == JoinType::Right && covered(&p, &rs) && !covered(&p, &ls);
+                let to_left = matches!(join_type, JoinType::Left | JoinType::Semi | JoinType::Anti)
+                    && covered(&p, &ls);
+                let to_right =
+                    *join_type == JoinType::Right && covered(&p, &rs) && !covered(&p, &ls);
                 if to_left {
                     lp.push(p)
                 } else if to_right {
@@ -125,9 +133,13 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
                 let mut terms = Vec::new();
                 split_conjunction(f.clone(), &mut terms);
                 for t in terms {
-                    let right_only = !t.columns().is_empty() && covered(&t, &rs) && !covered(&t, &ls);
-                    let left_only = !t.columns().is_empty() && covered(&t, &ls) && !covered(&t, &rs);
-                    if right_only && matches!(join_type, JoinType::Left | JoinType::Semi | JoinType::Anti) {
+                    let right_only =
+                        !t.columns().is_empty() && covered(&t, &rs) && !covered(&t, &ls);
+                    let left_only =
+                        !t.columns().is_empty() && covered(&t, &ls) && !covered(&t, &rs);
+                    if right_only
+                        && matches!(join_type, JoinType::Left | JoinType::Semi | JoinType::Anti)
+                    {
                         rp.push(t);
                     } else if left_only && *join_type == JoinType::Right {
                         lp.push(t);
@@ -152,11 +164,9 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
             let mut above = Vec::new();
             for p in preds {
                 let pushable = p.columns().iter().all(|c| {
-                    schema
-                        .find(c)
-                        .ok()
-                        .flatten()
-                        .is_some_and(|i| !exprs[i].contains_window() && !exprs[i].contains_aggregate())
+                    schema.find(c).ok().flatten().is_some_and(|i| {
+                        !exprs[i].contains_window() && !exprs[i].contains_aggregate()
+                    })
                 });
                 if pushable {
                     down.push(substitute(p, &schema, &|i| exprs[i].clone().unalias())?);
@@ -174,25 +184,41 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
                 .into_iter()
                 .map(|p| substitute(p, &schema, &|i| Expr::Column(inner.field(i).column())))
                 .collect::<Result<Vec<_>>>()?;
-            Ok(Arc::new(LogicalPlan::alias(push(input.clone(), down)?, alias)))
+            Ok(Arc::new(LogicalPlan::alias(
+                push(input.clone(), down)?,
+                alias,
+            )))
         }
-        LogicalPlan::Aggregate { input, group_by, aggs, .. } => {
+        LogicalPlan::Aggregate {
+            input,
+            group_by,
+            aggs,
+            ..
+        } => {
             let schema = plan.schema().clone();
             let ng = group_by.len();
             let mut down = Vec::new();
             let mut above = Vec::new();
             for p in preds {
-                let on_groups = p.columns().iter().all(|c| schema.find(c).ok().flatten().is_some_and(|i| i < ng));
+                let on_groups = p
+                    .columns()
+                    .iter()
+                    .all(|c| schema.find(c).ok().flatten().is_some_and(|i| i < ng));
                 if on_groups && !p.columns().is_empty() {
                     down.push(substitute(p, &schema, &|i| group_by[i].clone())?);
                 } else {
                     above.push(p);
                 }
             }
-            let a = LogicalPlan::aggregate(push(input.clone(), down)?, group_by.clone(), aggs.clone())?;
+            let a =
+                LogicalPlan::aggregate(push(input.clone(), down)?, group_by.clone(), aggs.clone())?;
             with_filter(Arc::new(a), above)
         }
-        LogicalPlan::Sort { input, order_by, fetch } if fetch.is_none() => Ok(Arc::new(LogicalPlan::Sort {
+        LogicalPlan::Sort {
+            input,
+            order_by,
+            fetch,
+        } if fetch.is_none() => Ok(Arc::new(LogicalPlan::Sort {
             input: push(input.clone(), preds)?,
             order_by: order_by.clone(),
             fetch: None,
@@ -268,7 +294,15 @@ fn flatten(plan: &Arc<LogicalPlan>, leaves: &mut Vec<Arc<LogicalPlan>>, preds: &
                 factor_or(f.clone(), preds);
             }
         }
-        LogicalPlan::Filter { input, predicate } if matches!(input.as_ref(), LogicalPlan::Join { join_type: JoinType::Inner, .. }) => {
+        LogicalPlan::Filter { input, predicate }
+            if matches!(
+                input.as_ref(),
+                LogicalPlan::Join {
+                    join_type: JoinType::Inner,
+                    ..
+                }
+            ) =>
+        {
             factor_or(predicate.clone(), preds);
             flatten(input, leaves, preds);
         }
@@ -331,7 +365,9 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
             .map(|i| {
                 remaining.iter().any(|p| {
                     let ls = leaves_of(p, &leaves);
-                    is_equi(p) && ls.contains(&i) && ls.iter().all(|x| *x == i || members.contains(x))
+                    is_equi(p)
+                        && ls.contains(&i)
+                        && ls.iter().all(|x| *x == i || members.contains(x))
                 })
             })
             .collect();
@@ -349,7 +385,11 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
         let next = candidates
             .into_iter()
             .filter(|&i| !any_connected || connected(i))
-            .min_by(|&a, &b| score(a).total_cmp(&score(b)).then(est[a].total_cmp(&est[b])))
+            .min_by(|&a, &b| {
+                score(a)
+                    .total_cmp(&score(b))
+                    .then(est[a].total_cmp(&est[b]))
+            })
             .ok_or_else(|| SluiceError::plan("join ordering found no input"))?;
         used[next] = true;
         members.push(next);
@@ -359,11 +399,20 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
         remaining = later;
         let right = pushed[next].clone();
         let (on, filter) = match conjunction(now) {
-            Some(c) => crate::sql::planner::split_join_condition(c, current.schema(), right.schema()),
+            Some(c) => {
+                crate::sql::planner::split_join_condition(c, current.schema(), right.schema())
+            }
             None => (vec![], None),
         };
         cur_rows = score(next).max(1.0);
-        current = Arc::new(LogicalPlan::join(current, right, JoinType::Inner, on, filter, false)?);
+        current = Arc::new(LogicalPlan::join(
+            current,
+            right,
+            JoinType::Inner,
+            on,
+            filter,
+            false,
+        )?);
     }
     let current = with_filter(current, remaining)?;
     let current = with_filter(current, constant)?;

@@ -38,7 +38,11 @@ pub fn state_types(func: AggFunc, input: Option<&DataType>) -> Result<Vec<DataTy
 }
 
 /// A fresh accumulator for `func` over arguments of type `input`.
-pub fn create_accumulator(func: AggFunc, distinct: bool, input: Option<&DataType>) -> Result<Box<dyn Accumulator>> {
+pub fn create_accumulator(
+    func: AggFunc,
+    distinct: bool,
+    input: Option<&DataType>,
+) -> Result<Box<dyn Accumulator>> {
     let inner: Box<dyn Accumulator> = match func {
         AggFunc::Count => Box::new(CountAcc { counts: vec![] }),
         AggFunc::Sum => Box::new(SumAcc::new(agg_type(AggFunc::Sum, input)?)),
@@ -145,7 +149,8 @@ impl SumAcc {
         } else {
             cast(v, &self.data_type)?
         };
-        let overflow = || SluiceError::exec(format!("integer overflow in SUM ({})", self.data_type));
+        let overflow =
+            || SluiceError::exec(format!("integer overflow in SUM ({})", self.data_type));
         match &mut self.sums {
             Sums::I64(s) => {
                 s.resize(n, 0);
@@ -191,7 +196,9 @@ impl SumAcc {
         Ok(match &mut self.sums {
             Sums::I64(s) => {
                 s.resize(n, 0);
-                Arc::new(Int64Array::from_iter((0..n).map(|i| valid(i).then(|| s[i]))))
+                Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| valid(i).then(|| s[i])),
+                ))
             }
             Sums::I128(s, p, sc) => {
                 s.resize(n, 0);
@@ -202,7 +209,9 @@ impl SumAcc {
             }
             Sums::F64(s) => {
                 s.resize(n, 0.0);
-                Arc::new(Float64Array::from_iter((0..n).map(|i| valid(i).then(|| s[i]))))
+                Arc::new(Float64Array::from_iter(
+                    (0..n).map(|i| valid(i).then(|| s[i])),
+                ))
             }
         })
     }
@@ -261,7 +270,11 @@ impl Accumulator for AvgAcc {
                     let c = i128::from(counts.value(i));
                     let q = num / c;
                     let r = num % c;
-                    Ok(Some(if 2 * r.abs() >= c { q + num.signum() } else { q }))
+                    Ok(Some(if 2 * r.abs() >= c {
+                        q + num.signum()
+                    } else {
+                        q
+                    }))
                 });
                 Arc::new(
                     vals.collect::<Result<Decimal128Array>>()?
@@ -272,7 +285,8 @@ impl Accumulator for AvgAcc {
                 let sums = cast(&sums, &DataType::Float64)?;
                 let sums = sums.as_primitive::<Float64Type>();
                 Arc::new(Float64Array::from_iter((0..n).map(|i| {
-                    (!sums.is_null(i) && counts.value(i) > 0).then(|| sums.value(i) / counts.value(i) as f64)
+                    (!sums.is_null(i) && counts.value(i) > 0)
+                        .then(|| sums.value(i) / counts.value(i) as f64)
                 })))
             }
         })
@@ -327,7 +341,9 @@ impl Accumulator for MinMaxAcc {
         let null_rows = self.conv.convert_columns(&[null])?;
         let null_row = null_rows.row(0);
         let best = std::mem::take(&mut self.best);
-        let rows = best.iter().map(|b| b.as_ref().map_or(null_row, |r| r.row()));
+        let rows = best
+            .iter()
+            .map(|b| b.as_ref().map_or(null_row, |r| r.row()));
         let mut cols = self.conv.convert_rows(rows)?;
         cols.pop()
             .ok_or_else(|| SluiceError::exec("min/max produced no column"))
@@ -362,10 +378,14 @@ impl Accumulator for DistinctAcc {
         self.inner.update(&[vals], &keep_groups, n)
     }
     fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _n: usize) -> Result<()> {
-        Err(SluiceError::exec("DISTINCT aggregates run in one phase and cannot merge"))
+        Err(SluiceError::exec(
+            "DISTINCT aggregates run in one phase and cannot merge",
+        ))
     }
     fn state(&mut self, _n: usize) -> Result<Vec<ArrayRef>> {
-        Err(SluiceError::exec("DISTINCT aggregates run in one phase and have no partial state"))
+        Err(SluiceError::exec(
+            "DISTINCT aggregates run in one phase and have no partial state",
+        ))
     }
     fn evaluate(&mut self, n: usize) -> Result<ArrayRef> {
         self.inner.evaluate(n)

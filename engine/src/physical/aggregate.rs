@@ -56,7 +56,13 @@ pub struct AggregateExec {
 impl AggregateExec {
     /// Aggregates `input`, producing `schema` (group columns, then one column per state
     /// (Partial) or per aggregate (Final/Complete)).
-    pub fn new(input: Arc<dyn ExecNode>, mode: AggMode, group_exprs: Vec<PhysExpr>, aggs: Vec<AggSpec>, schema: SchemaRef) -> Self {
+    pub fn new(
+        input: Arc<dyn ExecNode>,
+        mode: AggMode,
+        group_exprs: Vec<PhysExpr>,
+        aggs: Vec<AggSpec>,
+        schema: SchemaRef,
+    ) -> Self {
         Self {
             input,
             mode,
@@ -111,10 +117,20 @@ impl ExecNode for AggregateExec {
             .iter()
             .map(|a| {
                 let args: Vec<String> = a.args.iter().map(ToString::to_string).collect();
-                format!("{}({}{})", a.func, if a.distinct { "DISTINCT " } else { "" }, args.join(", "))
+                format!(
+                    "{}({}{})",
+                    a.func,
+                    if a.distinct { "DISTINCT " } else { "" },
+                    args.join(", ")
+                )
             })
             .collect();
-        format!("mode={:?}, gby=[{}], aggr=[{}]", self.mode, g.join(", "), a.join(", "))
+        format!(
+            "mode={:?}, gby=[{}], aggr=[{}]",
+            self.mode,
+            g.join(", "),
+            a.join(", ")
+        )
     }
 }
 
@@ -134,7 +150,9 @@ impl GroupTable {
         let conv = if key_types.is_empty() {
             None
         } else {
-            Some(RowConverter::new(key_types.into_iter().map(SortField::new).collect())?)
+            Some(RowConverter::new(
+                key_types.into_iter().map(SortField::new).collect(),
+            )?)
         };
         let rows = conv.as_ref().map(|c| c.empty_rows(0, 0));
         // Without keys there is exactly one group, even over empty input.

@@ -108,7 +108,10 @@ mod tests {
             common_type(&Decimal128(15, 2), &Decimal128(38, 4)),
             Some(Decimal128(38, 4))
         );
-        assert_eq!(common_type(&Decimal128(15, 2), &Int64), Some(Decimal128(22, 2)));
+        assert_eq!(
+            common_type(&Decimal128(15, 2), &Int64),
+            Some(Decimal128(22, 2))
+        );
         assert_eq!(common_type(&Int32, &Int64), Some(Int64));
         assert_eq!(common_type(&Utf8, &Date32), Some(Date32));
         assert_eq!(common_type(&Utf8, &Utf8View), Some(Utf8View));
@@ -117,7 +120,10 @@ mod tests {
 
     #[test]
     fn arithmetic_leaves_decimal_pairs_to_the_kernel() {
-        assert_eq!(arithmetic_types(BinaryOp::Plus, &Decimal128(15, 2), &Decimal128(15, 2)), None);
+        assert_eq!(
+            arithmetic_types(BinaryOp::Plus, &Decimal128(15, 2), &Decimal128(15, 2)),
+            None
+        );
         assert_eq!(
             arithmetic_types(BinaryOp::Multiply, &Int32, &Float64),
             Some((Float64, Float64))

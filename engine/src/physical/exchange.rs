@@ -12,6 +12,7 @@ use arrow::compute::take_record_batch;
 use arrow::datatypes::SchemaRef;
 use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleWriter};
 
+use crate::config::ExchangeMode;
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
@@ -59,11 +60,21 @@ impl ExchangeExec {
     fn start(&self, ctx: &Arc<TaskContext>) -> Result<Arc<Exchange>> {
         let r = self.exchange.get_or_init(|| {
             let producers = self.input.output_partitions();
-            let kind = PartitionKind::Pipelined {
-                capacity: ctx.config.exchange_capacity,
+            let kind = match ctx.config.exchange_mode {
+                ExchangeMode::Pipelined => PartitionKind::Pipelined {
+                    capacity: ctx.config.exchange_capacity.max(1),
+                },
+                ExchangeMode::Blocking => PartitionKind::Blocking {
+                    spill_dir: ctx.config.spill_dir.clone(),
+                },
             };
-            let ex = Exchange::new(kind, self.input.schema(), producers, self.partitioning.count())
-                .map_err(|e| e.to_string())?;
+            let ex = Exchange::new(
+                kind,
+                self.input.schema(),
+                producers,
+                self.partitioning.count(),
+            )
+            .map_err(|e| e.to_string())?;
             let ex = Arc::new(ex);
             for p in 0..producers {
                 let writer = ex.writer(p).map_err(|e| e.to_string())?;
@@ -122,7 +133,11 @@ pub fn partition_of(hash: u64, n: usize) -> usize {
     ((hash.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) % n as u64) as usize
 }
 
-fn split_by_hash(batch: &RecordBatch, exprs: &[PhysExpr], n: usize) -> Result<Vec<(usize, RecordBatch)>> {
+fn split_by_hash(
+    batch: &RecordBatch,
+    exprs: &[PhysExpr],
+    n: usize,
+) -> Result<Vec<(usize, RecordBatch)>> {
     let keys = exprs
         .iter()
         .map(|e| e.evaluate_array(batch))

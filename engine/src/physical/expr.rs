@@ -59,8 +59,12 @@ impl ColumnarValue {
             matches!(self, ColumnarValue::Scalar(_)) && matches!(other, ColumnarValue::Scalar(_));
         let out = match (self, other) {
             (ColumnarValue::Array(a), ColumnarValue::Array(b)) => f(a, b)?,
-            (ColumnarValue::Array(a), ColumnarValue::Scalar(b)) => f(a, &ArrowScalar::new(b.clone()))?,
-            (ColumnarValue::Scalar(a), ColumnarValue::Array(b)) => f(&ArrowScalar::new(a.clone()), b)?,
+            (ColumnarValue::Array(a), ColumnarValue::Scalar(b)) => {
+                f(a, &ArrowScalar::new(b.clone()))?
+            }
+            (ColumnarValue::Scalar(a), ColumnarValue::Array(b)) => {
+                f(&ArrowScalar::new(a.clone()), b)?
+            }
             (ColumnarValue::Scalar(a), ColumnarValue::Scalar(b)) => f(a, b)?,
         };
         Ok(if both_scalar {
@@ -83,7 +87,9 @@ impl ColumnarValue {
                     .as_any()
                     .downcast_ref::<arrow::array::Float64Array>()
                     .ok_or_else(|| SluiceError::exec("float cast"))?;
-                Ok(Arc::new(f.unary::<_, arrow::datatypes::Float64Type>(f64::round)))
+                Ok(Arc::new(
+                    f.unary::<_, arrow::datatypes::Float64Type>(f64::round),
+                ))
             };
             let v = match self {
                 ColumnarValue::Array(a) => ColumnarValue::Array(rounded(&a)?),
@@ -94,7 +100,9 @@ impl ColumnarValue {
         if let (DataType::Decimal128(_, s), true) = (self.data_type(), to.is_integer()) {
             if *s > 0 {
                 // Through scale 0, which rounds half away from zero.
-                return self.cast_exact(&DataType::Decimal128(38, 0))?.cast_exact(to);
+                return self
+                    .cast_exact(&DataType::Decimal128(38, 0))?
+                    .cast_exact(to);
             }
         }
         self.cast_exact(to)
@@ -160,7 +168,12 @@ impl fmt::Display for PhysExpr {
                 if *neg { "NOT " } else { "" },
                 if *ci { "ILIKE" } else { "LIKE" }
             ),
-            PhysExpr::InList(e, l, neg) => write!(f, "{e} {}IN ({} items)", if *neg { "NOT " } else { "" }, l.len()),
+            PhysExpr::InList(e, l, neg) => write!(
+                f,
+                "{e} {}IN ({} items)",
+                if *neg { "NOT " } else { "" },
+                l.len()
+            ),
             PhysExpr::Case(wt, e) => {
                 f.write_str("CASE")?;
                 for (w, t) in wt {
@@ -259,7 +272,10 @@ impl PhysExpr {
             PhysExpr::Case(when_then, else_expr) => eval_case(when_then, else_expr, batch)?,
             PhysExpr::Cast(e, t) => e.evaluate(batch)?.cast(t)?,
             PhysExpr::Function(f, args) => {
-                let vals = args.iter().map(|a| a.evaluate(batch)).collect::<Result<Vec<_>>>()?;
+                let vals = args
+                    .iter()
+                    .map(|a| a.evaluate(batch))
+                    .collect::<Result<Vec<_>>>()?;
                 (f.eval)(&vals, n)?
             }
         })
@@ -284,9 +300,17 @@ pub fn to_mask(a: &ArrayRef) -> Result<BooleanArray> {
     let b = match a.data_type() {
         DataType::Boolean => as_bool(a)?.clone(),
         DataType::Null => BooleanArray::from(vec![false; a.len()]),
-        other => return Err(SluiceError::Type(format!("expected a boolean predicate, got {other}"))),
+        other => {
+            return Err(SluiceError::Type(format!(
+                "expected a boolean predicate, got {other}"
+            )))
+        }
     };
-    Ok(if b.null_count() > 0 { prep_null_mask_filter(&b) } else { b })
+    Ok(if b.null_count() > 0 {
+        prep_null_mask_filter(&b)
+    } else {
+        b
+    })
 }
 
 fn as_bool(a: &ArrayRef) -> Result<&BooleanArray> {
@@ -308,7 +332,11 @@ fn map_bool(
 
 /// CASE evaluates each THEN only on the rows that reach it (so `CASE WHEN x <> 0 THEN 1/x`
 /// never divides by zero), then interleaves the pieces back into row order.
-fn eval_case(when_then: &[(PhysExpr, PhysExpr)], else_expr: &PhysExpr, batch: &RecordBatch) -> Result<ColumnarValue> {
+fn eval_case(
+    when_then: &[(PhysExpr, PhysExpr)],
+    else_expr: &PhysExpr,
+    batch: &RecordBatch,
+) -> Result<ColumnarValue> {
     let n = batch.num_rows();
     let mut remaining = BooleanArray::from(vec![true; n]);
     let mut pieces: Vec<ArrayRef> = Vec::new();
@@ -358,10 +386,17 @@ fn eval_case(when_then: &[(PhysExpr, PhysExpr)], else_expr: &PhysExpr, batch: &R
         })
         .collect();
     let refs: Vec<&dyn Array> = pieces.iter().map(|p| p.as_ref()).collect();
-    Ok(ColumnarValue::Array(arrow::compute::interleave(&refs, &idx)?))
+    Ok(ColumnarValue::Array(arrow::compute::interleave(
+        &refs, &idx,
+    )?))
 }
 
-fn eval_binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> Result<ColumnarValue> {
+fn eval_binary(
+    l: &ColumnarValue,
+    op: BinaryOp,
+    r: &ColumnarValue,
+    n: usize,
+) -> Result<ColumnarValue> {
     let arr = |f: fn(&dyn Datum, &dyn Datum) -> Result<BooleanArray, arrow::error::ArrowError>| {
         l.apply(r, |a, b| Ok(Arc::new(f(a, b)?) as ArrayRef))
     };
@@ -378,7 +413,9 @@ fn eval_binary(l: &ColumnarValue, op: BinaryOp, r: &ColumnarValue, n: usize) -> 
         BinaryOp::Divide => {
             if r.data_type().is_floating() {
                 let divisor = r.clone().cast(&DataType::Float64)?.into_array(1)?;
-                let d = divisor.as_any().downcast_ref::<arrow::array::Float64Array>();
+                let d = divisor
+                    .as_any()
+                    .downcast_ref::<arrow::array::Float64Array>();
                 if d.is_some_and(|d| d.iter().any(|v| v == Some(0.0))) {
                     return Err(arrow::error::ArrowError::DivideByZero.into());
                 }

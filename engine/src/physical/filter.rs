@@ -39,7 +39,12 @@ impl ExecNode for FilterExec {
     }
     fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         let input = self.input.execute(partition, ctx)?;
-        Ok(OperatorStream::boxed(input, FilterOp { predicate: self.predicate.clone() }))
+        Ok(OperatorStream::boxed(
+            input,
+            FilterOp {
+                predicate: self.predicate.clone(),
+            },
+        ))
     }
     fn details(&self) -> String {
         self.predicate.to_string()

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::compute::kernels::{cmp, numeric, zip::zip};
 use arrow::compute::{date_part, DatePart};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
@@ -25,10 +23,36 @@ pub struct ScalarFn {
 
 /// The names `resolve` knows, for error hints.
 pub const FUNCTION_NAMES: &[&str] = &[
-    "substring", "substr", "upper", "lower", "trim", "btrim", "ltrim", "rtrim", "length",
-    "char_length", "character_length", "octet_length", "reverse", "concat", "coalesce", "nullif",
-    "abs", "round", "floor", "ceil", "ceiling", "sqrt", "date_part", "extract", "starts_with",
-    "ends_with", "replace", "strpos", "left", "right",
+    "substring",
+    "substr",
+    "upper",
+    "lower",
+    "trim",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "length",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "reverse",
+    "concat",
+    "coalesce",
+    "nullif",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "ceiling",
+    "sqrt",
+    "date_part",
+    "extract",
+    "starts_with",
+    "ends_with",
+    "replace",
+    "strpos",
+    "left",
+    "right",
 ];
 
 fn cast_arg(e: PhysExpr, from: &DataType, to: &DataType) -> PhysExpr {
@@ -41,7 +65,11 @@ fn cast_arg(e: PhysExpr, from: &DataType, to: &DataType) -> PhysExpr {
 
 fn arity(name: &str, args: &[PhysExpr], min: usize, max: usize) -> Result<()> {
     if args.len() < min || args.len() > max {
-        let want = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        let want = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
         return Err(SluiceError::Type(format!(
             "{name}() takes {want} arguments, got {}",
             args.len()
@@ -54,16 +82,27 @@ fn want_string(name: &str, t: &DataType) -> Result<()> {
     if is_string(t) || *t == DataType::Null {
         Ok(())
     } else {
-        Err(SluiceError::Type(format!("{name}() needs a string argument, got {t}")))
+        Err(SluiceError::Type(format!(
+            "{name}() needs a string argument, got {t}"
+        )))
     }
 }
 
 /// Looks `name` up and coerces its arguments.
-pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(ScalarFn, Vec<PhysExpr>)> {
+pub fn resolve(
+    name: &str,
+    args: Vec<PhysExpr>,
+    types: &[DataType],
+) -> Result<(ScalarFn, Vec<PhysExpr>)> {
     let utf8 = DataType::Utf8;
-    let f = |name: &'static str, eval: fn(&[ColumnarValue], usize) -> Result<ColumnarValue>| ScalarFn { name, eval };
+    let f = |name: &'static str, eval: fn(&[ColumnarValue], usize) -> Result<ColumnarValue>| {
+        ScalarFn { name, eval }
+    };
     let strings = |args: Vec<PhysExpr>| -> Vec<PhysExpr> {
-        args.into_iter().zip(types).map(|(a, t)| cast_arg(a, t, &DataType::Utf8)).collect()
+        args.into_iter()
+            .zip(types)
+            .map(|(a, t)| cast_arg(a, t, &DataType::Utf8))
+            .collect()
     };
     Ok(match name {
         "substring" | "substr" => {
@@ -95,7 +134,8 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
         "length" | "char_length" | "character_length" | "octet_length" => {
             arity(name, &args, 1, 1)?;
             want_string(name, &types[0])?;
-            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = if name == "octet_length" {
+            let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = if name == "octet_length"
+            {
                 |a, _| map_str_int(&a[0], |s| s.len() as i64)
             } else {
                 |a, _| map_str_int(&a[0], |s| s.chars().count() as i64)
@@ -111,24 +151,36 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
                 .into_iter()
                 .zip(types)
                 .map(|(a, t)| {
-                    let to = if t.is_integer() { DataType::Int64 } else { DataType::Utf8 };
+                    let to = if t.is_integer() {
+                        DataType::Int64
+                    } else {
+                        DataType::Utf8
+                    };
                     cast_arg(a, t, &to)
                 })
                 .collect();
             let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = match name {
                 "starts_with" => |a, n| str2_bool(a, n, |s, p| s.starts_with(p)),
                 "ends_with" => |a, n| str2_bool(a, n, |s, p| s.ends_with(p)),
-                "strpos" => |a, n| str2_int(a, n, |s, p| s.find(p).map_or(0, |i| s[..i].chars().count() as i64 + 1)),
-                "left" => |a, n| str_int_str(a, n, |s, k| {
-                    let c = s.chars().count() as i64;
-                    let take = if k >= 0 { k } else { (c + k).max(0) };
-                    s.chars().take(take as usize).collect()
-                }),
-                "right" => |a, n| str_int_str(a, n, |s, k| {
-                    let c = s.chars().count() as i64;
-                    let take = if k >= 0 { k.min(c) } else { (c + k).max(0) };
-                    s.chars().skip((c - take) as usize).collect()
-                }),
+                "strpos" => |a, n| {
+                    str2_int(a, n, |s, p| {
+                        s.find(p).map_or(0, |i| s[..i].chars().count() as i64 + 1)
+                    })
+                },
+                "left" => |a, n| {
+                    str_int_str(a, n, |s, k| {
+                        let c = s.chars().count() as i64;
+                        let take = if k >= 0 { k } else { (c + k).max(0) };
+                        s.chars().take(take as usize).collect()
+                    })
+                },
+                "right" => |a, n| {
+                    str_int_str(a, n, |s, k| {
+                        let c = s.chars().count() as i64;
+                        let take = if k >= 0 { k.min(c) } else { (c + k).max(0) };
+                        s.chars().skip((c - take) as usize).collect()
+                    })
+                },
                 _ => replace_fn,
             };
             (f("string_fn2", ev), args)
@@ -137,15 +189,23 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
             if name == "nullif" {
                 arity(name, &args, 2, 2)?;
             } else if args.is_empty() {
-                return Err(SluiceError::Type("coalesce() needs at least one argument".into()));
+                return Err(SluiceError::Type(
+                    "coalesce() needs at least one argument".into(),
+                ));
             }
             let mut common = DataType::Null;
             for t in types {
                 common = common_type(&common, t).ok_or_else(|| {
-                    SluiceError::Type(format!("{name}() arguments have incompatible types {common} and {t}"))
+                    SluiceError::Type(format!(
+                        "{name}() arguments have incompatible types {common} and {t}"
+                    ))
                 })?;
             }
-            let args = args.into_iter().zip(types).map(|(a, t)| cast_arg(a, t, &common)).collect();
+            let args = args
+                .into_iter()
+                .zip(types)
+                .map(|(a, t)| cast_arg(a, t, &common))
+                .collect();
             if name == "coalesce" {
                 (f("coalesce", coalesce), args)
             } else {
@@ -155,18 +215,32 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
         "abs" => {
             arity(name, &args, 1, 1)?;
             if !is_numeric(&types[0]) {
-                return Err(SluiceError::Type(format!("abs() needs a number, got {}", types[0])));
+                return Err(SluiceError::Type(format!(
+                    "abs() needs a number, got {}",
+                    types[0]
+                )));
             }
             (f("abs", abs), args)
         }
         "round" | "floor" | "ceil" | "ceiling" | "sqrt" => {
             arity(name, &args, 1, if name == "round" { 2 } else { 1 })?;
             if !is_numeric(&types[0]) {
-                return Err(SluiceError::Type(format!("{name}() needs a number, got {}", types[0])));
+                return Err(SluiceError::Type(format!(
+                    "{name}() needs a number, got {}",
+                    types[0]
+                )));
             }
             let mut a: Vec<PhysExpr> = vec![];
             for (i, (e, t)) in args.into_iter().zip(types).enumerate() {
-                a.push(cast_arg(e, t, if i == 0 { &DataType::Float64 } else { &DataType::Int64 }));
+                a.push(cast_arg(
+                    e,
+                    t,
+                    if i == 0 {
+                        &DataType::Float64
+                    } else {
+                        &DataType::Int64
+                    },
+                ));
             }
             let ev: fn(&[ColumnarValue], usize) -> Result<ColumnarValue> = match name {
                 "round" => round,
@@ -183,7 +257,10 @@ pub fn resolve(name: &str, args: Vec<PhysExpr>, types: &[DataType]) -> Result<(S
         "date_part" | "extract" => {
             arity(name, &args, 2, 2)?;
             if !types[1].is_temporal() {
-                return Err(SluiceError::Type(format!("{name}() needs a date or timestamp, got {}", types[1])));
+                return Err(SluiceError::Type(format!(
+                    "{name}() needs a date or timestamp, got {}",
+                    types[1]
+                )));
             }
             (f("date_part", date_part_fn), args)
         }
@@ -224,7 +301,14 @@ fn utf8(v: &ColumnarValue, n: usize) -> Result<ArrayRef> {
 
 fn map_str(v: &ColumnarValue, f: impl Fn(&str) -> String) -> Result<ColumnarValue> {
     let n = rows_of(std::slice::from_ref(v), usize::MAX);
-    let a = utf8(v, if n == 1 { 1 } else { v.clone().into_array(0).map(|a| a.len())? })?;
+    let a = utf8(
+        v,
+        if n == 1 {
+            1
+        } else {
+            v.clone().into_array(0).map(|a| a.len())?
+        },
+    )?;
     let out: StringArray = a.as_string::<i32>().iter().map(|s| s.map(&f)).collect();
     Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
 }
@@ -241,7 +325,11 @@ fn map_f64(v: &ColumnarValue, f: impl Fn(f64) -> f64) -> Result<ColumnarValue> {
     Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
 }
 
-fn str2_bool(a: &[ColumnarValue], n: usize, f: impl Fn(&str, &str) -> bool) -> Result<ColumnarValue> {
+fn str2_bool(
+    a: &[ColumnarValue],
+    n: usize,
+    f: impl Fn(&str, &str) -> bool,
+) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
     let (x, y) = (utf8(&a[0], rows)?, utf8(&a[1], rows)?);
     let out: BooleanArray = x
@@ -265,7 +353,11 @@ fn str2_int(a: &[ColumnarValue], n: usize, f: impl Fn(&str, &str) -> i64) -> Res
     Ok(scalar_like(a, Arc::new(out)))
 }
 
-fn str_int_str(a: &[ColumnarValue], n: usize, f: impl Fn(&str, i64) -> String) -> Result<ColumnarValue> {
+fn str_int_str(
+    a: &[ColumnarValue],
+    n: usize,
+    f: impl Fn(&str, i64) -> String,
+) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
     let x = utf8(&a[0], rows)?;
     let k = a[1].clone().into_array(rows)?;
@@ -283,7 +375,11 @@ fn replace_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let (x, from, to) = (utf8(&a[0], rows)?, utf8(&a[1], rows)?, utf8(&a[2], rows)?);
     let out: StringArray = (0..rows)
         .map(|i| {
-            let (s, f, t) = (x.as_string::<i32>(), from.as_string::<i32>(), to.as_string::<i32>());
+            let (s, f, t) = (
+                x.as_string::<i32>(),
+                from.as_string::<i32>(),
+                to.as_string::<i32>(),
+            );
             if s.is_null(i) || f.is_null(i) || t.is_null(i) {
                 None
             } else {
@@ -312,13 +408,23 @@ fn substring(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(&a[..1], n);
     let s = utf8(&a[0], rows)?;
     let Some(start) = scalar_i64(&a[1], "start")? else {
-        return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Utf8, 1)));
+        return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(
+            &DataType::Utf8,
+            1,
+        )));
     };
     let len = match a.get(2) {
         Some(v) => match scalar_i64(v, "length")? {
-            Some(l) if l < 0 => return Err(SluiceError::exec("negative substring length not allowed")),
+            Some(l) if l < 0 => {
+                return Err(SluiceError::exec("negative substring length not allowed"))
+            }
             Some(l) => Some(l),
-            None => return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Utf8, 1))),
+            None => {
+                return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(
+                    &DataType::Utf8,
+                    1,
+                )))
+            }
         },
         None => None,
     };
@@ -351,7 +457,10 @@ pub fn concat_op(l: &ColumnarValue, r: &ColumnarValue, n: usize) -> Result<Colum
 /// `concat(a, b, ...)`: NULL arguments are skipped.
 fn concat_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
-    let arrays = a.iter().map(|v| utf8(v, rows)).collect::<Result<Vec<_>>>()?;
+    let arrays = a
+        .iter()
+        .map(|v| utf8(v, rows))
+        .collect::<Result<Vec<_>>>()?;
     let out: StringArray = (0..rows)
         .map(|i| {
             let mut s = String::new();
@@ -384,7 +493,10 @@ fn coalesce(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
 
 fn nullif(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
-    let (x, y) = (a[0].clone().into_array(rows)?, a[1].clone().into_array(rows)?);
+    let (x, y) = (
+        a[0].clone().into_array(rows)?,
+        a[1].clone().into_array(rows)?,
+    );
     let eq: ArrayRef = Arc::new(cmp::eq(&x, &y)?);
     let eq = crate::physical::expr::to_mask(&eq)?;
     let nulls = arrow::array::new_null_array(x.data_type(), rows);
@@ -403,8 +515,15 @@ fn abs(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
 fn round(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let digits = match a.get(1) {
         Some(ColumnarValue::Scalar(d)) if !d.is_null(0) => d.as_primitive::<Int64Type>().value(0),
-        Some(ColumnarValue::Scalar(_)) => return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&DataType::Float64, 1))),
-        Some(ColumnarValue::Array(_)) => return Err(SluiceError::unsupported("round() with non-constant digits")),
+        Some(ColumnarValue::Scalar(_)) => {
+            return Ok(ColumnarValue::Scalar(arrow::array::new_null_array(
+                &DataType::Float64,
+                1,
+            )))
+        }
+        Some(ColumnarValue::Array(_)) => {
+            return Err(SluiceError::unsupported("round() with non-constant digits"))
+        }
         None => 0,
     };
     let _ = n;
@@ -418,7 +537,9 @@ fn one_row(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let counts = a[0].clone().into_array(rows)?;
     if let Some(c) = counts.as_any().downcast_ref::<Int64Array>() {
         if c.iter().any(|v| v.is_some_and(|v| v > 1)) {
-            return Err(SluiceError::exec("more than one row returned by a subquery used as an expression"));
+            return Err(SluiceError::exec(
+                "more than one row returned by a subquery used as an expression",
+            ));
         }
     }
     Ok(a[1].clone())
@@ -430,7 +551,11 @@ fn date_part_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
             let p = arrow::compute::cast(p, &DataType::Utf8)?;
             p.as_string::<i32>().value(0).to_lowercase()
         }
-        _ => return Err(SluiceError::Type("date_part() needs a constant part name".into())),
+        _ => {
+            return Err(SluiceError::Type(
+                "date_part() needs a constant part name".into(),
+            ))
+        }
     };
     let dp = match part.as_str() {
         "year" | "years" => DatePart::Year,

@@ -5,8 +5,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type,
-    Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow::row::{RowConverter, SortField};
 
@@ -48,7 +48,14 @@ macro_rules! hash_prim {
             }
         } else {
             for (i, h) in $hashes.iter_mut().enumerate() {
-                *h = mix(*h, if a.is_null(i) { NULL_HASH } else { conv(a.value(i)) });
+                *h = mix(
+                    *h,
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        conv(a.value(i))
+                    },
+                );
             }
         }
     }};
@@ -71,30 +78,59 @@ pub fn hash_array(arr: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
             (v as u64) ^ ((v >> 64) as u64).wrapping_mul(K)
         }),
         // +0.0 and -0.0 are equal, so they must hash alike.
-        DataType::Float32 => hash_prim!(arr, Float32Type, hashes, |v: f32| (v + 0.0).to_bits() as u64),
+        DataType::Float32 => hash_prim!(arr, Float32Type, hashes, |v: f32| (v + 0.0).to_bits()
+            as u64),
         DataType::Float64 => hash_prim!(arr, Float64Type, hashes, |v: f64| (v + 0.0).to_bits()),
         DataType::Utf8 => {
             let a = arr.as_string::<i32>();
             for (i, h) in hashes.iter_mut().enumerate() {
-                *h = mix(*h, if a.is_null(i) { NULL_HASH } else { hash_bytes(a.value(i).as_bytes()) });
+                *h = mix(
+                    *h,
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_bytes(a.value(i).as_bytes())
+                    },
+                );
             }
         }
         DataType::LargeUtf8 => {
             let a = arr.as_string::<i64>();
             for (i, h) in hashes.iter_mut().enumerate() {
-                *h = mix(*h, if a.is_null(i) { NULL_HASH } else { hash_bytes(a.value(i).as_bytes()) });
+                *h = mix(
+                    *h,
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_bytes(a.value(i).as_bytes())
+                    },
+                );
             }
         }
         DataType::Utf8View => {
             let a = arr.as_string_view();
             for (i, h) in hashes.iter_mut().enumerate() {
-                *h = mix(*h, if a.is_null(i) { NULL_HASH } else { hash_bytes(a.value(i).as_bytes()) });
+                *h = mix(
+                    *h,
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_bytes(a.value(i).as_bytes())
+                    },
+                );
             }
         }
         DataType::Boolean => {
             let a = arr.as_boolean();
             for (i, h) in hashes.iter_mut().enumerate() {
-                *h = mix(*h, if a.is_null(i) { NULL_HASH } else { u64::from(a.value(i)) + 1 });
+                *h = mix(
+                    *h,
+                    if a.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        u64::from(a.value(i)) + 1
+                    },
+                );
             }
         }
         DataType::Null => {
@@ -107,7 +143,14 @@ pub fn hash_array(arr: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
             let conv = RowConverter::new(vec![SortField::new(other.clone())])?;
             let rows = conv.convert_columns(std::slice::from_ref(arr))?;
             for (i, h) in hashes.iter_mut().enumerate() {
-                *h = mix(*h, if arr.is_null(i) { NULL_HASH } else { hash_bytes(rows.row(i).as_ref()) });
+                *h = mix(
+                    *h,
+                    if arr.is_null(i) {
+                        NULL_HASH
+                    } else {
+                        hash_bytes(rows.row(i).as_ref())
+                    },
+                );
             }
         }
     }
@@ -154,7 +197,10 @@ mod tests {
     fn equal_values_hash_alike_across_string_types() {
         let a: ArrayRef = Arc::new(StringArray::from(vec!["x", "yy"]));
         let b: ArrayRef = Arc::new(StringViewArray::from(vec!["x", "yy"]));
-        assert_eq!(hash_columns(&[a], 2).expect("h"), hash_columns(&[b], 2).expect("h"));
+        assert_eq!(
+            hash_columns(&[a], 2).expect("h"),
+            hash_columns(&[b], 2).expect("h")
+        );
         let i: ArrayRef = Arc::new(Int64Array::from(vec![Some(1), None, Some(1)]));
         let h = hash_columns(&[i], 3).expect("h");
         assert_eq!(h[0], h[2]);

@@ -12,7 +12,9 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::{new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
+use arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
+};
 use arrow::compute::kernels::cmp;
 use arrow::compute::{and, filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
@@ -21,7 +23,9 @@ use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_table::{indices, JoinTable};
-use crate::physical::{collect_partitions, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+use crate::physical::{
+    collect_partitions, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
+};
 
 /// What a join emits, relative to its build and probe sides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,20 +223,37 @@ const MAX_CROSS_PAIRS: usize = 1 << 20;
 impl ProbeOp {
     /// Columns of `batch` gathered at `idx`.
     fn gather(batch: &RecordBatch, idx: &dyn Array) -> Result<Vec<ArrayRef>> {
-        batch.columns().iter().map(|c| Ok(take(c, idx, None)?)).collect()
+        batch
+            .columns()
+            .iter()
+            .map(|c| Ok(take(c, idx, None)?))
+            .collect()
     }
 
     fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
-        schema.fields().iter().map(|f| new_null_array(f.data_type(), n)).collect()
+        schema
+            .fields()
+            .iter()
+            .map(|f| new_null_array(f.data_type(), n))
+            .collect()
     }
 
     fn batch(&self, schema: &SchemaRef, cols: Vec<ArrayRef>, n: usize) -> Result<RecordBatch> {
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
-        Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &opts)?)
+        Ok(RecordBatch::try_new_with_options(
+            schema.clone(),
+            cols,
+            &opts,
+        )?)
     }
 
     /// (left ++ right) columns from probe-side and build-side columns.
-    fn pair_batch(&self, probe_cols: Vec<ArrayRef>, build_cols: Vec<ArrayRef>, n: usize) -> Result<RecordBatch> {
+    fn pair_batch(
+        &self,
+        probe_cols: Vec<ArrayRef>,
+        build_cols: Vec<ArrayRef>,
+        n: usize,
+    ) -> Result<RecordBatch> {
         let cols = if self.build_is_left {
             build_cols.into_iter().chain(probe_cols).collect()
         } else {
@@ -265,12 +286,19 @@ impl ProbeOp {
             return Ok((pidx, bidx));
         }
         let hashes = hash_columns(&keys, n)?;
-        self.table.candidates(&keys, &hashes, 0..n, &mut pidx, &mut bidx);
+        self.table
+            .candidates(&keys, &hashes, 0..n, &mut pidx, &mut bidx);
         self.verify(batch, &keys, pidx, bidx)
     }
 
     /// Keeps the candidate pairs whose keys are equal and that pass the residual filter.
-    fn verify(&self, batch: &RecordBatch, keys: &[ArrayRef], p: Vec<u32>, b: Vec<u32>) -> Result<(Vec<u32>, Vec<u32>)> {
+    fn verify(
+        &self,
+        batch: &RecordBatch,
+        keys: &[ArrayRef],
+        p: Vec<u32>,
+        b: Vec<u32>,
+    ) -> Result<(Vec<u32>, Vec<u32>)> {
         if p.is_empty() {
             return Ok((p, b));
         }
@@ -284,7 +312,11 @@ impl ProbeOp {
             });
         }
         if let Some(f) = &self.filter {
-            let joined = self.pair_batch(Self::gather(batch, &pa)?, Self::gather(&self.table.batch, &ba)?, p.len())?;
+            let joined = self.pair_batch(
+                Self::gather(batch, &pa)?,
+                Self::gather(&self.table.batch, &ba)?,
+                p.len(),
+            )?;
             let fm = crate::physical::expr::to_mask(&f.evaluate_array(&joined)?)?;
             mask = Some(match mask {
                 None => fm,
@@ -302,7 +334,11 @@ impl ProbeOp {
         Ok((keep(&p), keep(&b)))
     }
 
-    fn probe_rows_where(&self, batch: &RecordBatch, keep: Vec<bool>) -> Result<Option<RecordBatch>> {
+    fn probe_rows_where(
+        &self,
+        batch: &RecordBatch,
+        keep: Vec<bool>,
+    ) -> Result<Option<RecordBatch>> {
         let mask = BooleanArray::from(keep);
         let cols: Vec<ArrayRef> = batch
             .columns()
@@ -335,7 +371,11 @@ impl Operator for ProbeOp {
         }
         if m.pairs && !pidx.is_empty() {
             let (pa, ba) = (indices(&pidx), indices(&bidx));
-            let joined = self.pair_batch(Self::gather(&batch, &pa)?, Self::gather(&self.table.batch, &ba)?, pidx.len())?;
+            let joined = self.pair_batch(
+                Self::gather(&batch, &pa)?,
+                Self::gather(&self.table.batch, &ba)?,
+                pidx.len(),
+            )?;
             out.push(Element::Batch(joined));
         }
         if m.probe_outer || m.probe_semi || m.probe_anti {
@@ -348,7 +388,11 @@ impl Operator for ProbeOp {
                 if !idx.is_empty() {
                     let probe_cols = Self::gather(&batch, &indices(&idx))?;
                     let build_cols = Self::null_columns(&self.table.batch.schema(), idx.len());
-                    out.push(Element::Batch(self.pair_batch(probe_cols, build_cols, idx.len())?));
+                    out.push(Element::Batch(self.pair_batch(
+                        probe_cols,
+                        build_cols,
+                        idx.len(),
+                    )?));
                 }
             } else {
                 let keep: Vec<bool> = if m.probe_semi {
@@ -359,7 +403,9 @@ impl Operator for ProbeOp {
                         .iter()
                         .map(|e| e.evaluate_array(&batch))
                         .collect::<Result<Vec<_>>>()?;
-                    (0..n).map(|i| !matched[i] && keys.iter().all(|k| !k.is_null(i))).collect()
+                    (0..n)
+                        .map(|i| !matched[i] && keys.iter().all(|k| !k.is_null(i)))
+                        .collect()
                 } else {
                     matched.iter().map(|x| !x).collect()
                 };

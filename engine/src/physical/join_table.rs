@@ -29,7 +29,9 @@ impl JoinTable {
     pub fn build(batch: RecordBatch, key_exprs: &[PhysExpr]) -> Result<Self> {
         let n = batch.num_rows();
         if n >= NONE as usize {
-            return Err(SluiceError::exec("hash join build side exceeds 4 billion rows"));
+            return Err(SluiceError::exec(
+                "hash join build side exceeds 4 billion rows",
+            ));
         }
         let keys = key_exprs
             .iter()
@@ -91,7 +93,12 @@ impl JoinTable {
     }
 
     /// All pairs of probe rows `range` with every build row (a join without keys).
-    pub fn cross(&self, range: std::ops::Range<usize>, probe_idx: &mut Vec<u32>, build_idx: &mut Vec<u32>) {
+    pub fn cross(
+        &self,
+        range: std::ops::Range<usize>,
+        probe_idx: &mut Vec<u32>,
+        build_idx: &mut Vec<u32>,
+    ) {
         for i in range {
             for j in 0..self.num_rows() as u32 {
                 probe_idx.push(i as u32);

@@ -11,8 +11,8 @@
 //! end-of-input) in one channel and in order, so streaming operators can be added without
 //! changing these; a batch job sees data and end-of-input only.
 
-pub mod aggregate;
 pub mod accumulator;
+pub mod aggregate;
 pub mod coerce;
 pub mod exchange;
 pub mod expr;
@@ -212,7 +212,10 @@ pub fn collect_stream(stream: ElementStream) -> Result<Vec<RecordBatch>> {
 }
 
 /// Runs every partition of `plan` (one thread each) and returns all batches, partition 0 first.
-pub fn collect_partitions(plan: &Arc<dyn ExecNode>, ctx: &Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
+pub fn collect_partitions(
+    plan: &Arc<dyn ExecNode>,
+    ctx: &Arc<TaskContext>,
+) -> Result<Vec<RecordBatch>> {
     let n = plan.output_partitions();
     if n == 1 {
         return collect_stream(plan.execute(0, ctx)?);
@@ -228,8 +231,11 @@ pub fn collect_partitions(plan: &Arc<dyn ExecNode>, ctx: &Arc<TaskContext>) -> R
         handles
             .into_iter()
             .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(crate::error::SluiceError::exec("a partition's thread panicked")))
+                h.join().unwrap_or_else(|_| {
+                    Err(crate::error::SluiceError::exec(
+                        "a partition's thread panicked",
+                    ))
+                })
             })
             .collect()
     });
@@ -278,7 +284,8 @@ mod tests {
     #[test]
     fn operator_stream_forwards_control_elements_in_order() {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
-        let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).expect("batch");
+        let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))])
+            .expect("batch");
         let input: ElementStream = Box::new(
             vec![
                 Element::Batch(b.clone()),

@@ -94,7 +94,9 @@ impl ParquetExec {
 fn prune_row_groups(file: &ParquetFile, schema: &Schema, filters: &[Expr]) -> Option<BooleanArray> {
     let mut keep: Option<BooleanArray> = None;
     for f in filters {
-        let Some(k) = prune_one(file, schema, f) else { continue };
+        let Some(k) = prune_one(file, schema, f) else {
+            continue;
+        };
         keep = Some(match keep {
             None => k,
             Some(prev) => arrow::compute::and_kleene(&prev, &k).ok()?,
@@ -104,14 +106,17 @@ fn prune_row_groups(file: &ParquetFile, schema: &Schema, filters: &[Expr]) -> Op
 }
 
 fn prune_one(file: &ParquetFile, schema: &Schema, f: &Expr) -> Option<BooleanArray> {
-    let Expr::Binary { left, op, right } = f else { return None };
+    let Expr::Binary { left, op, right } = f else {
+        return None;
+    };
     let (col, op, lit) = match (&**left, &**right) {
         (Expr::Column(c), Expr::Literal(l)) => (c, *op, l),
         (Expr::Literal(l), Expr::Column(c)) => (c, op.swap()?, l),
         _ => return None,
     };
     let md = file.metadata.metadata();
-    let conv = StatisticsConverter::try_new(&col.name, schema, file.metadata.parquet_schema()).ok()?;
+    let conv =
+        StatisticsConverter::try_new(&col.name, schema, file.metadata.parquet_schema()).ok()?;
     let mins = conv.row_group_mins(md.row_groups().iter()).ok()?;
     let maxes = conv.row_group_maxes(md.row_groups().iter()).ok()?;
     let t = common_type(mins.data_type(), lit.data_type())?;
@@ -119,7 +124,10 @@ fn prune_one(file: &ParquetFile, schema: &Schema, f: &Expr) -> Option<BooleanArr
     let (mins, maxes, lit) = (cast(&mins)?, cast(&maxes)?, cast(&lit.0)?);
     let lit = Scalar::new(lit);
     let r = match op {
-        BinaryOp::Eq => arrow::compute::and_kleene(&cmp::lt_eq(&mins, &lit).ok()?, &cmp::gt_eq(&maxes, &lit).ok()?),
+        BinaryOp::Eq => arrow::compute::and_kleene(
+            &cmp::lt_eq(&mins, &lit).ok()?,
+            &cmp::gt_eq(&maxes, &lit).ok()?,
+        ),
         BinaryOp::Lt => cmp::lt(&mins, &lit),
         BinaryOp::LtEq => cmp::lt_eq(&mins, &lit),
         BinaryOp::Gt => cmp::gt(&maxes, &lit),
@@ -164,11 +172,15 @@ impl ExecNode for ParquetExec {
                     source,
                 })
                 .and_then(|file| {
-                    let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(file, f.metadata.clone())
-                        .with_row_groups(rgs)
-                        .with_batch_size(batch_size);
+                    let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                        file,
+                        f.metadata.clone(),
+                    )
+                    .with_row_groups(rgs)
+                    .with_batch_size(batch_size);
                     if let Some(p) = &projection {
-                        let mask = ProjectionMask::roots(f.metadata.parquet_schema(), p.iter().copied());
+                        let mask =
+                            ProjectionMask::roots(f.metadata.parquet_schema(), p.iter().copied());
                         b = b.with_projection(mask);
                     }
                     b.build().map_err(|e| err(e.to_string()))

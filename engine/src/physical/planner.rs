@@ -29,7 +29,10 @@ use crate::physical::window::WindowExec;
 use crate::physical::ExecNode;
 
 /// Plans `plan` for execution with `config`.
-pub fn create_physical_plan(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecNode>> {
+pub fn create_physical_plan(
+    plan: &LogicalPlan,
+    config: &SessionConfig,
+) -> Result<Arc<dyn ExecNode>> {
     Planner { config }.plan(plan)
 }
 
@@ -40,11 +43,15 @@ struct Planner<'a> {
 /// Rough output row count of a logical plan, for choosing build sides and join order.
 pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
     match plan {
-        LogicalPlan::Scan { source, filters, .. } => {
+        LogicalPlan::Scan {
+            source, filters, ..
+        } => {
             let base = source.row_count().map_or(1_000_000.0, |r| r as f64);
             base * 0.25f64.powi(filters.len().min(3) as i32)
         }
-        LogicalPlan::Empty { produce_one_row, .. } => f64::from(u8::from(*produce_one_row)),
+        LogicalPlan::Empty {
+            produce_one_row, ..
+        } => f64::from(u8::from(*produce_one_row)),
         LogicalPlan::Values { rows, .. } => rows.len() as f64,
         LogicalPlan::Filter { input, predicate } => {
             let eq_lit = predicate.any(&mut |e| {
@@ -52,7 +59,9 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             });
             estimate_rows(input) * if eq_lit { 0.1 } else { 0.25 }
         }
-        LogicalPlan::Aggregate { input, group_by, .. } => {
+        LogicalPlan::Aggregate {
+            input, group_by, ..
+        } => {
             if group_by.is_empty() {
                 1.0
             } else {
@@ -60,7 +69,11 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             }
         }
         LogicalPlan::Join {
-            left, right, join_type, on, ..
+            left,
+            right,
+            join_type,
+            on,
+            ..
         } => {
             let (l, r) = (estimate_rows(left), estimate_rows(right));
             match join_type {
@@ -81,9 +94,9 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
             fetch.map_or(i, |f| i.min(f as f64))
         }
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| estimate_rows(i)).sum(),
-        LogicalPlan::Projection { input, .. } | LogicalPlan::Window { input, .. } | LogicalPlan::Alias { input, .. } => {
-            estimate_rows(input)
-        }
+        LogicalPlan::Projection { input, .. }
+        | LogicalPlan::Window { input, .. }
+        | LogicalPlan::Alias { input, .. } => estimate_rows(input),
     }
 }
 
@@ -112,7 +125,9 @@ impl Planner<'_> {
                 filters,
                 ..
             } => source.scan(projection.as_deref(), filters, n, self.config.batch_size)?,
-            LogicalPlan::Empty { produce_one_row, .. } => {
+            LogicalPlan::Empty {
+                produce_one_row, ..
+            } => {
                 let schema = Arc::new(Schema::empty());
                 let rows = usize::from(*produce_one_row);
                 let b = RecordBatch::try_new_with_options(
@@ -127,7 +142,11 @@ impl Planner<'_> {
                 let p = create_physical_expr(predicate, input.schema())?;
                 Arc::new(FilterExec::new(self.plan(input)?, p))
             }
-            LogicalPlan::Projection { input, exprs, schema } => {
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                schema,
+            } => {
                 let p = exprs
                     .iter()
                     .map(|e| create_physical_expr(e, input.schema()))
@@ -149,7 +168,11 @@ impl Planner<'_> {
                 null_aware,
                 ..
             } => self.join(left, right, *join_type, on, filter.as_ref(), *null_aware)?,
-            LogicalPlan::Sort { input, order_by, fetch } => {
+            LogicalPlan::Sort {
+                input,
+                order_by,
+                fetch,
+            } => {
                 let keys = order_by
                     .iter()
                     .map(|s| {
@@ -161,9 +184,11 @@ impl Planner<'_> {
                     .collect::<Result<Vec<_>>>()?;
                 Arc::new(SortExec::new(self.gather(self.plan(input)?), keys, *fetch))
             }
-            LogicalPlan::Limit { input, skip, fetch } => {
-                Arc::new(LimitExec::new(self.gather(self.plan(input)?), *skip, *fetch))
-            }
+            LogicalPlan::Limit { input, skip, fetch } => Arc::new(LimitExec::new(
+                self.gather(self.plan(input)?),
+                *skip,
+                *fetch,
+            )),
             LogicalPlan::Union { inputs, schema } => {
                 let target = schema.to_arrow();
                 let mut children = Vec::new();
@@ -184,13 +209,23 @@ impl Planner<'_> {
                             }
                         })
                         .collect();
-                    children.push(Arc::new(ProjectionExec::new(p, exprs, target.clone())) as Arc<dyn ExecNode>);
+                    children.push(Arc::new(ProjectionExec::new(p, exprs, target.clone()))
+                        as Arc<dyn ExecNode>);
                 }
                 Arc::new(UnionExec::new(children, target))
             }
-            LogicalPlan::Window { input, exprs, schema } => {
+            LogicalPlan::Window {
+                input,
+                exprs,
+                schema,
+            } => {
                 let child = self.gather(self.plan(input)?);
-                Arc::new(WindowExec::try_new(child, input.schema(), exprs, schema.to_arrow())?)
+                Arc::new(WindowExec::try_new(
+                    child,
+                    input.schema(),
+                    exprs,
+                    schema.to_arrow(),
+                )?)
             }
             LogicalPlan::Alias { input, .. } => self.plan(input)?,
         })
@@ -209,7 +244,11 @@ impl Planner<'_> {
             for (i, e) in row.iter().enumerate() {
                 let v = create_physical_expr(e, &empty)?.evaluate_array(&one)?;
                 let t = target.field(i).data_type();
-                let v = if v.data_type() == t { v } else { arrow::compute::cast(&v, t)? };
+                let v = if v.data_type() == t {
+                    v
+                } else {
+                    arrow::compute::cast(&v, t)?
+                };
                 cols[i].push(v);
             }
         }
@@ -220,7 +259,8 @@ impl Planner<'_> {
                 if c.is_empty() {
                     Ok(new_null_array(f.data_type(), 0))
                 } else {
-                    let refs: Vec<&dyn arrow::array::Array> = c.iter().map(|a| a.as_ref()).collect();
+                    let refs: Vec<&dyn arrow::array::Array> =
+                        c.iter().map(|a| a.as_ref()).collect();
                     Ok(arrow::compute::concat(&refs)?)
                 }
             })
@@ -248,8 +288,15 @@ impl Planner<'_> {
             .collect::<Result<Vec<_>>>()?;
         let mut specs = Vec::new();
         for a in aggs {
-            let Expr::Aggregate { func, args, distinct } = a.clone().unalias() else {
-                return Err(SluiceError::plan(format!("expected an aggregate call, got {a}")));
+            let Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            } = a.clone().unalias()
+            else {
+                return Err(SluiceError::plan(format!(
+                    "expected an aggregate call, got {a}"
+                )));
             };
             let input_type = args.first().map(|x| expr_type(x, in_schema)).transpose()?;
             let args = args
@@ -272,9 +319,18 @@ impl Planner<'_> {
             } else if groups.is_empty() {
                 self.gather(child)
             } else {
-                Arc::new(ExchangeExec::new(child, Partitioning::Hash(groups.clone(), n)))
+                Arc::new(ExchangeExec::new(
+                    child,
+                    Partitioning::Hash(groups.clone(), n),
+                ))
             };
-            return Ok(Arc::new(AggregateExec::new(child, AggMode::Complete, groups, specs, out_schema)));
+            return Ok(Arc::new(AggregateExec::new(
+                child,
+                AggMode::Complete,
+                groups,
+                specs,
+                out_schema,
+            )));
         }
         // Partial: group columns then each aggregate's state columns.
         let mut fields: Vec<Field> = out_schema.fields()[..groups.len()]
@@ -284,7 +340,10 @@ impl Planner<'_> {
         let mut final_specs = Vec::new();
         for (i, s) in specs.iter().enumerate() {
             let mut args = Vec::new();
-            for (j, t) in state_types(s.func, s.input_type.as_ref())?.into_iter().enumerate() {
+            for (j, t) in state_types(s.func, s.input_type.as_ref())?
+                .into_iter()
+                .enumerate()
+            {
                 args.push(PhysExpr::Column(fields.len(), format!("state{i}_{j}")));
                 fields.push(Field::new(format!("{}[state{i}_{j}]", s.func), t, true));
             }
@@ -296,16 +355,31 @@ impl Planner<'_> {
             });
         }
         let partial_schema = Arc::new(Schema::new(fields));
-        let partial: Arc<dyn ExecNode> = Arc::new(AggregateExec::new(child, AggMode::Partial, groups.clone(), specs, partial_schema.clone()));
+        let partial: Arc<dyn ExecNode> = Arc::new(AggregateExec::new(
+            child,
+            AggMode::Partial,
+            groups.clone(),
+            specs,
+            partial_schema.clone(),
+        ));
         let final_groups: Vec<PhysExpr> = (0..groups.len())
             .map(|i| PhysExpr::Column(i, partial_schema.field(i).name().clone()))
             .collect();
         let exchanged: Arc<dyn ExecNode> = if final_groups.is_empty() {
             self.gather(partial)
         } else {
-            Arc::new(ExchangeExec::new(partial, Partitioning::Hash(final_groups.clone(), n)))
+            Arc::new(ExchangeExec::new(
+                partial,
+                Partitioning::Hash(final_groups.clone(), n),
+            ))
         };
-        Ok(Arc::new(AggregateExec::new(exchanged, AggMode::Final, final_groups, final_specs, out_schema)))
+        Ok(Arc::new(AggregateExec::new(
+            exchanged,
+            AggMode::Final,
+            final_groups,
+            final_specs,
+            out_schema,
+        )))
     }
 
     fn join(
@@ -323,7 +397,9 @@ impl Planner<'_> {
         for (l, r) in on {
             let (lt, rt) = (expr_type(l, ls)?, expr_type(r, rs)?);
             let common = common_type(&lt, &rt).ok_or_else(|| {
-                SluiceError::Type(format!("join keys {l} ({lt}) and {r} ({rt}) cannot be compared"))
+                SluiceError::Type(format!(
+                    "join keys {l} ({lt}) and {r} ({rt}) cannot be compared"
+                ))
             })?;
             let cast = |e: PhysExpr, t: &DataType| {
                 if *t == common {

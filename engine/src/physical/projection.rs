@@ -20,7 +20,11 @@ pub struct ProjectionExec {
 impl ProjectionExec {
     /// Computes `exprs` over `input`, producing `schema`.
     pub fn new(input: Arc<dyn ExecNode>, exprs: Vec<PhysExpr>, schema: SchemaRef) -> Self {
-        Self { input, exprs, schema }
+        Self {
+            input,
+            exprs,
+            schema,
+        }
     }
 }
 
@@ -68,14 +72,22 @@ pub struct ProjectOp {
 
 impl Operator for ProjectOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        out.push(Element::Batch(project_batch(&batch, &self.exprs, &self.schema)?));
+        out.push(Element::Batch(project_batch(
+            &batch,
+            &self.exprs,
+            &self.schema,
+        )?));
         Ok(())
     }
 }
 
 /// Evaluates `exprs` over `batch` into a batch of `schema` (casting where the declared
 /// type differs only in nullability-preserving ways).
-pub fn project_batch(batch: &RecordBatch, exprs: &[PhysExpr], schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn project_batch(
+    batch: &RecordBatch,
+    exprs: &[PhysExpr],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
     let cols = exprs
         .iter()
         .zip(schema.fields())
@@ -89,5 +101,9 @@ pub fn project_batch(batch: &RecordBatch, exprs: &[PhysExpr], schema: &SchemaRef
         })
         .collect::<Result<Vec<_>>>()?;
     let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(schema.clone(), cols, &opts)?)
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
+        &opts,
+    )?)
 }

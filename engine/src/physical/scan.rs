@@ -50,7 +50,10 @@ impl MemoryExec {
         if parts.is_empty() {
             parts.push(vec![]);
         }
-        Ok(Self { schema, partitions: parts })
+        Ok(Self {
+            schema,
+            partitions: parts,
+        })
     }
 
     /// One partition holding `batches` as they are.
@@ -83,7 +86,12 @@ impl ExecNode for MemoryExec {
         Ok(batches_stream(p.clone()))
     }
     fn details(&self) -> String {
-        let rows: usize = self.partitions.iter().flatten().map(RecordBatch::num_rows).sum();
+        let rows: usize = self
+            .partitions
+            .iter()
+            .flatten()
+            .map(RecordBatch::num_rows)
+            .sum();
         format!("rows={rows}")
     }
 }
@@ -150,7 +158,10 @@ impl ExecNode for CsvExec {
         let batch_size = self.batch_size;
         let iter = files.into_iter().flat_map(move |path| {
             let reader = File::open(&path)
-                .map_err(|source| SluiceError::Io { path: path.clone(), source })
+                .map_err(|source| SluiceError::Io {
+                    path: path.clone(),
+                    source,
+                })
                 .and_then(|f| {
                     let mut b = arrow::csv::ReaderBuilder::new(file_schema.clone())
                         .with_header(true)

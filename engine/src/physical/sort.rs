@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{
+    concat_batches, lexsort_to_indices, take_record_batch, SortColumn, SortOptions,
+};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Result, SluiceError};
@@ -68,7 +70,13 @@ impl ExecNode for SortExec {
         let k: Vec<String> = self
             .keys
             .iter()
-            .map(|k| format!("{} {}", k.expr, if k.options.descending { "DESC" } else { "ASC" }))
+            .map(|k| {
+                format!(
+                    "{} {}",
+                    k.expr,
+                    if k.options.descending { "DESC" } else { "ASC" }
+                )
+            })
             .collect();
         match self.fetch {
             Some(f) => format!("[{}], fetch={f}", k.join(", ")),
@@ -87,7 +95,11 @@ struct SortOp {
 }
 
 /// Sorts `batch` by `keys`, keeping the first `fetch` rows.
-pub fn sort_batch(batch: &RecordBatch, keys: &[PhysSortExpr], fetch: Option<usize>) -> Result<RecordBatch> {
+pub fn sort_batch(
+    batch: &RecordBatch,
+    keys: &[PhysSortExpr],
+    fetch: Option<usize>,
+) -> Result<RecordBatch> {
     let cols = keys
         .iter()
         .map(|k| {

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::kernels::zip::zip;
-use arrow::compute::{concat, concat_batches, lexsort_to_indices, partition, take, SortColumn, SortOptions};
+use arrow::compute::{
+    concat, concat_batches, lexsort_to_indices, partition, take, SortColumn, SortOptions,
+};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::{Result, SluiceError};
@@ -39,7 +41,12 @@ pub struct WindowExec {
 
 impl WindowExec {
     /// Binds window expressions `exprs` (over `input_schema`) for a single-partition `input`.
-    pub fn try_new(input: Arc<dyn ExecNode>, input_schema: &PlanSchema, exprs: &[Expr], schema: SchemaRef) -> Result<Self> {
+    pub fn try_new(
+        input: Arc<dyn ExecNode>,
+        input_schema: &PlanSchema,
+        exprs: &[Expr],
+        schema: SchemaRef,
+    ) -> Result<Self> {
         let mut specs = Vec::new();
         for e in exprs {
             let Expr::Window {
@@ -49,12 +56,17 @@ impl WindowExec {
                 order_by,
             } = e.clone().unalias()
             else {
-                return Err(SluiceError::plan(format!("expected a window function, got {e}")));
+                return Err(SluiceError::plan(format!(
+                    "expected a window function, got {e}"
+                )));
             };
             let bind = |x: &Expr| create_physical_expr(x, input_schema);
             specs.push(WindowSpec {
                 func,
-                arg_type: args.first().map(|a| expr_type(a, input_schema)).transpose()?,
+                arg_type: args
+                    .first()
+                    .map(|a| expr_type(a, input_schema))
+                    .transpose()?,
                 args: args.iter().map(bind).collect::<Result<_>>()?,
                 partition_by: partition_by.iter().map(bind).collect::<Result<_>>()?,
                 order_by: order_by
@@ -71,7 +83,11 @@ impl WindowExec {
                     .collect::<Result<_>>()?,
             });
         }
-        Ok(Self { input, specs, schema })
+        Ok(Self {
+            input,
+            specs,
+            schema,
+        })
     }
 }
 
@@ -129,9 +145,16 @@ impl Operator for WindowOp {
         for spec in &self.specs {
             let v = evaluate_window(spec, &batch)?;
             let t = self.schema.field(cols.len()).data_type();
-            cols.push(if v.data_type() == t { v } else { arrow::compute::cast(&v, t)? });
+            cols.push(if v.data_type() == t {
+                v
+            } else {
+                arrow::compute::cast(&v, t)?
+            });
         }
-        out.push(Element::Batch(RecordBatch::try_new(self.schema.clone(), cols)?));
+        out.push(Element::Batch(RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?));
         Ok(())
     }
 }
@@ -141,7 +164,10 @@ fn runs(cols: &[ArrayRef], range: Range<usize>) -> Result<Vec<Range<usize>>> {
     if cols.is_empty() || range.is_empty() {
         return Ok(vec![range]);
     }
-    let sliced: Vec<ArrayRef> = cols.iter().map(|c| c.slice(range.start, range.len())).collect();
+    let sliced: Vec<ArrayRef> = cols
+        .iter()
+        .map(|c| c.slice(range.start, range.len()))
+        .collect();
     Ok(partition(&sliced)?
         .ranges()
         .into_iter()
@@ -179,7 +205,10 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
     };
     let sorted = |a: &ArrayRef| -> Result<ArrayRef> { Ok(take(a, &order, None)?) };
     let sorted_parts = part_vals.iter().map(sorted).collect::<Result<Vec<_>>>()?;
-    let sorted_order = order_vals.iter().map(|(v, _)| sorted(v)).collect::<Result<Vec<_>>>()?;
+    let sorted_order = order_vals
+        .iter()
+        .map(|(v, _)| sorted(v))
+        .collect::<Result<Vec<_>>>()?;
     let args = spec
         .args
         .iter()
@@ -218,10 +247,12 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
                     if let Some(st) = &running {
                         acc.merge(st, &[0], 1)?;
                     }
-                    let vals: Vec<ArrayRef> = args.iter().map(|a| a.slice(f.start, f.len())).collect();
+                    let vals: Vec<ArrayRef> =
+                        args.iter().map(|a| a.slice(f.start, f.len())).collect();
                     acc.update(&vals, &vec![0; f.len()], 1)?;
                     let st = acc.state(1)?;
-                    let mut fin: Box<dyn Accumulator> = create_accumulator(func, false, spec.arg_type.as_ref())?;
+                    let mut fin: Box<dyn Accumulator> =
+                        create_accumulator(func, false, spec.arg_type.as_ref())?;
                     fin.merge(&st, &[0], 1)?;
                     results.push(fin.evaluate(1)?);
                     for k in f {
@@ -244,7 +275,12 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
 }
 
 /// LAG/LEAD(x [, offset [, default]]) over sorted `args`.
-fn offset_values(spec: &WindowSpec, args: &[ArrayRef], partitions: &[Range<usize>], batch: &RecordBatch) -> Result<ArrayRef> {
+fn offset_values(
+    spec: &WindowSpec,
+    args: &[ArrayRef],
+    partitions: &[Range<usize>],
+    batch: &RecordBatch,
+) -> Result<ArrayRef> {
     let x = args
         .first()
         .ok_or_else(|| SluiceError::plan(format!("{}() needs an argument", spec.func)))?;
@@ -254,10 +290,18 @@ fn offset_values(spec: &WindowSpec, args: &[ArrayRef], partitions: &[Range<usize
             .downcast_ref::<Int64Array>()
             .map(|a| a.value(0))
             .unwrap_or(1),
-        Some(_) => return Err(SluiceError::unsupported("LAG/LEAD with a non-constant offset")),
+        Some(_) => {
+            return Err(SluiceError::unsupported(
+                "LAG/LEAD with a non-constant offset",
+            ))
+        }
         None => 1,
     };
-    let offset = if spec.func == WindowFunc::Lag { -offset } else { offset };
+    let offset = if spec.func == WindowFunc::Lag {
+        -offset
+    } else {
+        offset
+    };
     let mut idx: Vec<Option<u32>> = vec![None; x.len()];
     for p in partitions {
         for k in p.clone() {
@@ -267,7 +311,8 @@ fn offset_values(spec: &WindowSpec, args: &[ArrayRef], partitions: &[Range<usize
             }
         }
     }
-    let in_range = arrow::array::BooleanArray::from(idx.iter().map(|i| i.is_some()).collect::<Vec<_>>());
+    let in_range =
+        arrow::array::BooleanArray::from(idx.iter().map(|i| i.is_some()).collect::<Vec<_>>());
     let taken = take(x, &UInt32Array::from(idx), None)?;
     match args.get(2) {
         Some(_) => {

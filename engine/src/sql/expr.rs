@@ -10,7 +10,9 @@ use crate::logical::expr::{lit, AggFunc, BinaryOp, Column, Expr, Scalar, WindowF
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::sql::planner::{sort_expr, SqlPlanner};
-use crate::sql::{convert_data_type, date_literal, ident, interval_literal, number_literal, object_name};
+use crate::sql::{
+    convert_data_type, date_literal, ident, interval_literal, number_literal, object_name,
+};
 
 /// A join that a subquery in an expression adds to the plan the expression runs over.
 #[derive(Debug, Clone)]
@@ -126,7 +128,9 @@ impl SqlPlanner<'_> {
             S::TypedString(ts) => {
                 let s = match &ts.value.value {
                     ast::Value::SingleQuotedString(s) => s.clone(),
-                    other => return Err(SluiceError::plan(format!("invalid typed literal {other}"))),
+                    other => {
+                        return Err(SluiceError::plan(format!("invalid typed literal {other}")))
+                    }
                 };
                 match &ts.data_type {
                     ast::DataType::Date => date_literal(&s)?,
@@ -137,9 +141,13 @@ impl SqlPlanner<'_> {
                 let v = match iv.value.as_ref() {
                     S::Value(v) => match &v.value {
                         ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
-                        other => return Err(SluiceError::plan(format!("invalid interval {other}"))),
+                        other => {
+                            return Err(SluiceError::plan(format!("invalid interval {other}")))
+                        }
                     },
-                    other => return Err(SluiceError::unsupported(format!("interval value {other}"))),
+                    other => {
+                        return Err(SluiceError::unsupported(format!("interval value {other}")))
+                    }
                 };
                 interval_literal(&v, iv.leading_field.as_ref())?
             }
@@ -192,9 +200,16 @@ impl SqlPlanner<'_> {
                     same
                 }
             }
-            S::InList { expr, list, negated } => {
+            S::InList {
+                expr,
+                list,
+                negated,
+            } => {
                 let x = self.sql_to_expr(expr, ctx)?;
-                let l = list.iter().map(|i| self.sql_to_expr(i, ctx)).collect::<Result<Vec<_>>>()?;
+                let l = list
+                    .iter()
+                    .map(|i| self.sql_to_expr(i, ctx))
+                    .collect::<Result<Vec<_>>>()?;
                 x.in_list(l, *negated)
             }
             S::Between {
@@ -237,7 +252,10 @@ impl SqlPlanner<'_> {
                 }
             }
             S::Cast {
-                expr, data_type, format, ..
+                expr,
+                data_type,
+                format,
+                ..
             } => {
                 if format.is_some() {
                     return Err(SluiceError::unsupported("CAST ... FORMAT"));
@@ -253,7 +271,10 @@ impl SqlPlanner<'_> {
             }
             S::Extract { field, expr, .. } => Expr::Function {
                 name: "date_part".into(),
-                args: vec![lit(field.to_string().to_lowercase()), self.sql_to_expr(expr, ctx)?],
+                args: vec![
+                    lit(field.to_string().to_lowercase()),
+                    self.sql_to_expr(expr, ctx)?,
+                ],
             },
             S::Substring {
                 expr,
@@ -264,7 +285,11 @@ impl SqlPlanner<'_> {
                 let mut args = vec![self.sql_to_expr(expr, ctx)?];
                 args.push(match substring_from {
                     Some(f) => self.sql_to_expr(f, ctx)?,
-                    None => return Err(SluiceError::Type("substring() needs a start position argument".into())),
+                    None => {
+                        return Err(SluiceError::Type(
+                            "substring() needs a start position argument".into(),
+                        ))
+                    }
                 });
                 if let Some(f) = substring_for {
                     args.push(self.sql_to_expr(f, ctx)?);
@@ -281,7 +306,9 @@ impl SqlPlanner<'_> {
                 trim_characters,
             } => {
                 if trim_what.is_some() || trim_characters.is_some() {
-                    return Err(SluiceError::unsupported("TRIM of characters other than spaces"));
+                    return Err(SluiceError::unsupported(
+                        "TRIM of characters other than spaces",
+                    ));
                 }
                 let name = match trim_where {
                     Some(ast::TrimWhereField::Leading) => "ltrim",
@@ -311,12 +338,21 @@ impl SqlPlanner<'_> {
                 else_result,
                 ..
             } => {
-                let operand = operand.as_ref().map(|o| self.sql_to_expr(o, ctx)).transpose()?;
+                let operand = operand
+                    .as_ref()
+                    .map(|o| self.sql_to_expr(o, ctx))
+                    .transpose()?;
                 let mut when_then = Vec::new();
                 for cw in conditions {
-                    when_then.push((self.sql_to_expr(&cw.condition, ctx)?, self.sql_to_expr(&cw.result, ctx)?));
+                    when_then.push((
+                        self.sql_to_expr(&cw.condition, ctx)?,
+                        self.sql_to_expr(&cw.result, ctx)?,
+                    ));
                 }
-                let else_expr = else_result.as_ref().map(|x| self.sql_to_expr(x, ctx)).transpose()?;
+                let else_expr = else_result
+                    .as_ref()
+                    .map(|x| self.sql_to_expr(x, ctx))
+                    .transpose()?;
                 Expr::Case {
                     operand: operand.map(Box::new),
                     when_then,
@@ -337,22 +373,35 @@ impl SqlPlanner<'_> {
     fn function(&mut self, f: &ast::Function, ctx: &mut ExprCtx) -> Result<Expr> {
         let name = object_name(&f.name);
         if f.filter.is_some() || !f.within_group.is_empty() {
-            return Err(SluiceError::unsupported(format!("FILTER / WITHIN GROUP in {name}()")));
+            return Err(SluiceError::unsupported(format!(
+                "FILTER / WITHIN GROUP in {name}()"
+            )));
         }
         let (args, distinct, star) = match &f.args {
             ast::FunctionArguments::None => (vec![], false, false),
             ast::FunctionArguments::Subquery(_) => {
-                return Err(SluiceError::unsupported(format!("subquery as argument of {name}()")))
+                return Err(SluiceError::unsupported(format!(
+                    "subquery as argument of {name}()"
+                )))
             }
             ast::FunctionArguments::List(l) => {
-                let distinct = matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    l.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut args = Vec::new();
                 let mut star = false;
                 for a in &l.args {
                     match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => args.push(self.sql_to_expr(x, ctx)?),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                            args.push(self.sql_to_expr(x, ctx)?)
+                        }
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
-                        other => return Err(SluiceError::unsupported(format!("function argument {other}"))),
+                        other => {
+                            return Err(SluiceError::unsupported(format!(
+                                "function argument {other}"
+                            )))
+                        }
                     }
                 }
                 (args, distinct, star)
@@ -361,7 +410,9 @@ impl SqlPlanner<'_> {
         if let Some(over) = &f.over {
             let spec = match over {
                 ast::WindowType::WindowSpec(s) => s,
-                ast::WindowType::NamedWindow(_) => return Err(SluiceError::unsupported("named windows")),
+                ast::WindowType::NamedWindow(_) => {
+                    return Err(SluiceError::unsupported("named windows"))
+                }
             };
             if spec.window_frame.is_some() {
                 return Err(SluiceError::unsupported(
@@ -389,8 +440,13 @@ impl SqlPlanner<'_> {
                 order_by,
             });
         }
-        if matches!(name.as_str(), "row_number" | "rank" | "dense_rank" | "lag" | "lead") {
-            return Err(SluiceError::plan(format!("window function {name}() needs an OVER clause")));
+        if matches!(
+            name.as_str(),
+            "row_number" | "rank" | "dense_rank" | "lag" | "lead"
+        ) {
+            return Err(SluiceError::plan(format!(
+                "window function {name}() needs an OVER clause"
+            )));
         }
         if let Some(func) = AggFunc::from_name(&name) {
             if star && func != AggFunc::Count {
@@ -399,7 +455,11 @@ impl SqlPlanner<'_> {
             if args.len() > 1 || (args.is_empty() && !star) {
                 return Err(SluiceError::plan(format!("{name}() takes one argument")));
             }
-            return Ok(Expr::Aggregate { func, args, distinct });
+            return Ok(Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            });
         }
         if distinct || star {
             return Err(SluiceError::plan(format!("{name}() is not an aggregate")));
@@ -412,7 +472,9 @@ impl SqlPlanner<'_> {
 pub fn value_literal(v: &ast::Value) -> Result<Expr> {
     Ok(match v {
         ast::Value::Number(n, _) => number_literal(n)?,
-        ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => lit(s.as_str()),
+        ast::Value::SingleQuotedString(s)
+        | ast::Value::DoubleQuotedString(s)
+        | ast::Value::EscapedStringLiteral(s) => lit(s.as_str()),
         ast::Value::Boolean(b) => lit(*b),
         ast::Value::Null => Expr::Literal(Scalar::null()),
         other => return Err(SluiceError::unsupported(format!("literal {other}"))),

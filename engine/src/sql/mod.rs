@@ -94,7 +94,8 @@ fn parse_external_table(p: &mut Parser) -> Result<SqlStatement> {
     let perr = |e: sqlparser::parser::ParserError| SluiceError::Parse(e.to_string());
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = object_name(&p.parse_object_name(false).map_err(perr)?);
-    p.expect_keywords(&[Keyword::STORED, Keyword::AS]).map_err(perr)?;
+    p.expect_keywords(&[Keyword::STORED, Keyword::AS])
+        .map_err(perr)?;
     let fmt = p.parse_identifier().map_err(perr)?;
     let format = match fmt.value.to_uppercase().as_str() {
         "PARQUET" => FileFormat::Parquet,
@@ -153,14 +154,20 @@ pub fn convert_data_type(t: &ast::DataType) -> Result<DataType> {
             ast::ExactNumberInfo::PrecisionAndScale(p, s) => {
                 let p = precision(*p)?;
                 if *s < 0 || *s > i64::from(p) {
-                    return Err(SluiceError::plan(format!("DECIMAL scale {s} must be between 0 and the precision {p}")));
+                    return Err(SluiceError::plan(format!(
+                        "DECIMAL scale {s} must be between 0 and the precision {p}"
+                    )));
                 }
                 DataType::Decimal128(p, *s as i8)
             }
         },
-        S::Char(_) | S::Character(_) | S::Varchar(_) | S::CharVarying(_) | S::CharacterVarying(_) | S::Text | S::String(_) => {
-            DataType::Utf8
-        }
+        S::Char(_)
+        | S::Character(_)
+        | S::Varchar(_)
+        | S::CharVarying(_)
+        | S::CharacterVarying(_)
+        | S::Text
+        | S::String(_) => DataType::Utf8,
         S::Date => DataType::Date32,
         S::Timestamp(_, _) | S::Datetime(_) => DataType::Timestamp(TimeUnit::Microsecond, None),
         other => return Err(SluiceError::unsupported(format!("SQL type {other}"))),
@@ -171,7 +178,9 @@ fn precision(p: u64) -> Result<u8> {
     if (1..=38).contains(&p) {
         Ok(p as u8)
     } else {
-        Err(SluiceError::plan(format!("DECIMAL precision {p} must be between 1 and 38")))
+        Err(SluiceError::plan(format!(
+            "DECIMAL precision {p} must be between 1 and 38"
+        )))
     }
 }
 
@@ -182,7 +191,9 @@ pub fn number_literal(s: &str) -> Result<Expr> {
         let v: f64 = s
             .parse()
             .map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?;
-        return Ok(Expr::Literal(Scalar(Arc::new(arrow::array::Float64Array::from(vec![v])))));
+        return Ok(Expr::Literal(Scalar(Arc::new(
+            arrow::array::Float64Array::from(vec![v]),
+        ))));
     }
     if let Some((int, frac)) = s.split_once('.') {
         let digits = format!("{int}{frac}");
@@ -190,8 +201,12 @@ pub fn number_literal(s: &str) -> Result<Expr> {
         let scale = frac.len();
         let precision = digits.len().max(scale).max(1);
         if precision > 38 {
-            let v: f64 = s.parse().map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?;
-            return Ok(Expr::Literal(Scalar(Arc::new(arrow::array::Float64Array::from(vec![v])))));
+            let v: f64 = s
+                .parse()
+                .map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?;
+            return Ok(Expr::Literal(Scalar(Arc::new(
+                arrow::array::Float64Array::from(vec![v]),
+            ))));
         }
         let v: i128 = if digits.is_empty() {
             0
@@ -200,12 +215,14 @@ pub fn number_literal(s: &str) -> Result<Expr> {
                 .parse()
                 .map_err(|_| SluiceError::Parse(format!("invalid number {s}")))?
         };
-        let arr = Decimal128Array::from(vec![v]).with_precision_and_scale(precision as u8, scale as i8)?;
+        let arr = Decimal128Array::from(vec![v])
+            .with_precision_and_scale(precision as u8, scale as i8)?;
         return Ok(Expr::Literal(Scalar(Arc::new(arr))));
     }
     match s.parse::<i64>() {
         Ok(v) => Ok(Expr::Literal(Scalar(Arc::new(Int64Array::from(vec![v]))))),
-        Err(_) => number_literal(&format!("{s}.0")).map_err(|_| SluiceError::Parse(format!("invalid number {s}"))),
+        Err(_) => number_literal(&format!("{s}.0"))
+            .map_err(|_| SluiceError::Parse(format!("invalid number {s}"))),
     }
 }
 
@@ -213,9 +230,12 @@ pub fn number_literal(s: &str) -> Result<Expr> {
 pub fn date_literal(s: &str) -> Result<Expr> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| SluiceError::Parse(format!("invalid date '{s}' (expected YYYY-MM-DD)")))?;
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| SluiceError::exec("epoch"))?;
+    let epoch =
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1).ok_or_else(|| SluiceError::exec("epoch"))?;
     let days = (d - epoch).num_days() as i32;
-    Ok(Expr::Literal(Scalar(Arc::new(Date32Array::from(vec![days])))))
+    Ok(Expr::Literal(Scalar(Arc::new(Date32Array::from(vec![
+        days,
+    ])))))
 }
 
 /// An `INTERVAL 'n' unit` or `INTERVAL 'n unit'` literal.
@@ -243,7 +263,9 @@ pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Resul
         "second" => IntervalMonthDayNano::new(0, 0, n * 1_000_000_000),
         other => return Err(SluiceError::unsupported(format!("interval unit {other}"))),
     };
-    Ok(Expr::Literal(Scalar(Arc::new(IntervalMonthDayNanoArray::from(vec![v])))))
+    Ok(Expr::Literal(Scalar(Arc::new(
+        IntervalMonthDayNanoArray::from(vec![v]),
+    ))))
 }
 
 #[cfg(test)]
@@ -252,23 +274,33 @@ mod tests {
 
     #[test]
     fn decimal_literals_keep_exact_digits() {
-        let Expr::Literal(s) = number_literal("0.05").expect("lit") else { panic!("literal") };
+        let Expr::Literal(s) = number_literal("0.05").expect("lit") else {
+            panic!("literal")
+        };
         assert_eq!(s.data_type(), &DataType::Decimal128(2, 2));
-        let Expr::Literal(s) = number_literal("100.00").expect("lit") else { panic!("literal") };
+        let Expr::Literal(s) = number_literal("100.00").expect("lit") else {
+            panic!("literal")
+        };
         assert_eq!(s.data_type(), &DataType::Decimal128(5, 2));
-        let Expr::Literal(s) = number_literal("42").expect("lit") else { panic!("literal") };
+        let Expr::Literal(s) = number_literal("42").expect("lit") else {
+            panic!("literal")
+        };
         assert_eq!(s.data_type(), &DataType::Int64);
     }
 
     #[test]
     fn syntax_errors_carry_line_and_column() {
-        let e = parse("SELECT *\nFROM t WHERE").expect_err("bad sql").to_string();
+        let e = parse("SELECT *\nFROM t WHERE")
+            .expect_err("bad sql")
+            .to_string();
         assert!(e.contains("Line: 2"), "{e}");
     }
 
     #[test]
     fn external_table_statement_parses() {
         let s = parse("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '/x'").expect("parse");
-        assert!(matches!(&s[0], SqlStatement::CreateExternalTable { name, format: FileFormat::Parquet, .. } if name == "t"));
+        assert!(
+            matches!(&s[0], SqlStatement::CreateExternalTable { name, format: FileFormat::Parquet, .. } if name == "t")
+        );
     }
 }

@@ -56,7 +56,11 @@ impl<'a> SqlPlanner<'a> {
     }
 
     /// Plans a query; `for_exists` keeps a bare SELECT body unprojected (EXISTS needs no columns).
-    pub(crate) fn plan_query_opts(&mut self, q: &ast::Query, for_exists: bool) -> Result<Arc<LogicalPlan>> {
+    pub(crate) fn plan_query_opts(
+        &mut self,
+        q: &ast::Query,
+        for_exists: bool,
+    ) -> Result<Arc<LogicalPlan>> {
         if q.fetch.is_some() || !q.locks.is_empty() {
             return Err(SluiceError::unsupported("FETCH / FOR UPDATE clauses"));
         }
@@ -94,7 +98,9 @@ impl<'a> SqlPlanner<'a> {
             },
         };
         let plan = match q.body.as_ref() {
-            SetExpr::Select(s) => self.plan_select(s, &order_by, for_exists && order_by.is_empty())?,
+            SetExpr::Select(s) => {
+                self.plan_select(s, &order_by, for_exists && order_by.is_empty())?
+            }
             other => {
                 let p = self.plan_set_expr(other)?;
                 if order_by.is_empty() {
@@ -119,11 +125,9 @@ impl<'a> SqlPlanner<'a> {
     /// ORDER BY over a set operation's output: a column name or a 1-based position.
     fn output_order_expr(&mut self, e: &ast::Expr, plan: &Arc<LogicalPlan>) -> Result<Expr> {
         if let Some(i) = ordinal(e)? {
-            let f = plan
-                .schema()
-                .fields()
-                .get(i)
-                .ok_or_else(|| SluiceError::plan(format!("ORDER BY position {} is out of range", i + 1)))?;
+            let f = plan.schema().fields().get(i).ok_or_else(|| {
+                SluiceError::plan(format!("ORDER BY position {} is out of range", i + 1))
+            })?;
             return Ok(Expr::Column(f.column()));
         }
         let mut ctx = ExprCtx::new(plan.schema());
@@ -132,26 +136,40 @@ impl<'a> SqlPlanner<'a> {
         Ok(ex)
     }
 
-    fn apply_limit(&mut self, plan: Arc<LogicalPlan>, lc: Option<&ast::LimitClause>) -> Result<Arc<LogicalPlan>> {
+    fn apply_limit(
+        &mut self,
+        plan: Arc<LogicalPlan>,
+        lc: Option<&ast::LimitClause>,
+    ) -> Result<Arc<LogicalPlan>> {
         let Some(lc) = lc else { return Ok(plan) };
         let (limit, offset) = match lc {
-            ast::LimitClause::LimitOffset { limit, offset, limit_by } => {
+            ast::LimitClause::LimitOffset {
+                limit,
+                offset,
+                limit_by,
+            } => {
                 if !limit_by.is_empty() {
                     return Err(SluiceError::unsupported("LIMIT BY"));
                 }
                 (limit.clone(), offset.as_ref().map(|o| o.value.clone()))
             }
-            ast::LimitClause::OffsetCommaLimit { offset, limit } => (Some(limit.clone()), Some(offset.clone())),
+            ast::LimitClause::OffsetCommaLimit { offset, limit } => {
+                (Some(limit.clone()), Some(offset.clone()))
+            }
         };
         let num = |e: &ast::Expr, what: &str| -> Result<usize> {
             match e {
                 ast::Expr::Value(v) => match &v.value {
-                    ast::Value::Number(n, _) => n
-                        .parse::<usize>()
-                        .map_err(|_| SluiceError::plan(format!("{what} must be a non-negative integer, got {n}"))),
-                    other => Err(SluiceError::plan(format!("{what} must be a non-negative integer, got {other}"))),
+                    ast::Value::Number(n, _) => n.parse::<usize>().map_err(|_| {
+                        SluiceError::plan(format!("{what} must be a non-negative integer, got {n}"))
+                    }),
+                    other => Err(SluiceError::plan(format!(
+                        "{what} must be a non-negative integer, got {other}"
+                    ))),
                 },
-                other => Err(SluiceError::plan(format!("{what} must be a non-negative integer, got {other}"))),
+                other => Err(SluiceError::plan(format!(
+                    "{what} must be a non-negative integer, got {other}"
+                ))),
             }
         };
         let fetch = match &limit {
@@ -159,8 +177,16 @@ impl<'a> SqlPlanner<'a> {
             Some(e) => Some(num(e, "LIMIT")?),
             None => None,
         };
-        let skip = offset.as_ref().map(|e| num(e, "OFFSET")).transpose()?.unwrap_or(0);
-        Ok(Arc::new(LogicalPlan::Limit { input: plan, skip, fetch }))
+        let skip = offset
+            .as_ref()
+            .map(|e| num(e, "OFFSET"))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(Arc::new(LogicalPlan::Limit {
+            input: plan,
+            skip,
+            fetch,
+        }))
     }
 
     fn plan_set_expr(&mut self, s: &SetExpr) -> Result<Arc<LogicalPlan>> {
@@ -177,8 +203,13 @@ impl<'a> SqlPlanner<'a> {
                 let l = self.plan_set_expr(left)?;
                 let r = self.plan_set_expr(right)?;
                 let all = matches!(set_quantifier, SetQuantifier::All);
-                if !matches!(set_quantifier, SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None) {
-                    return Err(SluiceError::unsupported(format!("set quantifier {set_quantifier}")));
+                if !matches!(
+                    set_quantifier,
+                    SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None
+                ) {
+                    return Err(SluiceError::unsupported(format!(
+                        "set quantifier {set_quantifier}"
+                    )));
                 }
                 let (l, r) = coerce_union_inputs(l, r)?;
                 match op {
@@ -221,13 +252,18 @@ impl<'a> SqlPlanner<'a> {
         let mut rows = Vec::new();
         for r in &v.rows {
             let mut ctx = ExprCtx::new(&empty);
-            let row = r.iter().map(|e| self.sql_to_expr(e, &mut ctx)).collect::<Result<Vec<_>>>()?;
+            let row = r
+                .iter()
+                .map(|e| self.sql_to_expr(e, &mut ctx))
+                .collect::<Result<Vec<_>>>()?;
             ctx.no_pending("VALUES")?;
             rows.push(row);
         }
         let width = rows.first().map_or(0, Vec::len);
         if rows.iter().any(|r| r.len() != width) {
-            return Err(SluiceError::plan("VALUES rows must all have the same number of columns"));
+            return Err(SluiceError::plan(
+                "VALUES rows must all have the same number of columns",
+            ));
         }
         let mut fields = Vec::new();
         for c in 0..width {
@@ -253,7 +289,11 @@ impl<'a> SqlPlanner<'a> {
     }
 
     /// Renames a plan's columns (`AS t (a, b)`).
-    pub(crate) fn rename_columns(&self, plan: Arc<LogicalPlan>, cols: &[ast::TableAliasColumnDef]) -> Result<Arc<LogicalPlan>> {
+    pub(crate) fn rename_columns(
+        &self,
+        plan: Arc<LogicalPlan>,
+        cols: &[ast::TableAliasColumnDef],
+    ) -> Result<Arc<LogicalPlan>> {
         if cols.is_empty() {
             return Ok(plan);
         }
@@ -288,7 +328,14 @@ impl<'a> SqlPlanner<'a> {
             let item = self.plan_table_with_joins(twj)?;
             plan = Some(match plan {
                 None => item,
-                Some(p) => Arc::new(LogicalPlan::join(p, item, JoinType::Inner, vec![], None, false)?),
+                Some(p) => Arc::new(LogicalPlan::join(
+                    p,
+                    item,
+                    JoinType::Inner,
+                    vec![],
+                    None,
+                    false,
+                )?),
             });
         }
         Ok(plan.unwrap_or_else(|| {
@@ -340,26 +387,43 @@ impl<'a> SqlPlanner<'a> {
                 for c in cols {
                     let name = object_name(c);
                     let col = |s: &PlanSchema| -> Result<Expr> {
-                        let i = s.index_of(&Column { relation: None, name: name.clone() })?;
+                        let i = s.index_of(&Column {
+                            relation: None,
+                            name: name.clone(),
+                        })?;
                         Ok(Expr::Column(s.field(i).column()))
                     };
                     preds.push(col(left.schema())?.eq(col(right.schema())?));
                 }
                 conjunction(preds)
             }
-            Some(ast::JoinConstraint::Natural) => return Err(SluiceError::unsupported("NATURAL JOIN")),
+            Some(ast::JoinConstraint::Natural) => {
+                return Err(SluiceError::unsupported("NATURAL JOIN"))
+            }
         };
         let (on, filter) = match cond {
             Some(c) => split_join_condition(c, left.schema(), right.schema()),
             None => (vec![], None),
         };
-        let joined = Arc::new(LogicalPlan::join(left.clone(), right.clone(), jt, on, filter, false)?);
+        let joined = Arc::new(LogicalPlan::join(
+            left.clone(),
+            right.clone(),
+            jt,
+            on,
+            filter,
+            false,
+        )?);
         match constraint {
-            Some(ast::JoinConstraint::Using(cols)) if !matches!(jt, JoinType::Semi | JoinType::Anti) => {
+            Some(ast::JoinConstraint::Using(cols))
+                if !matches!(jt, JoinType::Semi | JoinType::Anti) =>
+            {
                 // USING columns appear once: from the preserved side, or merged for FULL.
                 let names: Vec<String> = cols.iter().map(object_name).collect();
                 let col = |s: &PlanSchema, n: &str| -> Result<Expr> {
-                    let i = s.index_of(&Column { relation: None, name: n.to_string() })?;
+                    let i = s.index_of(&Column {
+                        relation: None,
+                        name: n.to_string(),
+                    })?;
                     Ok(Expr::Column(s.field(i).column()))
                 };
                 let mut exprs = Vec::new();
@@ -367,7 +431,9 @@ impl<'a> SqlPlanner<'a> {
                     let (l, r) = (col(left.schema(), n)?, col(right.schema(), n)?);
                     exprs.push(match jt {
                         JoinType::Right => r,
-                        JoinType::Full => crate::logical::expr::func("coalesce", vec![l, r]).alias(n),
+                        JoinType::Full => {
+                            crate::logical::expr::func("coalesce", vec![l, r]).alias(n)
+                        }
                         _ => l,
                     });
                 }
@@ -386,7 +452,9 @@ impl<'a> SqlPlanner<'a> {
 
     fn plan_table_factor(&mut self, tf: &TableFactor) -> Result<Arc<LogicalPlan>> {
         match tf {
-            TableFactor::Table { name, alias, args, .. } => {
+            TableFactor::Table {
+                name, alias, args, ..
+            } => {
                 if args.is_some() {
                     return Err(SluiceError::unsupported("table functions"));
                 }
@@ -400,7 +468,12 @@ impl<'a> SqlPlanner<'a> {
                     None => Ok(base),
                 }
             }
-            TableFactor::Derived { subquery, alias, lateral, .. } => {
+            TableFactor::Derived {
+                subquery,
+                alias,
+                lateral,
+                ..
+            } => {
                 if *lateral {
                     return Err(SluiceError::unsupported("LATERAL subqueries"));
                 }
@@ -415,7 +488,10 @@ impl<'a> SqlPlanner<'a> {
                 };
                 Ok(Arc::new(LogicalPlan::alias(p, &name)))
             }
-            TableFactor::NestedJoin { table_with_joins, alias } => {
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
                 let p = self.plan_table_with_joins(table_with_joins)?;
                 Ok(match alias {
                     Some(a) => Arc::new(LogicalPlan::alias(p, &ident(&a.name))),
@@ -469,7 +545,9 @@ pub(crate) fn sort_expr(e: Expr, o: &ast::OrderByOptions) -> Result<SortExpr> {
     let asc = match &o.sort {
         None | Some(ast::OrderBySort::Asc) => true,
         Some(ast::OrderBySort::Desc) => false,
-        Some(ast::OrderBySort::Using(_)) => return Err(SluiceError::unsupported("ORDER BY ... USING")),
+        Some(ast::OrderBySort::Using(_)) => {
+            return Err(SluiceError::unsupported("ORDER BY ... USING"))
+        }
     };
     Ok(SortExpr {
         expr: e,
@@ -480,15 +558,29 @@ pub(crate) fn sort_expr(e: Expr, o: &ast::OrderByOptions) -> Result<SortExpr> {
 
 /// `SELECT DISTINCT *` over `plan`.
 pub(crate) fn distinct(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
-    let keys: Vec<Expr> = plan.schema().fields().iter().map(|f| Expr::Column(f.column())).collect();
+    let keys: Vec<Expr> = plan
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| Expr::Column(f.column()))
+        .collect();
     Ok(Arc::new(LogicalPlan::aggregate(plan, keys, vec![])?))
 }
 
 /// INTERSECT / EXCEPT by grouping: tag each side's rows, group by all columns (grouping
 /// treats NULLs as equal, as set operations must) and keep groups seen on both sides
 /// (INTERSECT) or only on the left (EXCEPT).
-fn intersect_except(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>, intersect: bool) -> Result<Arc<LogicalPlan>> {
-    let names: Vec<String> = l.schema().fields().iter().map(|f| f.field.name().clone()).collect();
+fn intersect_except(
+    l: Arc<LogicalPlan>,
+    r: Arc<LogicalPlan>,
+    intersect: bool,
+) -> Result<Arc<LogicalPlan>> {
+    let names: Vec<String> = l
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.field.name().clone())
+        .collect();
     let tag = |p: Arc<LogicalPlan>, v: i64| -> Result<Arc<LogicalPlan>> {
         let mut exprs: Vec<Expr> = p
             .schema()
@@ -524,17 +616,26 @@ fn intersect_except(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>, intersect: bool) -
     let agg = Arc::new(LogicalPlan::aggregate(u, groups, aggs)?);
     let one = || crate::logical::expr::lit(1i64);
     let keep = if intersect {
-        c("__min").eq(one()).and(c("__max").eq(crate::logical::expr::lit(2i64)))
+        c("__min")
+            .eq(one())
+            .and(c("__max").eq(crate::logical::expr::lit(2i64)))
     } else {
         c("__max").eq(one())
     };
     let filtered = Arc::new(LogicalPlan::filter(agg, keep)?);
-    let out = names.iter().enumerate().map(|(i, n)| c(&format!("__c{i}")).alias(n)).collect();
+    let out = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| c(&format!("__c{i}")).alias(n))
+        .collect();
     Ok(Arc::new(LogicalPlan::project(filtered, out)?))
 }
 
 /// Casts both inputs of a set operation to common column types.
-fn coerce_union_inputs(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>) -> Result<(Arc<LogicalPlan>, Arc<LogicalPlan>)> {
+fn coerce_union_inputs(
+    l: Arc<LogicalPlan>,
+    r: Arc<LogicalPlan>,
+) -> Result<(Arc<LogicalPlan>, Arc<LogicalPlan>)> {
     let (ls, rs) = (l.schema().clone(), r.schema().clone());
     if ls.len() != rs.len() {
         return Err(SluiceError::plan(format!(
@@ -555,7 +656,11 @@ fn coerce_union_inputs(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>) -> Result<(Arc<
     }
     let fix = |p: Arc<LogicalPlan>, names_from: &PlanSchema| -> Result<Arc<LogicalPlan>> {
         let s = p.schema().clone();
-        if s.fields().iter().zip(&targets).all(|(f, t)| f.field.data_type() == t) {
+        if s.fields()
+            .iter()
+            .zip(&targets)
+            .all(|(f, t)| f.field.data_type() == t)
+        {
             return Ok(p);
         }
         let exprs = s
@@ -565,7 +670,11 @@ fn coerce_union_inputs(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>) -> Result<(Arc<
             .zip(names_from.fields())
             .map(|((f, t), n)| {
                 let c = Expr::Column(f.column());
-                let c = if f.field.data_type() == t { c } else { c.cast(t.clone()) };
+                let c = if f.field.data_type() == t {
+                    c
+                } else {
+                    c.cast(t.clone())
+                };
                 c.alias(n.field.name())
             })
             .collect();
@@ -575,7 +684,11 @@ fn coerce_union_inputs(l: Arc<LogicalPlan>, r: Arc<LogicalPlan>) -> Result<(Arc<
 }
 
 /// Splits a join condition into equi-key pairs (left side, right side) and a residual filter.
-pub fn split_join_condition(cond: Expr, left: &PlanSchema, right: &PlanSchema) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+pub fn split_join_condition(
+    cond: Expr,
+    left: &PlanSchema,
+    right: &PlanSchema,
+) -> (Vec<(Expr, Expr)>, Option<Expr>) {
     let mut terms = Vec::new();
     split_conjunction(cond, &mut terms);
     let mut on = Vec::new();
@@ -589,7 +702,9 @@ pub fn split_join_condition(cond: Expr, left: &PlanSchema, right: &PlanSchema) -
         {
             let side = |e: &Expr, s: &PlanSchema| {
                 let cols = e.columns();
-                !cols.is_empty() && !e.contains_outer() && cols.iter().all(|c| matches!(s.find(c), Ok(Some(_))))
+                !cols.is_empty()
+                    && !e.contains_outer()
+                    && cols.iter().all(|c| matches!(s.find(c), Ok(Some(_))))
             };
             if side(a, left) && side(b, right) {
                 on.push(((**a).clone(), (**b).clone()));

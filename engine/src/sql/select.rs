@@ -24,7 +24,15 @@ fn split_sql_and<'e>(e: &'e ast::Expr, out: &mut Vec<&'e ast::Expr>) {
             split_sql_and(left, out);
             split_sql_and(right, out);
         }
-        ast::Expr::Nested(inner) if matches!(**inner, ast::Expr::BinaryOp { op: BinaryOperator::And, .. }) => {
+        ast::Expr::Nested(inner)
+            if matches!(
+                **inner,
+                ast::Expr::BinaryOp {
+                    op: BinaryOperator::And,
+                    ..
+                }
+            ) =>
+        {
             split_sql_and(inner, out)
         }
         other => out.push(other),
@@ -40,14 +48,21 @@ enum OrderTarget {
 }
 
 /// Replaces group expressions and aggregate calls by references to the Aggregate's output.
-fn rewrite_for_aggregate(e: Expr, groups: &[Expr], aggs: &[Expr], agg_schema: &PlanSchema) -> Result<Expr> {
+fn rewrite_for_aggregate(
+    e: Expr,
+    groups: &[Expr],
+    aggs: &[Expr],
+    agg_schema: &PlanSchema,
+) -> Result<Expr> {
     e.transform_down(&mut |x| {
         let bare = x.clone().unalias();
         if let Some(i) = groups.iter().position(|g| *g == bare) {
             return Ok::<_, SluiceError>(Some(Expr::Column(agg_schema.field(i).column())));
         }
         if let Some(j) = aggs.iter().position(|a| *a == bare) {
-            return Ok(Some(Expr::Column(agg_schema.field(groups.len() + j).column())));
+            return Ok(Some(Expr::Column(
+                agg_schema.field(groups.len() + j).column(),
+            )));
         }
         Ok(None)
     })
@@ -75,9 +90,22 @@ fn collect_calls(e: &Expr, is_call: fn(&Expr) -> bool, out: &mut Vec<Expr>) {
 
 impl SqlPlanner<'_> {
     /// Plans one SELECT with the query's ORDER BY; `for_exists` stops after WHERE.
-    pub(crate) fn plan_select(&mut self, s: &ast::Select, order_by: &[ast::OrderByExpr], for_exists: bool) -> Result<Arc<LogicalPlan>> {
-        if s.top.is_some() || s.into.is_some() || !s.lateral_views.is_empty() || s.qualify.is_some() || !s.named_window.is_empty() || s.prewhere.is_some() {
-            return Err(SluiceError::unsupported("TOP / INTO / LATERAL VIEW / QUALIFY / WINDOW clauses"));
+    pub(crate) fn plan_select(
+        &mut self,
+        s: &ast::Select,
+        order_by: &[ast::OrderByExpr],
+        for_exists: bool,
+    ) -> Result<Arc<LogicalPlan>> {
+        if s.top.is_some()
+            || s.into.is_some()
+            || !s.lateral_views.is_empty()
+            || s.qualify.is_some()
+            || !s.named_window.is_empty()
+            || s.prewhere.is_some()
+        {
+            return Err(SluiceError::unsupported(
+                "TOP / INTO / LATERAL VIEW / QUALIFY / WINDOW clauses",
+            ));
         }
         let is_distinct = match &s.distinct {
             None | Some(ast::Distinct::All) => false,
@@ -115,7 +143,8 @@ impl SqlPlanner<'_> {
             }
         }
         if for_exists {
-            let grouped = !matches!(&s.group_by, ast::GroupByExpr::Expressions(v, _) if v.is_empty()) || s.having.is_some();
+            let grouped = !matches!(&s.group_by, ast::GroupByExpr::Expressions(v, _) if v.is_empty())
+                || s.having.is_some();
             if grouped {
                 return Err(SluiceError::unsupported("GROUP BY / HAVING inside EXISTS"));
             }
@@ -157,26 +186,37 @@ impl SqlPlanner<'_> {
                         ast::SelectItemQualifiedWildcardKind::Expr(e) => e.to_string(),
                     };
                     let before = items.len();
-                    for f in from_schema.fields().iter().filter(|f| f.qualifier.as_deref() == Some(q.as_str())) {
+                    for f in from_schema
+                        .fields()
+                        .iter()
+                        .filter(|f| f.qualifier.as_deref() == Some(q.as_str()))
+                    {
                         items.push((Expr::Column(f.column()), f.field.name().clone()));
                     }
                     if items.len() == before {
-                        return Err(SluiceError::plan(format!("no table named '{q}' in FROM for {q}.*")));
+                        return Err(SluiceError::plan(format!(
+                            "no table named '{q}' in FROM for {q}.*"
+                        )));
                     }
                 }
                 ast::SelectItem::ExprWithAliases { .. } => {
-                    return Err(SluiceError::unsupported("multiple aliases for one expression"))
+                    return Err(SluiceError::unsupported(
+                        "multiple aliases for one expression",
+                    ))
                 }
             }
         }
         let select_pending = std::mem::take(&mut ctx.pending);
-        let aliases: Vec<(String, Expr)> = items.iter().map(|(e, n)| (n.clone(), e.clone())).collect();
+        let aliases: Vec<(String, Expr)> =
+            items.iter().map(|(e, n)| (n.clone(), e.clone())).collect();
 
         // GROUP BY (input columns first, then SELECT aliases, then positions).
         let group_sql: &[ast::Expr] = match &s.group_by {
             ast::GroupByExpr::Expressions(v, mods) => {
                 if !mods.is_empty() {
-                    return Err(SluiceError::unsupported("GROUP BY modifiers (ROLLUP, CUBE, ...)"));
+                    return Err(SluiceError::unsupported(
+                        "GROUP BY modifiers (ROLLUP, CUBE, ...)",
+                    ));
                 }
                 v
             }
@@ -185,9 +225,9 @@ impl SqlPlanner<'_> {
         let mut group_exprs = Vec::new();
         for g in group_sql {
             if let Some(i) = ordinal(g)? {
-                let (e, _) = items
-                    .get(i)
-                    .ok_or_else(|| SluiceError::plan(format!("GROUP BY position {} is out of range", i + 1)))?;
+                let (e, _) = items.get(i).ok_or_else(|| {
+                    SluiceError::plan(format!("GROUP BY position {} is out of range", i + 1))
+                })?;
                 group_exprs.push(e.clone());
                 continue;
             }
@@ -196,14 +236,20 @@ impl SqlPlanner<'_> {
             let x = self.sql_to_expr(g, &mut gctx)?;
             gctx.no_pending("GROUP BY")?;
             if x.contains_aggregate() {
-                return Err(SluiceError::plan(format!("aggregate {x} is not allowed in GROUP BY")));
+                return Err(SluiceError::plan(format!(
+                    "aggregate {x} is not allowed in GROUP BY"
+                )));
             }
             group_exprs.push(x);
         }
 
         let mut hctx = ExprCtx::new(&schema);
         hctx.aliases = aliases.clone();
-        let having = s.having.as_ref().map(|h| self.sql_to_expr(h, &mut hctx)).transpose()?;
+        let having = s
+            .having
+            .as_ref()
+            .map(|h| self.sql_to_expr(h, &mut hctx))
+            .transpose()?;
         let having_pending = hctx.pending;
 
         // ORDER BY: output names and positions first, then expressions over the input.
@@ -211,7 +257,10 @@ impl SqlPlanner<'_> {
         for o in order_by {
             if let Some(i) = ordinal(&o.expr)? {
                 if i >= items.len() {
-                    return Err(SluiceError::plan(format!("ORDER BY position {} is out of range", i + 1)));
+                    return Err(SluiceError::plan(format!(
+                        "ORDER BY position {} is out of range",
+                        i + 1
+                    )));
                 }
                 order.push((OrderTarget::Output(i), &o.options));
                 continue;
@@ -233,7 +282,9 @@ impl SqlPlanner<'_> {
         let has_agg = !group_exprs.is_empty()
             || having.is_some()
             || items.iter().any(|(e, _)| e.contains_aggregate())
-            || order.iter().any(|(t, _)| matches!(t, OrderTarget::Input(e) if e.contains_aggregate()));
+            || order
+                .iter()
+                .any(|(t, _)| matches!(t, OrderTarget::Input(e) if e.contains_aggregate()));
 
         // Correlation outputs of a subquery: extra (hidden) columns the join keys refer to.
         let mut extra: Vec<(Expr, String)> = Vec::new();
@@ -257,7 +308,10 @@ impl SqlPlanner<'_> {
                     let name = self.fresh("__corr");
                     group_exprs.push(inner.clone());
                     extra.push((inner, name.clone()));
-                    rewritten.push(outer.eq(Expr::Column(Column { relation: None, name })));
+                    rewritten.push(outer.eq(Expr::Column(Column {
+                        relation: None,
+                        name,
+                    })));
                 } else {
                     let mut err = None;
                     let r = c.transform_up(&mut |x| {
@@ -273,7 +327,10 @@ impl SqlPlanner<'_> {
                                         n
                                     }
                                 };
-                                Expr::Column(Column { relation: None, name })
+                                Expr::Column(Column {
+                                    relation: None,
+                                    name,
+                                })
                             }
                             other => other,
                         })
@@ -297,14 +354,24 @@ impl SqlPlanner<'_> {
             let empty = items.first().map(|(e, _)| {
                 e.clone().transform_up(&mut |x| {
                     Ok::<_, SluiceError>(match x {
-                        Expr::Aggregate { func: crate::logical::expr::AggFunc::Count, .. } => crate::logical::expr::lit(0i64),
-                        Expr::Aggregate { .. } => Expr::Literal(crate::logical::expr::Scalar::null()),
+                        Expr::Aggregate {
+                            func: crate::logical::expr::AggFunc::Count,
+                            ..
+                        } => crate::logical::expr::lit(0i64),
+                        Expr::Aggregate { .. } => {
+                            Expr::Literal(crate::logical::expr::Scalar::null())
+                        }
                         other => other,
                     })
                 })
             });
             self.empty_value = match empty.transpose()? {
-                Some(e) if e.columns().is_empty() && !matches!(e, Expr::Literal(ref s) if s.is_null()) => Some(e),
+                Some(e)
+                    if e.columns().is_empty()
+                        && !matches!(e, Expr::Literal(ref s) if s.is_null()) =>
+                {
+                    Some(e)
+                }
                 _ => None,
             };
         }
@@ -324,20 +391,35 @@ impl SqlPlanner<'_> {
             }
             for a in &aggs {
                 if let Expr::Aggregate { args, .. } = a {
-                    if args.iter().any(|x| x.contains_aggregate() || x.contains_window()) {
-                        return Err(SluiceError::plan(format!("aggregate calls cannot be nested: {a}")));
+                    if args
+                        .iter()
+                        .any(|x| x.contains_aggregate() || x.contains_window())
+                    {
+                        return Err(SluiceError::plan(format!(
+                            "aggregate calls cannot be nested: {a}"
+                        )));
                     }
                 }
             }
-            let agg_plan = Arc::new(LogicalPlan::aggregate(plan, group_exprs.clone(), aggs.clone())?);
+            let agg_plan = Arc::new(LogicalPlan::aggregate(
+                plan,
+                group_exprs.clone(),
+                aggs.clone(),
+            )?);
             let agg_schema = agg_plan.schema().clone();
             let rw = |e: Expr| -> Result<Expr> {
                 let r = rewrite_for_aggregate(e, &group_exprs, &aggs, &agg_schema)?;
                 check_grouped(&r, &agg_schema)?;
                 Ok(r)
             };
-            items = items.into_iter().map(|(e, n)| Ok((rw(e)?, n))).collect::<Result<_>>()?;
-            extra = extra.into_iter().map(|(e, n)| Ok((rw(e)?, n))).collect::<Result<_>>()?;
+            items = items
+                .into_iter()
+                .map(|(e, n)| Ok((rw(e)?, n)))
+                .collect::<Result<_>>()?;
+            extra = extra
+                .into_iter()
+                .map(|(e, n)| Ok((rw(e)?, n)))
+                .collect::<Result<_>>()?;
             let having = having.map(rw).transpose()?;
             order = order
                 .into_iter()
@@ -383,7 +465,10 @@ impl SqlPlanner<'_> {
                     }))
                 })
             };
-            items = items.into_iter().map(|(e, n)| Ok((rw(e)?, n))).collect::<Result<_>>()?;
+            items = items
+                .into_iter()
+                .map(|(e, n)| Ok((rw(e)?, n)))
+                .collect::<Result<_>>()?;
             order = order
                 .into_iter()
                 .map(|(t, o)| {
@@ -422,7 +507,10 @@ impl SqlPlanner<'_> {
                         }
                         let name = format!("__order{}", proj.len());
                         proj.push(e.alias(&name));
-                        Expr::Column(Column { relation: None, name })
+                        Expr::Column(Column {
+                            relation: None,
+                            name,
+                        })
                     }
                 },
             };

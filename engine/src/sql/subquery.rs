@@ -36,9 +36,19 @@ fn requalify(e: Expr, alias: &str) -> Result<Expr> {
 }
 
 /// Applies the joins that subqueries of an expression asked for.
-pub fn apply_pending(mut plan: Arc<LogicalPlan>, pending: Vec<PendingJoin>) -> Result<Arc<LogicalPlan>> {
+pub fn apply_pending(
+    mut plan: Arc<LogicalPlan>,
+    pending: Vec<PendingJoin>,
+) -> Result<Arc<LogicalPlan>> {
     for p in pending {
-        plan = Arc::new(LogicalPlan::join(plan, p.plan, p.join_type, p.on, p.filter, p.null_aware)?);
+        plan = Arc::new(LogicalPlan::join(
+            plan,
+            p.plan,
+            p.join_type,
+            p.on,
+            p.filter,
+            p.null_aware,
+        )?);
     }
     Ok(plan)
 }
@@ -46,7 +56,12 @@ pub fn apply_pending(mut plan: Arc<LogicalPlan>, pending: Vec<PendingJoin>) -> R
 impl SqlPlanner<'_> {
     /// Plans `q` inside a query whose rows have schema `outer`; returns the aliased plan and
     /// its correlated predicates, rewritten to join conditions.
-    fn plan_correlated(&mut self, q: &ast::Query, outer: &PlanSchema, for_exists: bool) -> Result<(Arc<LogicalPlan>, Vec<Expr>)> {
+    fn plan_correlated(
+        &mut self,
+        q: &ast::Query,
+        outer: &PlanSchema,
+        for_exists: bool,
+    ) -> Result<(Arc<LogicalPlan>, Vec<Expr>)> {
         self.outer.push(outer.clone());
         self.correlated.push(vec![]);
         self.empty_value = None;
@@ -56,11 +71,18 @@ impl SqlPlanner<'_> {
         let plan = planned?;
         let alias = self.fresh("__sq");
         let plan = Arc::new(LogicalPlan::alias(plan, &alias));
-        let preds = preds.into_iter().map(|p| requalify(p, &alias)).collect::<Result<Vec<_>>>()?;
+        let preds = preds
+            .into_iter()
+            .map(|p| requalify(p, &alias))
+            .collect::<Result<Vec<_>>>()?;
         Ok((plan, preds))
     }
 
-    fn join_condition(preds: Vec<Expr>, outer: &PlanSchema, sub: &PlanSchema) -> (Vec<(Expr, Expr)>, Option<Expr>) {
+    fn join_condition(
+        preds: Vec<Expr>,
+        outer: &PlanSchema,
+        sub: &PlanSchema,
+    ) -> (Vec<(Expr, Expr)>, Option<Expr>) {
         match conjunction(preds) {
             Some(c) => split_join_condition(c, outer, sub),
             None => (vec![], None),
@@ -97,9 +119,18 @@ impl SqlPlanner<'_> {
             let agg = Arc::new(LogicalPlan::aggregate(
                 plan.clone(),
                 vec![],
-                vec![crate::logical::expr::count_star().alias("__n"), crate::logical::expr::min(v).alias("__v")],
+                vec![
+                    crate::logical::expr::count_star().alias("__n"),
+                    crate::logical::expr::min(v).alias("__v"),
+                ],
             )?);
-            let checked = crate::logical::expr::func("__one_row", vec![Expr::Column(Column::from_name("__n")), Expr::Column(Column::from_name("__v"))]);
+            let checked = crate::logical::expr::func(
+                "__one_row",
+                vec![
+                    Expr::Column(Column::from_name("__n")),
+                    Expr::Column(Column::from_name("__v")),
+                ],
+            );
             let proj = Arc::new(LogicalPlan::project(agg, vec![checked.alias(&name)])?);
             Arc::new(LogicalPlan::alias(proj, &alias))
         } else {
@@ -107,7 +138,12 @@ impl SqlPlanner<'_> {
         };
         // COUNT over no matching rows is 0, not NULL: use the aggregate's empty-input value.
         if let (Some(empty), false) = (self.empty_value.take(), preds.is_empty()) {
-            let probe = plan.schema().fields().iter().find(|f| f.field.name().starts_with("__corr")).map(|f| f.column());
+            let probe = plan
+                .schema()
+                .fields()
+                .iter()
+                .find(|f| f.field.name().starts_with("__corr"))
+                .map(|f| f.column());
             if let Some(probe) = probe {
                 value = Expr::Case {
                     operand: None,
@@ -129,7 +165,12 @@ impl SqlPlanner<'_> {
 
     /// Handles a WHERE term that is `[NOT] EXISTS` or `[NOT] IN (subquery)`; false when `e`
     /// is something else.
-    pub(crate) fn where_subquery(&mut self, e: &ast::Expr, ctx: &mut ExprCtx, negate: bool) -> Result<bool> {
+    pub(crate) fn where_subquery(
+        &mut self,
+        e: &ast::Expr,
+        ctx: &mut ExprCtx,
+        negate: bool,
+    ) -> Result<bool> {
         match e {
             ast::Expr::Nested(inner) => self.where_subquery(inner, ctx, negate),
             ast::Expr::UnaryOp {
@@ -141,14 +182,22 @@ impl SqlPlanner<'_> {
                 let (on, filter) = Self::join_condition(preds, ctx.schema, plan.schema());
                 ctx.pending.push(PendingJoin {
                     plan,
-                    join_type: if *negated != negate { JoinType::Anti } else { JoinType::Semi },
+                    join_type: if *negated != negate {
+                        JoinType::Anti
+                    } else {
+                        JoinType::Semi
+                    },
                     on,
                     filter,
                     null_aware: false,
                 });
                 Ok(true)
             }
-            ast::Expr::InSubquery { expr, subquery, negated } => {
+            ast::Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } => {
                 let x = self.sql_to_expr(expr, ctx)?;
                 let (plan, preds) = self.plan_correlated(subquery, ctx.schema, false)?;
                 let first = plan
@@ -157,9 +206,16 @@ impl SqlPlanner<'_> {
                     .first()
                     .map(|f| f.column())
                     .ok_or_else(|| SluiceError::plan("IN subquery returns no columns"))?;
-                let width = plan.schema().fields().iter().filter(|f| !f.field.name().starts_with("__corr")).count();
+                let width = plan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .filter(|f| !f.field.name().starts_with("__corr"))
+                    .count();
                 if width != 1 {
-                    return Err(SluiceError::plan(format!("IN subquery must return one column, this one returns {width}")));
+                    return Err(SluiceError::plan(format!(
+                        "IN subquery must return one column, this one returns {width}"
+                    )));
                 }
                 let anti = *negated != negate;
                 if anti && !preds.is_empty() {
@@ -186,7 +242,9 @@ fn single_row(p: &LogicalPlan) -> bool {
     match p {
         LogicalPlan::Aggregate { group_by, .. } => group_by.is_empty(),
         LogicalPlan::Limit { fetch: Some(f), .. } => *f <= 1,
-        LogicalPlan::Alias { input, .. } | LogicalPlan::Projection { input, .. } | LogicalPlan::Sort { input, .. } => single_row(input),
+        LogicalPlan::Alias { input, .. }
+        | LogicalPlan::Projection { input, .. }
+        | LogicalPlan::Sort { input, .. } => single_row(input),
         _ => false,
     }
 }
@@ -201,9 +259,9 @@ fn strip_alias(p: &LogicalPlan) -> &LogicalPlan {
 fn is_aggregate(p: &LogicalPlan) -> bool {
     match p {
         LogicalPlan::Aggregate { .. } => true,
-        LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } | LogicalPlan::Join { left: input, .. } => {
-            is_aggregate(input)
-        }
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Projection { input, .. }
+        | LogicalPlan::Join { left: input, .. } => is_aggregate(input),
         _ => false,
     }
 }
