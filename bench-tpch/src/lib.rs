@@ -31,7 +31,9 @@ pub use error::{BenchError, Result};
 pub use gen::{
     generate_tables, missing_tables, register_generated, register_parquet_dir, write_parquet, Table,
 };
-pub use queries::{query_sql, query_statements, reference_answer, QUERY_COUNT};
+pub use queries::{
+    query_sql, query_statements, reference_answer, uncorrected_reference_answer, QUERY_COUNT,
+};
 pub use runner::{
     check_answer, check_queries, run_benchmark, run_query, run_query_guarded, AnswerStatus,
     BenchConfig, BenchReport, QueryReport, QueryStatus,

@@ -48,7 +48,7 @@ enum Command {
         /// Output directory; tables already in it are skipped.
         #[arg(long)]
         out: PathBuf,
-        /// Files per table (written as <table>/part-N.parquet when more than 1).
+        /// Files per table (written as TABLE/part-N.parquet when more than 1).
         #[arg(long, default_value_t = 1)]
         parts: usize,
     },
@@ -57,11 +57,15 @@ enum Command {
         /// Scale factor of the data [default: 1]; missing tables are generated at this scale.
         #[arg(long)]
         sf: Option<f64>,
-        /// Parquet data directory [default: data/tpch-sf<SF>].
+        /// Parquet data directory [default: data/tpch-sfSF, e.g. data/tpch-sf1].
         #[arg(long)]
         data: Option<PathBuf>,
         /// Query to run (1-22); repeat for several [default: all].
-        #[arg(long = "query", short = 'q', value_parser = clap::value_parser!(u16).range(1..=QUERY_COUNT as i64))]
+        #[arg(
+            long = "query",
+            short = 'q',
+            value_parser = clap::value_parser!(u16).range(1..=QUERY_COUNT as i64)
+        )]
         queries: Vec<u16>,
         /// Timed runs per query; the median and minimum are reported.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -177,6 +181,9 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
     }
     eprintln!("data ready in {:.1}s", start.elapsed().as_secs_f64());
 
+    if args.sf.is_none() && !args.in_memory {
+        eprintln!("checking answers for SF {sf} (pass --sf if the data has another scale)");
+    }
     let answers_sf = answer_set_name(sf).map(|_| sf);
     if answers_sf.is_none() {
         eprintln!("no reference answers for SF {sf}; answers are not checked");

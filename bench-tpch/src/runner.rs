@@ -70,9 +70,10 @@ pub fn check_answer(sf: f64, n: usize, batches: &[RecordBatch]) -> Result<Answer
     })
 }
 
-/// Runs each of `queries` once in `session` (panics caught) and checks it against the reference answers
-/// for scale factor `sf`. Returns every failing query with the reason (an error, a wrong
-/// answer, or a missing reference answer), in query order; empty when all pass.
+/// Runs each of `queries` once in `session` (panics caught) and checks it against the
+/// reference answers for scale factor `sf`. Returns every failing query with the reason (an
+/// error, a wrong answer, or a missing reference answer), in query order; empty when all
+/// pass.
 pub fn check_queries(session: &Session, sf: f64, queries: &[usize]) -> Vec<(usize, String)> {
     let mut failures = Vec::new();
     for &n in queries {
@@ -178,8 +179,8 @@ impl BenchReport {
         self.queries.iter().any(QueryReport::is_failure)
     }
 
-    /// The JSON report:
-    /// `{"queries":[{"query":N,"median_ms":..,"min_ms":..,"rows":..,"ok":true|false|null,"error":..}],"total_ms":..}`.
+    /// The JSON report: `{"queries":[Q, ...],"total_ms":..}` where each `Q` is
+    /// `{"query":N,"median_ms":..,"min_ms":..,"rows":..,"ok":true|false|null,"error":..}`.
     /// Times of failed queries are `null`; `error` is `null` unless the query failed or was
     /// wrong.
     pub fn to_json(&self) -> Value {
@@ -207,8 +208,8 @@ impl BenchReport {
 }
 
 /// Runs the benchmark: each query `iterations` times, checking the first result against
-/// the reference answer. A failing (or panicking) query does not stop the others. `on_query` is called
-/// after each query (e.g. to print it).
+/// the reference answer. A failing (or panicking) query does not stop the others.
+/// `on_query` is called after each query (e.g. to print it).
 pub fn run_benchmark(
     session: &Session,
     config: &BenchConfig,

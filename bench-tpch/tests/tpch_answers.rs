@@ -1,12 +1,51 @@
 //! End-to-end TPC-H check: generate SF 0.01 and SF 0.1 in memory, run all 22 queries in
 //! one session and compare every result with the reference answer. A failure lists every
-//! failing query and why.
+//! failing query and why. Each query's time and outcome is printed (see `--nocapture`).
+//!
+//! Each query gets a time limit (`SLUICE_TPCH_QUERY_TIMEOUT_SECS`, default 60 s): a query
+//! that exceeds it is reported as failed and left running on its own thread (a thread
+//! cannot be cancelled) so that the remaining queries still run.
 
-use std::time::Instant;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use sluice::Session;
-use sluice_bench_tpch::register_generated;
-use sluice_bench_tpch::runner::{all_queries, check_queries};
+use sluice_bench_tpch::runner::{all_queries, check_answer, run_query_guarded};
+use sluice_bench_tpch::{register_generated, AnswerStatus};
+
+fn query_timeout() -> Duration {
+    let secs = std::env::var("SLUICE_TPCH_QUERY_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+/// Runs query `n` on its own thread and checks its answer; `Err` describes the failure.
+fn run_and_check(
+    session: &Session,
+    sf: f64,
+    n: usize,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    let (tx, rx) = mpsc::channel();
+    let session = session.clone();
+    thread::spawn(move || {
+        let outcome = run_query_guarded(&session, n)
+            .and_then(|(batches, elapsed)| Ok((check_answer(sf, n, &batches)?, elapsed)));
+        // The receiver is gone when the query timed out; nothing to report then.
+        let _ = tx.send(outcome);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok((AnswerStatus::Correct, elapsed))) => Ok(elapsed),
+        Ok(Ok((AnswerStatus::Wrong(mismatch), _))) => Err(format!("wrong answer: {mismatch}")),
+        Ok(Ok((AnswerStatus::NoReference, _))) => Err(format!("no reference answer at SF {sf}")),
+        Ok(Err(e)) => Err(format!("error: {e}")),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!("timed out after {timeout:?}")),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("query thread died".to_owned()),
+    }
+}
 
 fn check_scale_factor(sf: f64) {
     let start = Instant::now();
@@ -18,20 +57,23 @@ fn check_scale_factor(sf: f64) {
         "SF {sf}: data generated in {:.1}s",
         start.elapsed().as_secs_f64()
     );
-    let failures = check_queries(&session, sf, &all_queries());
-    eprintln!(
-        "SF {sf}: queries ran in {:.1}s",
-        start.elapsed().as_secs_f64()
-    );
+    let timeout = query_timeout();
+    let mut failures = Vec::new();
+    for n in all_queries() {
+        match run_and_check(&session, sf, n, timeout) {
+            Ok(elapsed) => eprintln!("SF {sf}: q{n}: ok ({} ms)", elapsed.as_millis()),
+            Err(why) => {
+                eprintln!("SF {sf}: q{n}: {why}");
+                failures.push(format!("q{n}: {why}"));
+            }
+        }
+    }
+    eprintln!("SF {sf}: done in {:.1}s", start.elapsed().as_secs_f64());
     if !failures.is_empty() {
-        let list: Vec<String> = failures
-            .iter()
-            .map(|(n, why)| format!("  q{n}: {why}"))
-            .collect();
         panic!(
-            "{} of 22 TPC-H queries failed at SF {sf}:\n{}",
+            "{} of 22 TPC-H queries failed at SF {sf}:\n  {}",
             failures.len(),
-            list.join("\n")
+            failures.join("\n  ")
         );
     }
 }
