@@ -166,34 +166,8 @@ impl DataFrame {
 
     /// UNION ALL with `other` (same column count; types are unified).
     pub fn union(&self, other: &DataFrame) -> Result<DataFrame> {
-        let (l, r) = (self.plan.schema(), other.plan.schema());
-        if l.len() != r.len() {
-            return Err(SluiceError::plan(format!(
-                "union of {} and {} columns",
-                l.len(),
-                r.len()
-            )));
-        }
-        let mut fields = Vec::new();
-        for (a, b) in l.fields().iter().zip(r.fields()) {
-            let t = crate::physical::coerce::common_type(a.field.data_type(), b.field.data_type())
-                .ok_or_else(|| {
-                    SluiceError::Type(format!(
-                        "union column {} has types {} and {}",
-                        a.field.name(),
-                        a.field.data_type(),
-                        b.field.data_type()
-                    ))
-                })?;
-            fields.push(crate::logical::schema::QField {
-                qualifier: None,
-                field: Arc::new(arrow::datatypes::Field::new(a.field.name(), t, true)),
-            });
-        }
-        Ok(self.with(LogicalPlan::Union {
-            inputs: vec![self.plan.clone(), other.plan.clone()],
-            schema: crate::logical::schema::PlanSchema::new(fields),
-        }))
+        let (l, r) = crate::sql::planner::coerce_union_inputs(self.plan.clone(), other.plan.clone())?;
+        Ok(self.with(LogicalPlan::union_all(vec![l, r])?))
     }
 
     /// Distinct rows.

@@ -345,6 +345,26 @@ impl LogicalPlan {
         })
     }
 
+    /// UNION ALL of inputs whose column types already agree; the output takes the first
+    /// input's names, unqualified and nullable.
+    pub fn union_all(inputs: Vec<Arc<LogicalPlan>>) -> Result<LogicalPlan> {
+        let first = inputs
+            .first()
+            .ok_or_else(|| SluiceError::plan("UNION needs at least one input"))?;
+        let schema = PlanSchema::new(
+            first
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| QField {
+                    qualifier: None,
+                    field: Arc::new(f.field.as_ref().clone().with_nullable(true)),
+                })
+                .collect(),
+        );
+        Ok(LogicalPlan::Union { inputs, schema })
+    }
+
     /// Renames the relation.
     pub fn alias(input: Arc<LogicalPlan>, alias: &str) -> LogicalPlan {
         let schema = input.schema().with_qualifier(alias);

@@ -214,20 +214,7 @@ impl<'a> SqlPlanner<'a> {
                 let (l, r) = coerce_union_inputs(l, r)?;
                 match op {
                     SetOperator::Union => {
-                        let schema = PlanSchema::new(
-                            l.schema()
-                                .fields()
-                                .iter()
-                                .map(|f| QField {
-                                    qualifier: None,
-                                    field: Arc::new(f.field.as_ref().clone().with_nullable(true)),
-                                })
-                                .collect(),
-                        );
-                        let u = Arc::new(LogicalPlan::Union {
-                            inputs: vec![l, r],
-                            schema,
-                        });
+                        let u = Arc::new(LogicalPlan::union_all(vec![l, r])?);
                         if all {
                             Ok(u)
                         } else {
@@ -592,21 +579,7 @@ fn intersect_except(
         exprs.push(crate::logical::expr::lit(v).alias("__src"));
         Ok(Arc::new(LogicalPlan::project(p, exprs)?))
     };
-    let (lt, rt) = (tag(l, 1)?, tag(r, 2)?);
-    let schema = PlanSchema::new(
-        lt.schema()
-            .fields()
-            .iter()
-            .map(|f| QField {
-                qualifier: None,
-                field: Arc::new(f.field.as_ref().clone().with_nullable(true)),
-            })
-            .collect(),
-    );
-    let u = Arc::new(LogicalPlan::Union {
-        inputs: vec![lt, rt],
-        schema,
-    });
+    let u = Arc::new(LogicalPlan::union_all(vec![tag(l, 1)?, tag(r, 2)?])?);
     let c = |n: &str| Expr::Column(Column::from_name(n));
     let groups: Vec<Expr> = (0..names.len()).map(|i| c(&format!("__c{i}"))).collect();
     let aggs = vec![
@@ -632,7 +605,7 @@ fn intersect_except(
 }
 
 /// Casts both inputs of a set operation to common column types.
-fn coerce_union_inputs(
+pub(crate) fn coerce_union_inputs(
     l: Arc<LogicalPlan>,
     r: Arc<LogicalPlan>,
 ) -> Result<(Arc<LogicalPlan>, Arc<LogicalPlan>)> {
