@@ -31,6 +31,9 @@ pub enum BenchError {
     /// A query number outside `1..=22`.
     #[error("no TPC-H query {0} (queries are numbered 1 to 22)")]
     UnknownQuery(usize),
+    /// A query with no DataFrame version (only 1, 3, 5, 6 and 10 have one).
+    #[error("TPC-H query {0} has no DataFrame version (those are queries 1, 3, 5, 6, 10)")]
+    NoDataFrameQuery(usize),
     /// A query text with no statement returning rows.
     #[error("TPC-H query {0} has no statement that returns rows")]
     NoQueryStatement(usize),

@@ -6,7 +6,9 @@
 //!   [`register_generated`]) or as Parquet files ([`write_parquet`]), and registers a
 //!   Parquet data directory ([`register_parquet_dir`]).
 //! * [`answers`] parses reference answers and compares them with results.
-//! * [`runner`] runs queries ([`run_query`]), checks them ([`check_answer`],
+//! * [`dataframe_queries`] builds queries 1, 3, 5, 6 and 10 with the DataFrame API
+//!   ([`dataframe_query`]).
+//! * [`runner`] runs queries ([`run_query`], [`run_query_with`]), checks them ([`check_answer`],
 //!   [`check_queries`]) and benchmarks them ([`run_benchmark`]).
 //!
 //! ```no_run
@@ -21,12 +23,14 @@
 //! ```
 
 pub mod answers;
+pub mod dataframe_queries;
 pub mod error;
 pub mod gen;
 pub mod queries;
 pub mod runner;
 
 pub use answers::{AnswerCheck, AnswerMismatch, CellDifference, ReferenceAnswer};
+pub use dataframe_queries::{dataframe_query, DATAFRAME_QUERIES};
 pub use error::{BenchError, Result};
 pub use gen::{
     generate_tables, missing_tables, register_generated, register_parquet_dir, write_parquet, Table,
@@ -35,6 +39,7 @@ pub use queries::{
     query_sql, query_statements, reference_answer, uncorrected_reference_answer, QUERY_COUNT,
 };
 pub use runner::{
-    check_answer, check_queries, run_benchmark, run_query, run_query_guarded, AnswerStatus,
-    BenchConfig, BenchReport, QueryReport, QueryStatus,
+    check_answer, check_queries, run_benchmark, run_dataframe_query, run_query, run_query_guarded,
+    run_query_guarded_with, run_query_with, AnswerStatus, BenchConfig, BenchReport, QueryApi,
+    QueryReport, QueryStatus,
 };

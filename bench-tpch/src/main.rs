@@ -3,27 +3,47 @@
 //! ```text
 //! sluice-tpch gen --sf 1 --out data/tpch-sf1 [--parts 4]
 //! sluice-tpch run [--sf 1] [--data data/tpch-sf1] [--query 1 --query 6] [--iterations 3]
-//!                 [--threads 8] [--json report.json] [--in-memory]
+//!                 [--threads 8] [--json report.json] [--in-memory] [--api sql|dataframe]
 //! ```
 //!
 //! `run` registers the Parquet tables of the data directory (generating any missing ones
 //! when the scale factor is known), runs the queries, prints a timing table, checks the
 //! answers against the embedded reference answers and exits non-zero when a query fails or
-//! gives a wrong answer.
+//! gives a wrong answer. `--api dataframe` runs the DataFrame-API versions of queries 1, 3,
+//! 5, 6 and 10 instead of the SQL text; the other queries are skipped.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use sluice::{Session, SessionConfig};
+use sluice_bench_tpch::dataframe_queries::has_dataframe_query;
 use sluice_bench_tpch::gen::{missing_tables, validate_scale_factor};
 use sluice_bench_tpch::queries::answer_set_name;
 use sluice_bench_tpch::runner::{all_queries, format_header, format_row, format_total};
 use sluice_bench_tpch::{
     register_generated, register_parquet_dir, run_benchmark, write_parquet, BenchConfig,
-    BenchError, QUERY_COUNT,
+    BenchError, QueryApi, QUERY_COUNT,
 };
+
+/// The `--api` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ApiArg {
+    /// The SQL text of `queries/qN.sql`.
+    Sql,
+    /// The DataFrame-API versions (queries 1, 3, 5, 6, 10 only).
+    Dataframe,
+}
+
+impl From<ApiArg> for QueryApi {
+    fn from(api: ApiArg) -> Self {
+        match api {
+            ApiArg::Sql => QueryApi::Sql,
+            ApiArg::Dataframe => QueryApi::DataFrame,
+        }
+    }
+}
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -79,6 +99,10 @@ enum Command {
         /// Generate the data in memory instead of reading Parquet files.
         #[arg(long, conflicts_with = "data")]
         in_memory: bool,
+        /// How the queries are built: SQL text, or the DataFrame API (queries 1, 3, 5, 6
+        /// and 10 only; the others are skipped).
+        #[arg(long, value_enum, default_value_t = ApiArg::Sql)]
+        api: ApiArg,
     },
 }
 
@@ -94,6 +118,7 @@ fn main() -> ExitCode {
             threads,
             json,
             in_memory,
+            api,
         } => run(RunArgs {
             sf,
             data,
@@ -102,6 +127,7 @@ fn main() -> ExitCode {
             threads: threads.map(|t| t as usize),
             json,
             in_memory,
+            api: api.into(),
         }),
     };
     match outcome {
@@ -140,12 +166,45 @@ struct RunArgs {
     threads: Option<usize>,
     json: Option<PathBuf>,
     in_memory: bool,
+    api: QueryApi,
+}
+
+/// The queries to run: those asked for (all when none), less those without a version for
+/// `api` (each skipped with a message). Fails when none is left.
+fn select_queries(asked: Vec<usize>, api: QueryApi) -> Result<Vec<usize>, BenchError> {
+    let all = asked.is_empty();
+    let asked = if all { all_queries() } else { asked };
+    if api == QueryApi::Sql {
+        return Ok(asked);
+    }
+    let (kept, skipped): (Vec<usize>, Vec<usize>) =
+        asked.into_iter().partition(|&n| has_dataframe_query(n));
+    if all {
+        eprintln!(
+            "DataFrame API: running q1, q3, q5, q6, q10; the {} other queries have no \
+             DataFrame version and are skipped",
+            skipped.len()
+        );
+    } else if !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().map(|n| format!("q{n}")).collect();
+        eprintln!(
+            "skipping {}: no DataFrame version (only q1, q3, q5, q6, q10 have one)",
+            names.join(", ")
+        );
+    }
+    if kept.is_empty() {
+        return Err(BenchError::InvalidArgument(
+            "none of the selected queries has a DataFrame version (q1, q3, q5, q6, q10)".into(),
+        ));
+    }
+    Ok(kept)
 }
 
 /// `sluice-tpch run`; `Ok(false)` when a query failed or gave a wrong answer.
 fn run(args: RunArgs) -> Result<bool, BenchError> {
     let sf = args.sf.unwrap_or(1.0);
     validate_scale_factor(sf)?;
+    let queries = select_queries(args.queries, args.api)?;
     let session = match args.threads {
         Some(target_partitions) => Session::with_config(SessionConfig {
             target_partitions,
@@ -189,13 +248,10 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
         eprintln!("no reference answers for SF {sf}; answers are not checked");
     }
     let config = BenchConfig {
-        queries: if args.queries.is_empty() {
-            all_queries()
-        } else {
-            args.queries
-        },
+        queries,
         iterations: args.iterations,
         answers_sf,
+        api: args.api,
     };
     println!("{}", format_header());
     let report = run_benchmark(&session, &config, |q| println!("{}", format_row(q)));
@@ -206,4 +262,46 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
         std::fs::write(path, text + "\n").map_err(|e| BenchError::io("writing", path, e))?;
     }
     Ok(!report.has_failures())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_selection_per_api() {
+        assert_eq!(
+            select_queries(vec![], QueryApi::Sql).ok(),
+            Some(all_queries())
+        );
+        assert_eq!(
+            select_queries(vec![], QueryApi::DataFrame).ok(),
+            Some(vec![1, 3, 5, 6, 10])
+        );
+        assert_eq!(
+            select_queries(vec![2, 6, 10], QueryApi::DataFrame).ok(),
+            Some(vec![6, 10])
+        );
+        assert_eq!(
+            select_queries(vec![2, 6], QueryApi::Sql).ok(),
+            Some(vec![2, 6])
+        );
+        assert!(matches!(
+            select_queries(vec![2], QueryApi::DataFrame),
+            Err(BenchError::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
+    fn api_argument_parses() {
+        let cli = Cli::try_parse_from(["sluice-tpch", "run", "--api", "dataframe"]);
+        assert!(matches!(
+            cli.map(|c| c.command),
+            Ok(Command::Run {
+                api: ApiArg::Dataframe,
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["sluice-tpch", "run", "--api", "python"]).is_err());
+    }
 }

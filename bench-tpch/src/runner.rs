@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sluice::Session;
 
 use crate::answers::{AnswerMismatch, ReferenceAnswer};
+use crate::dataframe_queries::dataframe_query;
 use crate::error::{BenchError, Result};
 use crate::queries::{is_query_statement, query_statements, reference_answer, QUERY_COUNT};
 
@@ -35,17 +36,72 @@ pub fn run_query(session: &Session, n: usize) -> Result<(Vec<RecordBatch>, Durat
     Ok((result, start.elapsed()))
 }
 
+/// Which of Sluice's APIs builds the queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QueryApi {
+    /// The SQL text of `queries/qN.sql`, through [`Session::sql`].
+    #[default]
+    Sql,
+    /// The DataFrame versions of [`crate::dataframe_queries`] (queries 1, 3, 5, 6, 10 only).
+    DataFrame,
+}
+
+impl QueryApi {
+    /// `"sql"` or `"dataframe"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueryApi::Sql => "sql",
+            QueryApi::DataFrame => "dataframe",
+        }
+    }
+}
+
+/// Runs TPC-H query `n` built with the DataFrame API (see
+/// [`crate::dataframe_queries::dataframe_query`]) and returns its result and the
+/// wall-clock time taken to build, plan and run it.
+///
+/// Fails with [`BenchError::NoDataFrameQuery`] when query `n` has no DataFrame version.
+pub fn run_dataframe_query(session: &Session, n: usize) -> Result<(Vec<RecordBatch>, Duration)> {
+    let start = Instant::now();
+    let df = dataframe_query(session, n).ok_or(BenchError::NoDataFrameQuery(n))??;
+    let batches = df.collect()?;
+    Ok((batches, start.elapsed()))
+}
+
+/// Runs TPC-H query `n` through `api`: [`run_query`] or [`run_dataframe_query`].
+pub fn run_query_with(
+    session: &Session,
+    api: QueryApi,
+    n: usize,
+) -> Result<(Vec<RecordBatch>, Duration)> {
+    match api {
+        QueryApi::Sql => run_query(session, n),
+        QueryApi::DataFrame => run_dataframe_query(session, n),
+    }
+}
+
 /// Like [`run_query`], but a panic in the engine becomes [`BenchError::Panic`] so that the
 /// caller can go on with other queries.
 pub fn run_query_guarded(session: &Session, n: usize) -> Result<(Vec<RecordBatch>, Duration)> {
-    panic::catch_unwind(AssertUnwindSafe(|| run_query(session, n))).unwrap_or_else(|payload| {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic payload".to_owned());
-        Err(BenchError::Panic { query: n, message })
-    })
+    run_query_guarded_with(session, QueryApi::Sql, n)
+}
+
+/// Like [`run_query_with`], but a panic in the engine becomes [`BenchError::Panic`].
+pub fn run_query_guarded_with(
+    session: &Session,
+    api: QueryApi,
+    n: usize,
+) -> Result<(Vec<RecordBatch>, Duration)> {
+    panic::catch_unwind(AssertUnwindSafe(|| run_query_with(session, api, n))).unwrap_or_else(
+        |payload| {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            Err(BenchError::Panic { query: n, message })
+        },
+    )
 }
 
 /// Whether a result matches its reference answer.
@@ -107,6 +163,8 @@ pub struct BenchConfig {
     pub iterations: usize,
     /// Scale factor of the data, to pick reference answers (`None`: do not check).
     pub answers_sf: Option<f64>,
+    /// The API that builds the queries.
+    pub api: QueryApi,
 }
 
 /// How one query of a benchmark went.
@@ -166,6 +224,8 @@ impl QueryReport {
 pub struct BenchReport {
     /// One report per query, in run order.
     pub queries: Vec<QueryReport>,
+    /// The API that built the queries.
+    pub api: QueryApi,
 }
 
 impl BenchReport {
@@ -179,7 +239,8 @@ impl BenchReport {
         self.queries.iter().any(QueryReport::is_failure)
     }
 
-    /// The JSON report: `{"queries":[Q, ...],"total_ms":..}` where each `Q` is
+    /// The JSON report: `{"api":"sql"|"dataframe","queries":[Q, ...],"total_ms":..}` where
+    /// each `Q` is
     /// `{"query":N,"median_ms":..,"min_ms":..,"rows":..,"ok":true|false|null,"error":..}`.
     /// Times of failed queries are `null`; `error` is `null` unless the query failed or was
     /// wrong.
@@ -203,7 +264,11 @@ impl BenchReport {
                 })
             })
             .collect();
-        json!({ "queries": queries, "total_ms": millis(self.total()) })
+        json!({
+            "api": self.api.name(),
+            "queries": queries,
+            "total_ms": millis(self.total()),
+        })
     }
 }
 
@@ -215,7 +280,10 @@ pub fn run_benchmark(
     config: &BenchConfig,
     mut on_query: impl FnMut(&QueryReport),
 ) -> BenchReport {
-    let mut report = BenchReport::default();
+    let mut report = BenchReport {
+        queries: Vec::new(),
+        api: config.api,
+    };
     for &n in &config.queries {
         let query = bench_query(session, n, config);
         on_query(&query);
@@ -232,7 +300,7 @@ fn bench_query(session: &Session, n: usize, config: &BenchConfig) -> QueryReport
         status: QueryStatus::Unchecked,
     };
     for iteration in 0..config.iterations.max(1) {
-        let (batches, elapsed) = match run_query_guarded(session, n) {
+        let (batches, elapsed) = match run_query_guarded_with(session, config.api, n) {
             Ok(done) => done,
             Err(e) => {
                 report.timings.clear();
@@ -370,11 +438,13 @@ mod tests {
                     status: QueryStatus::Unchecked,
                 },
             ],
+            api: QueryApi::Sql,
         };
         assert_eq!(report.total(), ms(27));
         assert!(report.has_failures());
         let json = report.to_json();
         assert_eq!(json["total_ms"], 27.0);
+        assert_eq!(json["api"], "sql");
         assert_eq!(json["queries"][0]["median_ms"], 20.0);
         assert_eq!(json["queries"][0]["min_ms"], 10.0);
         assert_eq!(json["queries"][0]["ok"], true);

@@ -166,7 +166,8 @@ impl DataFrame {
 
     /// UNION ALL with `other` (same column count; types are unified).
     pub fn union(&self, other: &DataFrame) -> Result<DataFrame> {
-        let (l, r) = crate::sql::planner::coerce_union_inputs(self.plan.clone(), other.plan.clone())?;
+        let (l, r) =
+            crate::sql::planner::coerce_union_inputs(self.plan.clone(), other.plan.clone())?;
         Ok(self.with(LogicalPlan::union_all(vec![l, r])?))
     }
 

@@ -5,18 +5,17 @@
 //! Groups are found through Arrow's row format (any key types, one byte string per key)
 //! and a chained hash table over the shared key hashes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::Result;
 use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, Accumulator};
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::{hash_columns, IdentityBuild};
+use crate::physical::hash::hash_columns;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// Which phase an aggregation runs.
@@ -134,69 +133,194 @@ impl ExecNode for AggregateExec {
     }
 }
 
-/// Maps group keys to dense group ids.
-struct GroupTable {
-    conv: Option<RowConverter>,
-    rows: Option<Rows>,
-    heads: HashMap<u64, u32, IdentityBuild>,
+/// Dense group ids by hash: a flat power-of-two bucket array chained through `next`, with
+/// each group's hash stored so keys are compared only on a full hash match.
+struct Buckets {
+    heads: Vec<u32>,
+    shift: u32,
     next: Vec<u32>,
-    num_groups: usize,
+    hashes: Vec<u64>,
+    /// The one group that is not in the index (the NULL key of an integer column).
+    unindexed: Option<u32>,
 }
 
 const NONE: u32 = u32::MAX;
 
+impl Buckets {
+    fn new() -> Self {
+        Self {
+            heads: vec![NONE; 1 << 10],
+            shift: 64 - 10,
+            next: vec![],
+            hashes: vec![],
+            unindexed: None,
+        }
+    }
+
+    /// The group with hash `h` for which `same` holds.
+    #[inline]
+    fn find(&self, h: u64, same: impl Fn(usize) -> bool) -> Option<u32> {
+        let mut g = self.heads[(h >> self.shift) as usize];
+        while g != NONE {
+            if self.hashes[g as usize] == h && same(g as usize) {
+                return Some(g);
+            }
+            g = self.next[g as usize];
+        }
+        None
+    }
+
+    /// Registers the next group id under hash `h` (`indexed = false` for a group that is
+    /// found some other way, like the NULL key).
+    fn insert(&mut self, h: u64, indexed: bool) -> u32 {
+        let g = self.hashes.len() as u32;
+        self.hashes.push(h);
+        if indexed {
+            let b = (h >> self.shift) as usize;
+            self.next.push(self.heads[b]);
+            self.heads[b] = g;
+        } else {
+            self.next.push(NONE);
+            self.unindexed = Some(g);
+        }
+        if self.hashes.len() * 2 > self.heads.len() {
+            self.grow();
+        }
+        g
+    }
+
+    /// Doubles the bucket array.
+    fn grow(&mut self) {
+        let bits = 64 - self.shift + 1;
+        self.shift = 64 - bits;
+        self.heads = vec![NONE; 1 << bits];
+        self.next = vec![NONE; self.hashes.len()];
+        for g in 0..self.hashes.len() {
+            if Some(g as u32) == self.unindexed {
+                continue;
+            }
+            let b = (self.hashes[g] >> self.shift) as usize;
+            self.next[g] = self.heads[b];
+            self.heads[b] = g as u32;
+        }
+    }
+}
+
+/// How group keys are stored.
+enum Keys {
+    /// No GROUP BY: one group.
+    None,
+    /// One integer-like key, compared as i64 (no row encoding).
+    Int {
+        data_type: DataType,
+        values: Vec<i64>,
+        null_group: Option<u32>,
+    },
+    /// Any keys, compared through Arrow's row format.
+    Rows { conv: RowConverter, rows: Rows },
+}
+
+/// Maps group keys to dense group ids.
+struct GroupTable {
+    keys: Keys,
+    buckets: Buckets,
+    num_groups: usize,
+}
+
 impl GroupTable {
     fn try_new(key_types: Vec<DataType>) -> Result<Self> {
-        let conv = if key_types.is_empty() {
-            None
-        } else {
-            Some(RowConverter::new(
-                key_types.into_iter().map(SortField::new).collect(),
-            )?)
+        use DataType::*;
+        let (keys, num_groups) = match key_types.as_slice() {
+            // Without keys there is exactly one group, even over empty input.
+            [] => (Keys::None, 1),
+            [t @ (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | Date32)] => (
+                Keys::Int {
+                    data_type: t.clone(),
+                    values: vec![],
+                    null_group: None,
+                },
+                0,
+            ),
+            _ => {
+                let conv = RowConverter::new(key_types.into_iter().map(SortField::new).collect())?;
+                let rows = conv.empty_rows(0, 0);
+                (Keys::Rows { conv, rows }, 0)
+            }
         };
-        let rows = conv.as_ref().map(|c| c.empty_rows(0, 0));
-        // Without keys there is exactly one group, even over empty input.
-        let num_groups = usize::from(conv.is_none());
         Ok(Self {
-            conv,
-            rows,
-            heads: HashMap::with_hasher(IdentityBuild::default()),
-            next: vec![],
+            keys,
+            buckets: Buckets::new(),
             num_groups,
         })
     }
 
     fn assign(&mut self, keys: &[ArrayRef], n: usize, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
-        let (Some(conv), Some(stored)) = (&self.conv, &mut self.rows) else {
-            out.resize(n, 0);
-            return Ok(());
-        };
-        let rows = conv.convert_columns(keys)?;
-        let hashes = hash_columns(keys, n)?;
-        for (i, h) in hashes.iter().enumerate() {
-            let r = rows.row(i);
-            let mut g = self.heads.get(h).copied().unwrap_or(NONE);
-            while g != NONE && stored.row(g as usize) != r {
-                g = self.next[g as usize];
+        let buckets = &mut self.buckets;
+        match &mut self.keys {
+            Keys::None => out.resize(n, 0),
+            Keys::Int {
+                values, null_group, ..
+            } => {
+                let arr = arrow::compute::cast(&keys[0], &DataType::Int64)?;
+                let a = arr.as_primitive::<Int64Type>();
+                for i in 0..n {
+                    if a.is_null(i) {
+                        let g = *null_group.get_or_insert_with(|| {
+                            values.push(0);
+                            buckets.insert(0, false)
+                        });
+                        out.push(g);
+                        continue;
+                    }
+                    let v = a.value(i);
+                    let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let g = match buckets.find(h, |g| values[g] == v) {
+                        Some(g) => g,
+                        None => {
+                            values.push(v);
+                            buckets.insert(h, true)
+                        }
+                    };
+                    out.push(g);
+                }
             }
-            if g == NONE {
-                g = self.num_groups as u32;
-                stored.push(r);
-                let head = self.heads.entry(*h).or_insert(NONE);
-                self.next.push(*head);
-                *head = g;
-                self.num_groups += 1;
+            Keys::Rows { conv, rows: stored } => {
+                let rows = conv.convert_columns(keys)?;
+                let hashes = hash_columns(keys, n)?;
+                for (i, &h) in hashes.iter().enumerate() {
+                    let r = rows.row(i);
+                    let g = match buckets.find(h, |g| stored.row(g) == r) {
+                        Some(g) => g,
+                        None => {
+                            stored.push(r);
+                            buckets.insert(h, true)
+                        }
+                    };
+                    out.push(g);
+                }
             }
-            out.push(g);
+        }
+        if !matches!(self.keys, Keys::None) {
+            self.num_groups = self.buckets.hashes.len();
         }
         Ok(())
     }
 
     fn keys(&mut self) -> Result<Vec<ArrayRef>> {
-        match (&self.conv, &self.rows) {
-            (Some(c), Some(r)) => Ok(c.convert_rows(r)?),
-            _ => Ok(vec![]),
+        match &self.keys {
+            Keys::None => Ok(vec![]),
+            Keys::Int {
+                data_type,
+                values,
+                null_group,
+            } => {
+                let arr = Int64Array::from_iter(
+                    (0..values.len()).map(|g| (Some(g as u32) != *null_group).then(|| values[g])),
+                );
+                Ok(vec![arrow::compute::cast(&arr, data_type)?])
+            }
+            Keys::Rows { conv, rows } => Ok(conv.convert_rows(rows)?),
         }
     }
 }
@@ -269,5 +393,52 @@ impl Operator for AggregateOp {
             off += len;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, StringArray};
+
+    /// Group ids must be stable across bucket growth, and a NULL key is its own group even
+    /// next to the key 0 (whose stored placeholder value it shares).
+    #[test]
+    fn int_keys_with_null_and_zero_survive_growth() {
+        let mut t = GroupTable::try_new(vec![DataType::Int32]).expect("table");
+        let mut first = vec![];
+        let keys: ArrayRef = Arc::new(Int32Array::from_iter(
+            (0..5000).map(|i| (i % 7 != 3).then_some(i % 2500)),
+        ));
+        t.assign(&[keys.clone()], 5000, &mut first).expect("assign");
+        let mut again = vec![];
+        t.assign(&[keys], 5000, &mut again).expect("assign");
+        assert_eq!(first, again);
+        // 2500 distinct values seen among non-null rows, plus one NULL group.
+        assert_eq!(t.num_groups, 2501);
+        let out = t.keys().expect("keys");
+        assert_eq!(out[0].null_count(), 1);
+        assert_eq!(out[0].data_type(), &DataType::Int32);
+        let zero = (0..5000)
+            .find(|&i| i % 2500 == 0 && i % 7 != 3)
+            .expect("zero row");
+        let null = (0..5000).find(|&i| i % 7 == 3).expect("null row");
+        assert_ne!(first[zero], first[null]);
+    }
+
+    #[test]
+    fn row_keys_group_strings() {
+        let mut t = GroupTable::try_new(vec![DataType::Utf8, DataType::Int32]).expect("table");
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("x"),
+            Some("y"),
+            Some("x"),
+            None,
+            None,
+        ]));
+        let b: ArrayRef = Arc::new(Int32Array::from(vec![1, 1, 1, 2, 2]));
+        let mut ids = vec![];
+        t.assign(&[a, b], 5, &mut ids).expect("assign");
+        assert_eq!(ids, vec![0, 1, 0, 2, 2]);
     }
 }

@@ -1,13 +1,14 @@
 //! The build side of a hash join: the build rows in one batch, their key columns, and a
-//! chained hash table from key hash to row (`heads` + `next`, no per-row allocation).
-
-use std::collections::HashMap;
+//! flat chained hash table — a power-of-two bucket array of row heads, a `next` link and
+//! the stored hash per row — so a probe touches no allocator and compares a row's keys
+//! only when the full 64-bit hashes are equal.
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::buffer::NullBuffer;
 
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::{hash_columns, IdentityBuild};
+use crate::physical::hash::hash_columns;
 
 const NONE: u32 = u32::MAX;
 
@@ -18,8 +19,10 @@ pub struct JoinTable {
     pub batch: RecordBatch,
     /// Key columns of the build rows.
     pub keys: Vec<ArrayRef>,
-    heads: HashMap<u64, u32, IdentityBuild>,
+    heads: Vec<u32>,
+    shift: u32,
     next: Vec<u32>,
+    hashes: Vec<u64>,
     /// True when some build row has a NULL key (matters for NOT IN).
     pub has_null_key: bool,
 }
@@ -38,25 +41,28 @@ impl JoinTable {
             .map(|e| e.evaluate_array(&batch))
             .collect::<Result<Vec<_>>>()?;
         let hashes = hash_columns(&keys, n)?;
-        let mut heads: HashMap<u64, u32, IdentityBuild> =
-            HashMap::with_capacity_and_hasher(n, IdentityBuild::default());
+        let bits = (2 * n).next_power_of_two().max(16).trailing_zeros();
+        let shift = 64 - bits;
+        let mut heads = vec![NONE; 1 << bits];
         let mut next = vec![NONE; n];
-        let mut has_null_key = false;
+        let valid = combined_validity(&keys);
+        let has_null_key = valid.as_ref().is_some_and(|v| v.null_count() > 0);
         // Insert in reverse so chains list rows in input order.
         for i in (0..n).rev() {
-            if keys.iter().any(|k| k.is_null(i)) {
-                has_null_key = true;
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
                 continue;
             }
-            let slot = heads.entry(hashes[i]).or_insert(NONE);
-            next[i] = *slot;
-            *slot = i as u32;
+            let b = (hashes[i] >> shift) as usize;
+            next[i] = heads[b];
+            heads[b] = i as u32;
         }
         Ok(Self {
             batch,
             keys,
             heads,
+            shift,
             next,
+            hashes,
             has_null_key,
         })
     }
@@ -76,17 +82,18 @@ impl JoinTable {
         probe_idx: &mut Vec<u32>,
         build_idx: &mut Vec<u32>,
     ) {
+        let valid = combined_validity(probe_keys);
         for i in range {
-            if probe_keys.iter().any(|k| k.is_null(i)) {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
                 continue;
             }
-            let mut j = match self.heads.get(&hashes[i]) {
-                Some(&j) => j,
-                None => continue,
-            };
+            let h = hashes[i];
+            let mut j = self.heads[(h >> self.shift) as usize];
             while j != NONE {
-                probe_idx.push(i as u32);
-                build_idx.push(j);
+                if self.hashes[j as usize] == h {
+                    probe_idx.push(i as u32);
+                    build_idx.push(j);
+                }
                 j = self.next[j as usize];
             }
         }
@@ -106,6 +113,13 @@ impl JoinTable {
             }
         }
     }
+}
+
+/// Where any of `cols` is NULL (`None` when none can be).
+pub fn combined_validity(cols: &[ArrayRef]) -> Option<NullBuffer> {
+    cols.iter().fold(None, |acc, c| {
+        NullBuffer::union(acc.as_ref(), c.logical_nulls().as_ref())
+    })
 }
 
 /// `UInt32Array` from indices.

@@ -17,6 +17,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{conjunction, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::physical::planner::estimate_rows;
 use crate::sql::expr::{ExprCtx, PendingJoin};
 use crate::sql::planner::{split_join_condition, SqlPlanner};
 
@@ -41,16 +42,119 @@ pub fn apply_pending(
     pending: Vec<PendingJoin>,
 ) -> Result<Arc<LogicalPlan>> {
     for p in pending {
-        plan = Arc::new(LogicalPlan::join(
-            plan,
-            p.plan,
-            p.join_type,
-            p.on,
-            p.filter,
-            p.null_aware,
-        )?);
+        plan = attach(plan, p)?;
     }
     Ok(plan)
+}
+
+fn join_with(plan: Arc<LogicalPlan>, p: PendingJoin) -> Result<Arc<LogicalPlan>> {
+    Ok(Arc::new(LogicalPlan::join(
+        plan,
+        p.plan,
+        p.join_type,
+        p.on,
+        p.filter,
+        p.null_aware,
+    )?))
+}
+
+/// The inputs of `p` the outer side of a pending join needs.
+fn outer_columns(p: &PendingJoin) -> Vec<Column> {
+    let sub = p.plan.schema();
+    let mut outer: Vec<Column> = Vec::new();
+    for (o, _) in &p.on {
+        outer.extend(o.columns());
+    }
+    if let Some(f) = &p.filter {
+        outer.extend(
+            f.columns()
+                .into_iter()
+                .filter(|c| !matches!(sub.find(c), Ok(Some(_)))),
+        );
+    }
+    outer
+}
+
+/// The child of an inner join that holds all of `cols`, if one does.
+fn covering_child<'a>(plan: &'a Arc<LogicalPlan>, cols: &[Column]) -> Option<&'a Arc<LogicalPlan>> {
+    let LogicalPlan::Join {
+        left,
+        right,
+        join_type: JoinType::Inner,
+        null_aware: false,
+        ..
+    } = plan.as_ref()
+    else {
+        return None;
+    };
+    let covers = |s: &Arc<LogicalPlan>| {
+        !cols.is_empty()
+            && cols
+                .iter()
+                .all(|c| matches!(s.schema().find(c), Ok(Some(_))))
+    };
+    [left, right].into_iter().find(|s| covers(s))
+}
+
+/// Joins `p` as deep as its outer columns allow: a semi, anti or left join whose outer
+/// side only needs one input of an inner join commutes with that inner join, so TPC-H
+/// q18's `o_orderkey IN (...)` filters `orders` before it meets `lineitem`. A semi/anti
+/// join moves down only when it reduces that input: its subquery aggregates (q18's GROUP
+/// BY .. HAVING) or is much smaller. A subquery over a big table (q21's EXISTS over
+/// lineitem) is cheaper on top, after the inner joins have filtered.
+fn attach(plan: Arc<LogicalPlan>, p: PendingJoin) -> Result<Arc<LogicalPlan>> {
+    if !matches!(
+        p.join_type,
+        JoinType::Semi | JoinType::Anti | JoinType::Left
+    ) {
+        return join_with(plan, p);
+    }
+    let outer = outer_columns(&p);
+    let mut target = &plan;
+    while let Some(child) = covering_child(target, &outer) {
+        target = child;
+    }
+    let reduces = p.join_type == JoinType::Left
+        || has_aggregate(&p.plan)
+        || 4.0 * estimate_rows(&p.plan) < estimate_rows(target);
+    if std::ptr::eq(target, &plan) || !reduces {
+        return join_with(plan, p);
+    }
+    push_into(&plan, &outer, p)
+}
+
+/// Rebuilds the inner-join path down to the input covering `outer`, joining `p` there.
+fn push_into(
+    plan: &Arc<LogicalPlan>,
+    outer: &[Column],
+    p: PendingJoin,
+) -> Result<Arc<LogicalPlan>> {
+    let Some(child) = covering_child(plan, outer) else {
+        return join_with(plan.clone(), p);
+    };
+    let LogicalPlan::Join {
+        left,
+        right,
+        on,
+        filter,
+        ..
+    } = plan.as_ref()
+    else {
+        return join_with(plan.clone(), p);
+    };
+    let (l, r) = if std::ptr::eq(child, left) {
+        (push_into(left, outer, p)?, right.clone())
+    } else {
+        (left.clone(), push_into(right, outer, p)?)
+    };
+    Ok(Arc::new(LogicalPlan::join(
+        l,
+        r,
+        JoinType::Inner,
+        on.clone(),
+        filter.clone(),
+        false,
+    )?))
 }
 
 impl SqlPlanner<'_> {
@@ -235,6 +339,10 @@ impl SqlPlanner<'_> {
             _ => Ok(false),
         }
     }
+}
+
+fn has_aggregate(p: &LogicalPlan) -> bool {
+    matches!(p, LogicalPlan::Aggregate { .. }) || p.inputs().iter().any(|i| has_aggregate(i))
 }
 
 /// True when `p` yields at most one row (an aggregate without GROUP BY, or LIMIT 1).
