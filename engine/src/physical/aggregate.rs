@@ -410,7 +410,8 @@ mod tests {
         let keys: ArrayRef = Arc::new(Int32Array::from_iter(
             (0..5000).map(|i| (i % 7 != 3).then_some(i % 2500)),
         ));
-        t.assign(&[keys.clone()], 5000, &mut first).expect("assign");
+        t.assign(std::slice::from_ref(&keys), 5000, &mut first)
+            .expect("assign");
         let mut again = vec![];
         t.assign(&[keys], 5000, &mut again).expect("assign");
         assert_eq!(first, again);
