@@ -323,6 +323,44 @@ fn leaves_of(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<usize> {
     out
 }
 
+/// From `(a1 AND b1) OR (a2 AND b2)` where `a*` touch only leaf A, derives `a1 OR a2` for A
+/// (implied by the original, which stays). TPC-H q7's nation pair and q19's part/lineitem
+/// conditions filter their scans this way instead of after the joins.
+fn derive_from_or(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<(usize, Expr)> {
+    if !matches!(
+        p,
+        Expr::Binary {
+            op: BinaryOp::Or,
+            ..
+        }
+    ) {
+        return vec![];
+    }
+    let mut branches = Vec::new();
+    split_disjunction(p.clone(), &mut branches);
+    let terms: Vec<Vec<Expr>> = branches
+        .into_iter()
+        .map(|b| {
+            let mut t = Vec::new();
+            split_conjunction(b, &mut t);
+            t
+        })
+        .collect();
+    let mut out = Vec::new();
+    for i in 0..leaves.len() {
+        let per_branch: Option<Vec<Expr>> = terms
+            .iter()
+            .map(|t| conjunction(t.iter().filter(|x| leaves_of(x, leaves) == [i]).cloned()))
+            .collect();
+        if let Some(parts) = per_branch {
+            if let Some(derived) = parts.into_iter().reduce(|a, b| a.or(b)) {
+                out.push((i, derived));
+            }
+        }
+    }
+    out
+}
+
 fn is_equi(p: &Expr) -> bool {
     matches!(p, Expr::Binary { op: BinaryOp::Eq, left, right } if !left.columns().is_empty() && !right.columns().is_empty())
 }
@@ -341,6 +379,11 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
             [] => constant.push(p),
             [one] => local[*one].push(p),
             _ => multi.push(p),
+        }
+    }
+    for p in &multi {
+        for (i, derived) in derive_from_or(p, &leaves) {
+            local[i].push(derived);
         }
     }
     let base: Vec<f64> = leaves.iter().map(|l| estimate_rows(l)).collect();
