@@ -1,5 +1,6 @@
 //! The logical layer: expressions, qualified schemas and relational plans.
 
 pub mod expr;
+pub mod expr_tree;
 pub mod plan;
 pub mod schema;
