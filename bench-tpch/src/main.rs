@@ -3,7 +3,7 @@
 //! ```text
 //! sluice-tpch gen --sf 1 --out data/tpch-sf1 [--parts 4]
 //! sluice-tpch run [--sf 1] [--data data/tpch-sf1] [--query 1 --query 6] [--iterations 3]
-//!                 [--threads 8] [--json report.json] [--in-memory] [--api sql|dataframe]
+//!                 [--threads 8] [--json report.json] [--memory-limit 1G] [--in-memory] [--api sql|dataframe]
 //! ```
 //!
 //! `run` registers the Parquet tables of the data directory (generating any missing ones
@@ -96,6 +96,10 @@ enum Command {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Most memory buffering operators may reserve, e.g. `512M`, `1G` (bytes without a
+        /// suffix). A query that needs more fails with an error naming the operator.
+        #[arg(long, value_parser = parse_size)]
+        memory_limit: Option<usize>,
         /// Generate the data in memory instead of reading Parquet files.
         #[arg(long, conflicts_with = "data")]
         in_memory: bool,
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
             iterations,
             threads,
             json,
+            memory_limit,
             in_memory,
             api,
         } => run(RunArgs {
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
             iterations: iterations as usize,
             threads: threads.map(|t| t as usize),
             json,
+            memory_limit,
             in_memory,
             api: api.into(),
         }),
@@ -165,8 +171,30 @@ struct RunArgs {
     iterations: usize,
     threads: Option<usize>,
     json: Option<PathBuf>,
+    memory_limit: Option<usize>,
     in_memory: bool,
     api: QueryApi,
+}
+
+/// Parses `1024`, `64K`, `512M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim().to_uppercase();
+    let t = t.trim_end_matches("IB").trim_end_matches('B');
+    let (num, mul) = match t.chars().last() {
+        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid size '{s}' (examples: 512M, 1G)"))?;
+    if !(n.is_finite() && n > 0.0) {
+        return Err(format!("invalid size '{s}': must be positive"));
+    }
+    Ok((n * mul as f64) as usize)
 }
 
 /// The queries to run: those asked for (all when none), less those without a version for
@@ -205,13 +233,12 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
     let sf = args.sf.unwrap_or(1.0);
     validate_scale_factor(sf)?;
     let queries = select_queries(args.queries, args.api)?;
-    let session = match args.threads {
-        Some(target_partitions) => Session::with_config(SessionConfig {
-            target_partitions,
-            ..Default::default()
-        }),
-        None => Session::new(),
-    };
+    let mut config = SessionConfig::default();
+    if let Some(t) = args.threads {
+        config = config.with_target_partitions(t);
+    }
+    config.memory_limit = args.memory_limit;
+    let session = Session::with_config(config);
 
     let start = Instant::now();
     if args.in_memory {

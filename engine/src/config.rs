@@ -27,6 +27,8 @@ pub struct SessionConfig {
     pub spill_dir: PathBuf,
     /// How exchanges hold data.
     pub exchange_mode: ExchangeMode,
+    /// Most bytes a query's buffering operators may reserve (`None` = no limit).
+    pub memory_limit: Option<usize>,
 }
 
 impl Default for SessionConfig {
@@ -37,6 +39,7 @@ impl Default for SessionConfig {
             exchange_capacity: 16,
             spill_dir: std::env::temp_dir(),
             exchange_mode: ExchangeMode::Pipelined,
+            memory_limit: None,
         }
     }
 }
@@ -45,6 +48,12 @@ impl SessionConfig {
     /// With exchanges of `mode`.
     pub fn with_exchange_mode(mut self, mode: ExchangeMode) -> Self {
         self.exchange_mode = mode;
+        self
+    }
+
+    /// With a memory limit in bytes for buffering operators.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
         self
     }
 

@@ -211,9 +211,7 @@ impl DataFrame {
     /// Runs the query and returns all result batches (in order for sorted queries).
     pub fn collect(&self) -> Result<Vec<RecordBatch>> {
         let phys = self.physical_plan()?;
-        let ctx = Arc::new(TaskContext {
-            config: self.config.clone(),
-        });
+        let ctx = Arc::new(TaskContext::new(self.config.clone()));
         let schema = self.schema();
         let batches = collect_partitions(&phys, &ctx)?;
         // Present the logical names/types (physical schemas may differ in nullability only).
@@ -239,9 +237,7 @@ impl DataFrame {
     /// the query.
     pub fn execute_stream(&self) -> Result<BatchStream> {
         let phys = self.physical_plan()?;
-        let ctx = Arc::new(TaskContext {
-            config: self.config.clone(),
-        });
+        let ctx = Arc::new(TaskContext::new(self.config.clone()));
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
         let gathered = if phys.output_partitions() == 1 {
             phys

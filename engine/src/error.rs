@@ -24,6 +24,9 @@ pub enum SluiceError {
     /// Valid SQL that Sluice does not support yet.
     #[error("not supported: {0}")]
     NotSupported(String),
+    /// A query needed more memory than the session's limit allows.
+    #[error("resources exhausted: {0}")]
+    ResourcesExhausted(String),
     /// A failure while running a query (division by zero, overflow, a bad cast, ...).
     #[error("execution error: {0}")]
     Execution(String),

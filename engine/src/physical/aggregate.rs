@@ -16,6 +16,7 @@ use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, Accumulator};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
+use crate::physical::memory::Reservation;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// Which phase an aggregation runs.
@@ -106,6 +107,7 @@ impl ExecNode for AggregateExec {
             schema: self.schema.clone(),
             batch_size: ctx.config.batch_size,
             group_ids: vec![],
+            reservation: ctx.memory.reservation("AggregateExec"),
         };
         Ok(OperatorStream::boxed(input, op))
     }
@@ -307,6 +309,18 @@ impl GroupTable {
         Ok(())
     }
 
+    /// Approximate bytes held by the index and the stored keys.
+    fn memory_size(&self) -> usize {
+        let b = &self.buckets;
+        let index = b.heads.len() * 4 + b.next.len() * 4 + b.hashes.len() * 8;
+        index
+            + match &self.keys {
+                Keys::None => 0,
+                Keys::Int { values, .. } => values.len() * 8,
+                Keys::Rows { rows, .. } => rows.size(),
+            }
+    }
+
     fn keys(&mut self) -> Result<Vec<ArrayRef>> {
         match &self.keys {
             Keys::None => Ok(vec![]),
@@ -334,6 +348,7 @@ struct AggregateOp {
     schema: SchemaRef,
     batch_size: usize,
     group_ids: Vec<u32>,
+    reservation: Reservation,
 }
 
 impl Operator for AggregateOp {
@@ -360,6 +375,9 @@ impl Operator for AggregateOp {
             }
         }
         self.group_ids = ids;
+        // Group index and keys, plus about 16 bytes of state per aggregate and group.
+        let bytes = self.groups.memory_size() + ng * 16 * self.accs.len();
+        self.reservation.resize(bytes)?;
         Ok(())
     }
 

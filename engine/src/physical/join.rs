@@ -23,6 +23,7 @@ use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_table::{indices, JoinTable};
+use crate::physical::memory::Reservation;
 use crate::physical::{
     collect_partitions, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
 };
@@ -54,6 +55,13 @@ impl JoinMode {
     }
 }
 
+/// Why a build failed (kept apart so a memory-limit failure stays that kind of error).
+#[derive(Debug, Clone)]
+enum BuildError {
+    Resources(String),
+    Other(String),
+}
+
 #[derive(Debug, Default)]
 struct BuildTracker {
     visited: Vec<bool>,
@@ -73,7 +81,8 @@ pub struct HashJoinExec {
     mode: JoinMode,
     pair_schema: SchemaRef,
     schema: SchemaRef,
-    table: OnceLock<std::result::Result<Arc<JoinTable>, String>>,
+    /// The built table and the memory it holds (released with the plan).
+    table: OnceLock<std::result::Result<(Arc<JoinTable>, Reservation), BuildError>>,
     tracker: Arc<Mutex<BuildTracker>>,
 }
 
@@ -138,20 +147,29 @@ impl HashJoinExec {
         let r = self.table.get_or_init(|| {
             let built = collect_partitions(&self.build, ctx).and_then(|batches| {
                 let batch = arrow::compute::concat_batches(&self.build.schema(), &batches)?;
-                JoinTable::build(batch, &self.build_keys)
+                drop(batches);
+                let table = JoinTable::build(batch, &self.build_keys)?;
+                let mut reservation = ctx.memory.reservation("HashJoinExec (build side)");
+                reservation.resize(table.memory_size())?;
+                Ok((table, reservation))
             });
             match built {
-                Ok(t) => {
+                Ok((t, reservation)) => {
                     if let Ok(mut tr) = self.tracker.lock() {
                         tr.visited = vec![false; t.num_rows()];
                         tr.remaining = self.probe.output_partitions();
                     }
-                    Ok(Arc::new(t))
+                    Ok((Arc::new(t), reservation))
                 }
-                Err(e) => Err(e.to_string()),
+                Err(SluiceError::ResourcesExhausted(m)) => Err(BuildError::Resources(m)),
+                Err(e) => Err(BuildError::Other(e.to_string())),
             }
         });
-        r.clone().map_err(SluiceError::Execution)
+        match r {
+            Ok((t, _)) => Ok(t.clone()),
+            Err(BuildError::Resources(m)) => Err(SluiceError::ResourcesExhausted(m.clone())),
+            Err(BuildError::Other(m)) => Err(SluiceError::Execution(m.clone())),
+        }
     }
 }
 

@@ -67,6 +67,14 @@ impl JoinTable {
         })
     }
 
+    /// Approximate bytes held: the build rows and the index.
+    pub fn memory_size(&self) -> usize {
+        self.batch.get_array_memory_size()
+            + self.heads.len() * 4
+            + self.next.len() * 4
+            + self.hashes.len() * 8
+    }
+
     /// Number of build rows.
     pub fn num_rows(&self) -> usize {
         self.batch.num_rows()

@@ -22,6 +22,7 @@ pub mod hash;
 pub mod join;
 pub mod join_table;
 pub mod limit;
+pub mod memory;
 pub mod parquet;
 pub mod planner;
 pub mod projection;
@@ -56,11 +57,21 @@ pub enum Element {
 /// A partition's stream of elements.
 pub type ElementStream = Box<dyn Iterator<Item = Result<Element>> + Send>;
 
-/// What a running task may read: the session's settings.
+/// What a running task may read: the session's settings and the query's memory pool.
 #[derive(Debug, Clone, Default)]
 pub struct TaskContext {
     /// Settings of the session running the query.
     pub config: SessionConfig,
+    /// Where buffering operators reserve memory.
+    pub memory: Arc<memory::MemoryPool>,
+}
+
+impl TaskContext {
+    /// A context for one query run with `config` (its own pool, limited by `memory_limit`).
+    pub fn new(config: SessionConfig) -> Self {
+        let memory = memory::MemoryPool::new(config.memory_limit);
+        Self { config, memory }
+    }
 }
 
 /// A node of a physical plan.

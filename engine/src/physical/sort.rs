@@ -10,6 +10,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
+use crate::physical::memory::Reservation;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// A sort key bound to the input.
@@ -63,6 +64,8 @@ impl ExecNode for SortExec {
                 buffered: vec![],
                 buffered_rows: 0,
                 batch_size: ctx.config.batch_size,
+                reservation: ctx.memory.reservation("SortExec"),
+                bytes: 0,
             },
         ))
     }
@@ -92,6 +95,8 @@ struct SortOp {
     buffered: Vec<RecordBatch>,
     buffered_rows: usize,
     batch_size: usize,
+    reservation: Reservation,
+    bytes: usize,
 }
 
 /// Sorts `batch` by `keys`, keeping the first `fetch` rows.
@@ -119,6 +124,7 @@ impl SortOp {
         self.buffered.clear();
         let sorted = sort_batch(&all, &self.keys, self.fetch)?;
         self.buffered_rows = sorted.num_rows();
+        self.bytes = sorted.get_array_memory_size();
         Ok(sorted)
     }
 }
@@ -126,6 +132,8 @@ impl SortOp {
 impl Operator for SortOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
         self.buffered_rows += batch.num_rows();
+        self.bytes += batch.get_array_memory_size();
+        self.reservation.resize(self.bytes)?;
         self.buffered.push(batch);
         if let Some(k) = self.fetch {
             // Top-k: bound the buffer by sorting and truncating whenever it grows.

@@ -20,6 +20,7 @@ use crate::logical::expr::{Expr, WindowFunc};
 use crate::logical::schema::PlanSchema;
 use crate::physical::accumulator::{create_accumulator, Accumulator};
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
+use crate::physical::memory::Reservation;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 #[derive(Debug, Clone)]
@@ -116,6 +117,7 @@ impl ExecNode for WindowExec {
                 input_schema: self.input.schema(),
                 schema: self.schema.clone(),
                 buffered: vec![],
+                reservation: ctx.memory.reservation("WindowExec"),
             },
         ))
     }
@@ -130,10 +132,13 @@ struct WindowOp {
     input_schema: SchemaRef,
     schema: SchemaRef,
     buffered: Vec<RecordBatch>,
+    reservation: Reservation,
 }
 
 impl Operator for WindowOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        let bytes = self.reservation.size() + batch.get_array_memory_size();
+        self.reservation.resize(bytes)?;
         self.buffered.push(batch);
         Ok(())
     }

@@ -1,0 +1,109 @@
+//! Memory accounting: a pool with an optional limit that operators reserve their buffered
+//! data from (sort and window buffers, aggregation state, hash-join build sides). A
+//! reservation that would pass the limit fails with an error naming the operator and the
+//! limit, so a query that does not fit stops cleanly instead of being killed by the OS.
+//! (Spilling to disk when a reservation is refused is not built yet.)
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Result, SluiceError};
+
+/// Bytes reserved by the running queries of a session, against an optional limit.
+#[derive(Debug, Default)]
+pub struct MemoryPool {
+    limit: Option<usize>,
+    used: AtomicUsize,
+}
+
+impl MemoryPool {
+    /// A pool with at most `limit` bytes (`None` = unlimited, still counted).
+    pub fn new(limit: Option<usize>) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// A new, empty reservation for `operator`.
+    pub fn reservation(self: &Arc<Self>, operator: &'static str) -> Reservation {
+        Reservation {
+            pool: self.clone(),
+            operator,
+            size: 0,
+        }
+    }
+}
+
+/// Memory held by one operator instance; released when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    pool: Arc<MemoryPool>,
+    operator: &'static str,
+    size: usize,
+}
+
+impl Reservation {
+    /// Sets the reserved size to `bytes`, failing (and keeping the old size) when growing
+    /// would pass the pool's limit.
+    pub fn resize(&mut self, bytes: usize) -> Result<()> {
+        if bytes <= self.size {
+            self.pool
+                .used
+                .fetch_sub(self.size - bytes, Ordering::Relaxed);
+            self.size = bytes;
+            return Ok(());
+        }
+        let grow = bytes - self.size;
+        let before = self.pool.used.fetch_add(grow, Ordering::Relaxed);
+        if let Some(limit) = self.pool.limit {
+            if before + grow > limit {
+                self.pool.used.fetch_sub(grow, Ordering::Relaxed);
+                return Err(SluiceError::ResourcesExhausted(format!(
+                    "{} needs {} more bytes ({} held) but the memory limit is {} bytes with {} in use; \
+                     raise the limit (SessionConfig::memory_limit, --memory-limit)",
+                    self.operator, grow, self.size, limit, before
+                )));
+            }
+        }
+        self.size = bytes;
+        Ok(())
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.pool.used.fetch_sub(self.size, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_respect_the_limit_and_release_on_drop() {
+        let pool = MemoryPool::new(Some(100));
+        let mut a = pool.reservation("SortExec");
+        a.resize(60).expect("fits");
+        let mut b = pool.reservation("HashJoinExec");
+        let e = b.resize(50).expect_err("over the limit").to_string();
+        assert!(e.contains("HashJoinExec") && e.contains("100"), "{e}");
+        assert_eq!(pool.used(), 60);
+        a.resize(10).expect("shrink");
+        b.resize(50).expect("fits now");
+        drop(a);
+        drop(b);
+        assert_eq!(pool.used(), 0);
+    }
+}
