@@ -293,6 +293,18 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        use super::parse_size;
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("1.5G"), Ok(3 << 29));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1G").is_err());
+    }
+
     use super::*;
 
     #[test]
