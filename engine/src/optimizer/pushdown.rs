@@ -46,9 +46,8 @@ fn split_disjunction(e: Expr, out: &mut Vec<Expr>) {
     }
 }
 
-/// `(a AND b) OR (a AND c)` → `a AND (b OR c)`, so a join key repeated in every branch
-/// of an OR (TPC-H q19) becomes a key instead of a cross-join filter.
-pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
+/// The AND terms of each branch of an OR, or `None` when `e` is not an OR.
+fn or_branch_terms(e: &Expr) -> Option<Vec<Vec<Expr>>> {
     if !matches!(
         e,
         Expr::Binary {
@@ -56,19 +55,29 @@ pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
             ..
         }
     ) {
-        split_conjunction(e, out);
-        return;
+        return None;
     }
     let mut branches = Vec::new();
     split_disjunction(e.clone(), &mut branches);
-    let terms: Vec<Vec<Expr>> = branches
-        .into_iter()
-        .map(|b| {
-            let mut t = Vec::new();
-            split_conjunction(b, &mut t);
-            t
-        })
-        .collect();
+    Some(
+        branches
+            .into_iter()
+            .map(|b| {
+                let mut t = Vec::new();
+                split_conjunction(b, &mut t);
+                t
+            })
+            .collect(),
+    )
+}
+
+/// `(a AND b) OR (a AND c)` → `a AND (b OR c)`, so a join key repeated in every branch
+/// of an OR (TPC-H q19) becomes a key instead of a cross-join filter.
+pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
+    let Some(terms) = or_branch_terms(&e) else {
+        split_conjunction(e, out);
+        return;
+    };
     let common: Vec<Expr> = terms[0]
         .iter()
         .filter(|t| terms[1..].iter().all(|other| other.contains(t)))
@@ -327,25 +336,9 @@ fn leaves_of(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<usize> {
 /// (implied by the original, which stays). TPC-H q7's nation pair and q19's part/lineitem
 /// conditions filter their scans this way instead of after the joins.
 fn derive_from_or(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<(usize, Expr)> {
-    if !matches!(
-        p,
-        Expr::Binary {
-            op: BinaryOp::Or,
-            ..
-        }
-    ) {
+    let Some(terms) = or_branch_terms(p) else {
         return vec![];
-    }
-    let mut branches = Vec::new();
-    split_disjunction(p.clone(), &mut branches);
-    let terms: Vec<Vec<Expr>> = branches
-        .into_iter()
-        .map(|b| {
-            let mut t = Vec::new();
-            split_conjunction(b, &mut t);
-            t
-        })
-        .collect();
+    };
     let mut out = Vec::new();
     for i in 0..leaves.len() {
         let per_branch: Option<Vec<Expr>> = terms
