@@ -212,23 +212,25 @@ impl DataFrame {
     pub fn collect(&self) -> Result<Vec<RecordBatch>> {
         let phys = self.physical_plan()?;
         let ctx = Arc::new(TaskContext::new(self.config.clone()));
-        let schema = self.schema();
         let batches = collect_partitions(&phys, &ctx)?;
-        // Present the logical names/types (physical schemas may differ in nullability only).
+        // Present the logical names (physical schemas may differ in nullability only).
+        let schema = Arc::new(arrow::datatypes::Schema::new(
+            self.schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
         batches
             .into_iter()
             .map(|b| {
-                let cols = b.columns().to_vec();
                 let opts =
                     arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-                let relaxed = Arc::new(arrow::datatypes::Schema::new(
-                    schema
-                        .fields()
-                        .iter()
-                        .map(|f| f.as_ref().clone().with_nullable(true))
-                        .collect::<Vec<_>>(),
-                ));
-                Ok(RecordBatch::try_new_with_options(relaxed, cols, &opts)?)
+                Ok(RecordBatch::try_new_with_options(
+                    schema.clone(),
+                    b.columns().to_vec(),
+                    &opts,
+                )?)
             })
             .collect()
     }

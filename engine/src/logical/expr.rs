@@ -324,6 +324,16 @@ pub struct SortExpr {
     pub nulls_first: bool,
 }
 
+impl SortExpr {
+    /// Direction and NULL placement as Arrow's sort kernels take them.
+    pub fn options(&self) -> arrow::compute::SortOptions {
+        arrow::compute::SortOptions {
+            descending: !self.asc,
+            nulls_first: self.nulls_first,
+        }
+    }
+}
+
 impl fmt::Display for SortExpr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -300,15 +300,7 @@ fn utf8(v: &ColumnarValue, n: usize) -> Result<ArrayRef> {
 }
 
 fn map_str(v: &ColumnarValue, f: impl Fn(&str) -> String) -> Result<ColumnarValue> {
-    let n = rows_of(std::slice::from_ref(v), usize::MAX);
-    let a = utf8(
-        v,
-        if n == 1 {
-            1
-        } else {
-            v.clone().into_array(0).map(|a| a.len())?
-        },
-    )?;
+    let a = utf8(v, 1)?;
     let out: StringArray = a.as_string::<i32>().iter().map(|s| s.map(&f)).collect();
     Ok(scalar_like(std::slice::from_ref(v), Arc::new(out)))
 }

@@ -1,8 +1,6 @@
 //! Row hashing over columns, shared by hash joins, hash aggregation and hash exchanges
 //! (so equal keys land in the same partition and bucket everywhere).
 
-use std::hash::{BuildHasherDefault, Hasher};
-
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type,
@@ -165,27 +163,6 @@ pub fn hash_columns(cols: &[ArrayRef], num_rows: usize) -> Result<Vec<u64>> {
     }
     Ok(hashes)
 }
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-pub struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = mix(self.0, u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-}
-
-/// Build-hasher for maps keyed by precomputed hashes.
-pub type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
 #[cfg(test)]
 mod tests {

@@ -280,8 +280,8 @@ impl ProbeOp {
         self.batch(&self.pair_schema, cols, n)
     }
 
-    /// Verified matching pairs for `batch` and the joined rows when a filter needed them.
-    fn matches(&self, batch: &RecordBatch) -> Result<(Vec<u32>, Vec<u32>)> {
+    /// The probe keys of `batch` and its verified matching pairs (probe row, build row).
+    fn matches(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Vec<u32>, Vec<u32>)> {
         let n = batch.num_rows();
         let keys = self
             .probe_keys
@@ -301,12 +301,13 @@ impl ProbeOp {
                 bidx.extend(b);
                 start = end;
             }
-            return Ok((pidx, bidx));
+            return Ok((keys, pidx, bidx));
         }
         let hashes = hash_columns(&keys, n)?;
         self.table
             .candidates(&keys, &hashes, 0..n, &mut pidx, &mut bidx);
-        self.verify(batch, &keys, pidx, bidx)
+        let (pidx, bidx) = self.verify(batch, &keys, pidx, bidx)?;
+        Ok((keys, pidx, bidx))
     }
 
     /// Keeps the candidate pairs whose keys are equal and that pass the residual filter.
@@ -378,7 +379,7 @@ impl Operator for ProbeOp {
         if m.probe_anti && m.null_aware && self.table.num_rows() > 0 && self.table.has_null_key {
             return Ok(()); // x NOT IN (.., NULL, ..) is never true
         }
-        let (pidx, bidx) = self.matches(&batch)?;
+        let (keys, pidx, bidx) = self.matches(&batch)?;
         if m.tracks_build() {
             if self.visited.is_empty() {
                 self.visited = vec![false; self.table.num_rows()];
@@ -416,11 +417,6 @@ impl Operator for ProbeOp {
                 let keep: Vec<bool> = if m.probe_semi {
                     matched
                 } else if m.null_aware && self.table.num_rows() > 0 {
-                    let keys = self
-                        .probe_keys
-                        .iter()
-                        .map(|e| e.evaluate_array(&batch))
-                        .collect::<Result<Vec<_>>>()?;
                     (0..n)
                         .map(|i| !matched[i] && keys.iter().all(|k| !k.is_null(i)))
                         .collect()

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
-use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, Schema};
 
 use crate::config::SessionConfig;
@@ -100,13 +99,6 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
     }
 }
 
-fn sort_options(asc: bool, nulls_first: bool) -> SortOptions {
-    SortOptions {
-        descending: !asc,
-        nulls_first,
-    }
-}
-
 impl Planner<'_> {
     fn gather(&self, p: Arc<dyn ExecNode>) -> Arc<dyn ExecNode> {
         if p.output_partitions() == 1 {
@@ -178,7 +170,7 @@ impl Planner<'_> {
                     .map(|s| {
                         Ok(PhysSortExpr {
                             expr: create_physical_expr(&s.expr, input.schema())?,
-                            options: sort_options(s.asc, s.nulls_first),
+                            options: s.options(),
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;

@@ -72,15 +72,7 @@ impl WindowExec {
                 partition_by: partition_by.iter().map(bind).collect::<Result<_>>()?,
                 order_by: order_by
                     .iter()
-                    .map(|s| {
-                        Ok((
-                            bind(&s.expr)?,
-                            SortOptions {
-                                descending: !s.asc,
-                                nulls_first: s.nulls_first,
-                            },
-                        ))
-                    })
+                    .map(|s| Ok((bind(&s.expr)?, s.options())))
                     .collect::<Result<_>>()?,
             });
         }
