@@ -33,7 +33,8 @@ pub use config::{ExchangeMode, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{Result, SluiceError};
 pub use logical::expr::{
-    avg, col, count, count_distinct, count_star, date_lit, func, lit, max, min, sum, Expr, SortExpr,
+    avg, col, count, count_distinct, count_star, date_lit, func, lit, max, min, sum, Expr, Scalar,
+    SortExpr,
 };
 pub use logical::plan::JoinType;
 pub use session::Session;

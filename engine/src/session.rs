@@ -15,8 +15,10 @@ use crate::catalog::{Catalog, CatalogEntry, TableProvider};
 use crate::config::SessionConfig;
 use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
+use crate::logical::expr::Scalar;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
+use crate::sql::params::number_placeholders;
 use crate::sql::planner::SqlPlanner;
 use crate::sql::{convert_data_type, ident, object_name, parse, FileFormat, SqlStatement};
 
@@ -171,15 +173,34 @@ impl Session {
     /// take effect immediately; the returned DataFrame is the last statement's result
     /// (an empty result for DDL).
     pub fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let statements = parse(sql)?;
+        self.sql_with_params(sql, &[])
+    }
+
+    /// Like [`Session::sql`], with `params` bound to the placeholders (`?` in text order,
+    /// or `$1..$n`). Each value becomes a literal of its own type; the number of values must
+    /// match the number of placeholders.
+    pub fn sql_with_params(&self, sql: &str, params: &[Scalar]) -> Result<DataFrame> {
+        let mut statements = parse(sql)?;
         if statements.is_empty() {
             return Err(SluiceError::Parse("no statement to run".into()));
         }
+        let wanted = number_placeholders(&mut statements)?;
+        if wanted != params.len() {
+            return Err(SluiceError::plan(format!(
+                "the statement has {wanted} parameter(s) but {} value(s) were bound",
+                params.len()
+            )));
+        }
         let mut last = None;
         for s in statements {
-            last = Some(self.statement(s)?);
+            last = Some(self.statement(s, params)?);
         }
         last.ok_or_else(|| SluiceError::Parse("no statement to run".into()))
+    }
+
+    /// How many parameters `sql` takes (after parsing it; nothing runs).
+    pub fn parameter_count(sql: &str) -> Result<usize> {
+        number_placeholders(&mut parse(sql)?)
     }
 
     fn done(&self) -> DataFrame {
@@ -209,7 +230,7 @@ impl Session {
         self.read_batches(schema, vec![batch])
     }
 
-    fn statement(&self, s: SqlStatement) -> Result<DataFrame> {
+    fn statement(&self, s: SqlStatement, params: &[Scalar]) -> Result<DataFrame> {
         let st = match s {
             SqlStatement::CreateExternalTable {
                 name,
@@ -233,7 +254,9 @@ impl Session {
         };
         match *st {
             Statement::Query(q) => {
-                let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
+                let plan = SqlPlanner::new(&self.catalog)
+                    .with_params(params)
+                    .plan_query(&q)?;
                 Ok(DataFrame::new(plan, self.config.clone()))
             }
             Statement::Explain {
@@ -247,7 +270,9 @@ impl Session {
                         "EXPLAIN of a statement other than a query",
                     ));
                 };
-                let plan = SqlPlanner::new(&self.catalog).plan_query(&q)?;
+                let plan = SqlPlanner::new(&self.catalog)
+                    .with_params(params)
+                    .plan_query(&q)?;
                 let df = DataFrame::new(plan, self.config.clone());
                 let text = df.explain()?;
                 let mut rows = Vec::new();
@@ -268,7 +293,7 @@ impl Session {
                     }
                     return Err(SluiceError::plan(format!("'{name}' already exists")));
                 }
-                let mut planner = SqlPlanner::new(&self.catalog);
+                let mut planner = SqlPlanner::new(&self.catalog).with_params(params);
                 let plan = planner.plan_query(&v.query)?;
                 let cols: Vec<ast::TableAliasColumnDef> = v
                     .columns
@@ -292,7 +317,9 @@ impl Session {
                 }
                 let (schema, batches) = match &ct.query {
                     Some(q) => {
-                        let plan = SqlPlanner::new(&self.catalog).plan_query(q)?;
+                        let plan = SqlPlanner::new(&self.catalog)
+                            .with_params(params)
+                            .plan_query(q)?;
                         let df = DataFrame::new(plan, self.config.clone());
                         (df.schema(), df.collect()?)
                     }
@@ -342,7 +369,9 @@ impl Session {
                 if !ins.columns.is_empty() {
                     return Err(SluiceError::unsupported("INSERT with a column list"));
                 }
-                let plan = SqlPlanner::new(&self.catalog).plan_query(source)?;
+                let plan = SqlPlanner::new(&self.catalog)
+                    .with_params(params)
+                    .plan_query(source)?;
                 let df = DataFrame::new(plan, self.config.clone());
                 let got = df.schema();
                 if got.fields().len() != schema.fields().len() {

@@ -124,7 +124,19 @@ impl SqlPlanner<'_> {
                     ctx,
                 )?
             }
-            S::Value(v) => value_literal(&v.value)?,
+            S::Value(v) => match &v.value {
+                ast::Value::Placeholder(p) => {
+                    let i = crate::sql::params::placeholder_index(p)?;
+                    let value = self.params.get(i).ok_or_else(|| {
+                        SluiceError::plan(format!(
+                            "no value bound for parameter {p} ({} bound)",
+                            self.params.len()
+                        ))
+                    })?;
+                    Expr::Literal(value.clone())
+                }
+                other => value_literal(other)?,
+            },
             S::TypedString(ts) => {
                 let s = match &ts.value.value {
                     ast::Value::SingleQuotedString(s) => s.clone(),

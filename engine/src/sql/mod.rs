@@ -4,6 +4,7 @@
 //! `CREATE EXTERNAL TABLE`); `planner::SqlPlanner` turns queries into [`crate::logical::plan::LogicalPlan`]s.
 
 pub mod expr;
+pub mod params;
 pub mod planner;
 pub mod select;
 pub mod subquery;

@@ -9,7 +9,7 @@ use sqlparser::ast::{self as ast, SetExpr, SetOperator, SetQuantifier, TableFact
 
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{conjunction, split_conjunction, Column, Expr, SortExpr};
+use crate::logical::expr::{conjunction, split_conjunction, Column, Expr, Scalar, SortExpr};
 use crate::logical::plan::{expr_field, JoinType, LogicalPlan};
 use crate::logical::schema::{PlanSchema, QField};
 use crate::physical::coerce::common_type;
@@ -30,6 +30,8 @@ pub struct SqlPlanner<'a> {
     /// The value a just-planned correlated aggregate subquery has over no rows (COUNT → 0),
     /// when it is not NULL.
     pub(crate) empty_value: Option<Expr>,
+    /// Values bound to `$1..$n` placeholders.
+    pub(crate) params: &'a [Scalar],
 }
 
 impl<'a> SqlPlanner<'a> {
@@ -42,7 +44,14 @@ impl<'a> SqlPlanner<'a> {
             correlated: vec![],
             next_id: 0,
             empty_value: None,
+            params: &[],
         }
+    }
+
+    /// Binds `params` to the placeholders `$1..$n` (see [`crate::sql::params`]).
+    pub fn with_params(mut self, params: &'a [Scalar]) -> Self {
+        self.params = params;
+        self
     }
 
     pub(crate) fn fresh(&mut self, prefix: &str) -> String {
