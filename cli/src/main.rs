@@ -4,8 +4,10 @@
 //! statements once and exits (non-zero, with the error on stderr, if one fails).
 //! `--data DIR` registers the Parquet tables found in a directory, `--threads N` sets the
 //! partitions queries run with and `--format table|csv|json` picks the output format.
+//! `sluice serve` runs the Arrow Flight SQL server (see `serve.rs`).
 
 mod output;
+mod serve;
 mod shell;
 
 use std::io::Write;
@@ -37,6 +39,8 @@ struct Cli {
 enum Command {
     /// Run SQL: an interactive shell, or statements from -c / -f.
     Sql(SqlArgs),
+    /// Run the Arrow Flight SQL server (ADBC, pyarrow.flight and other Flight SQL clients).
+    Serve(serve::ServeArgs),
 }
 
 /// Options of `sluice sql`.
@@ -96,6 +100,9 @@ pub enum CliError {
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// The Flight SQL server could not start or failed.
+    #[error("server: {0}")]
+    Server(String),
     /// The line editor of the interactive shell failed.
     #[error("line editor: {0}")]
     Editor(#[from] ReadlineError),
@@ -129,6 +136,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Sql(args) => run_sql(args),
+        Command::Serve(args) => serve::run_serve(args),
     }
 }
 

@@ -213,26 +213,21 @@ impl DataFrame {
         let phys = self.physical_plan()?;
         let ctx = Arc::new(TaskContext::new(self.config.clone()));
         let batches = collect_partitions(&phys, &ctx)?;
-        // Present the logical names (physical schemas may differ in nullability only).
-        let schema = Arc::new(arrow::datatypes::Schema::new(
+        let schema = self.result_schema();
+        batches.into_iter().map(|b| relabel(&schema, b)).collect()
+    }
+
+    /// The schema of the batches [`DataFrame::collect`] and [`DataFrame::execute_stream`]
+    /// yield: the logical names and types, every field nullable (physical plans may differ
+    /// from the logical schema in nullability only).
+    pub fn result_schema(&self) -> SchemaRef {
+        Arc::new(arrow::datatypes::Schema::new(
             self.schema()
                 .fields()
                 .iter()
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect::<Vec<_>>(),
-        ));
-        batches
-            .into_iter()
-            .map(|b| {
-                let opts =
-                    arrow::array::RecordBatchOptions::new().with_row_count(Some(b.num_rows()));
-                Ok(RecordBatch::try_new_with_options(
-                    schema.clone(),
-                    b.columns().to_vec(),
-                    &opts,
-                )?)
-            })
-            .collect()
+        ))
     }
 
     /// Runs the query, yielding batches as they are produced. Dropping the stream cancels
@@ -240,6 +235,7 @@ impl DataFrame {
     pub fn execute_stream(&self) -> Result<BatchStream> {
         let phys = self.physical_plan()?;
         let ctx = Arc::new(TaskContext::new(self.config.clone()));
+        let schema = self.result_schema();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
         let gathered = if phys.output_partitions() == 1 {
             phys
@@ -261,7 +257,7 @@ impl DataFrame {
                 };
                 for el in stream {
                     let item = match el {
-                        Ok(crate::physical::Element::Batch(b)) => Ok(b),
+                        Ok(crate::physical::Element::Batch(b)) => relabel(&schema, b),
                         Ok(crate::physical::Element::End) => break,
                         Ok(_) => continue,
                         Err(e) => Err(e),
@@ -283,4 +279,14 @@ impl DataFrame {
         let batches = self.collect()?;
         Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
     }
+}
+
+/// `batch` under `schema` (same columns; names and nullability from `schema`).
+fn relabel(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        batch.columns().to_vec(),
+        &opts,
+    )?)
 }

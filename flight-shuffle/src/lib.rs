@@ -196,6 +196,12 @@ pub trait ShuffleWriter: Send {
     fn finish(&mut self) -> Result<()>;
     /// This producer failed; every reader of the exchange gets `ShuffleError::ProducerFailed` with the message.
     fn abort(&mut self, message: String);
+    /// True once every reader this writer feeds has gone away, so producing more is wasted
+    /// work (a LIMIT that is satisfied, a client that cancelled). Blocking exchanges keep
+    /// their files for readers that come later and are never abandoned.
+    fn abandoned(&self) -> bool {
+        false
+    }
 }
 
 /// Reads one output partition: batches in the order each producer wrote them (interleaving across producers is arbitrary).

@@ -180,6 +180,10 @@ impl ShuffleWriter for PipelinedWriter {
         Ok(())
     }
 
+    fn abandoned(&self) -> bool {
+        self.state == WriterState::Open && self.senders.iter().all(Option::is_none)
+    }
+
     fn abort(&mut self, message: String) {
         if self.state == WriterState::Aborted {
             return;

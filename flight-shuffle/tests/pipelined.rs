@@ -376,3 +376,19 @@ fn zero_producers_means_immediate_end_of_data() -> TestResult {
     assert!(read_all(exchange.reader(0)?)?.is_empty());
     Ok(())
 }
+
+#[test]
+fn writer_is_abandoned_once_every_reader_left() -> TestResult {
+    let exchange = pipelined(4, 1, 2)?;
+    let schema = exchange.schema();
+    let first = exchange.reader(0)?;
+    let second = exchange.reader(1)?;
+    let mut writer = exchange.writer(0)?;
+    drop(first);
+    writer.write(0, batch(&schema, 0, 0, 4)?)?;
+    assert!(!writer.abandoned(), "partition 1 still has a reader");
+    drop(second);
+    writer.write(1, batch(&schema, 0, 1, 4)?)?;
+    assert!(writer.abandoned());
+    Ok(())
+}

@@ -119,6 +119,10 @@ fn produce(
                     }
                 }
             }
+            if writer.abandoned() {
+                // Every reader left: stop reading the input (dropping it stops upstream work).
+                break;
+            }
         }
         writer.finish()?;
         Ok(())

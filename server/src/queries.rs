@@ -1,0 +1,205 @@
+//! Server-side query state: planned statements waiting for their `DoGet`, prepared
+//! statements with their bound parameters, and the count of results being streamed.
+//!
+//! `GetFlightInfo` plans a statement (DDL takes effect there, once) and parks the planned
+//! [`DataFrame`] under a random handle that goes into the ticket; `DoGet` takes it out and
+//! streams it. Nothing runs twice and nothing is materialized on the server. Parked plans
+//! that no client fetches expire after [`QueryRegistry::ttl`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::FlightData;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use rand::RngCore;
+use sluice::{DataFrame, Scalar};
+use tonic::Status;
+
+use crate::status::to_status;
+
+/// A statement prepared by `CreatePreparedStatement`.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The SQL text.
+    pub sql: String,
+    /// How many placeholders it has.
+    pub param_count: usize,
+    /// Parameter rows bound by the last `DoPut` (one execution per row).
+    pub params: Vec<Vec<Scalar>>,
+}
+
+struct Parked {
+    df: DataFrame,
+    parked_at: Instant,
+}
+
+/// The server's statement state, shared by all connections.
+pub struct QueryRegistry {
+    ttl: Duration,
+    parked: Mutex<HashMap<String, Parked>>,
+    prepared: Mutex<HashMap<String, Prepared>>,
+    active: Arc<AtomicUsize>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, Status> {
+    m.lock()
+        .map_err(|_| Status::internal("server state lock poisoned"))
+}
+
+/// A random 128-bit handle, hex-encoded.
+pub fn new_handle() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl QueryRegistry {
+    /// An empty registry whose parked plans expire after `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            parked: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
+            active: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// How long a planned statement waits for its `DoGet`.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Parks `df` and returns the handle its ticket carries.
+    pub fn park(&self, df: DataFrame) -> Result<String, Status> {
+        let handle = new_handle();
+        let now = Instant::now();
+        let mut parked = lock(&self.parked)?;
+        parked.retain(|_, p| now.duration_since(p.parked_at) < self.ttl);
+        parked.insert(handle.clone(), Parked { df, parked_at: now });
+        Ok(handle)
+    }
+
+    /// Takes the plan parked under `handle` (a ticket is good for one `DoGet`).
+    pub fn take(&self, handle: &str) -> Result<DataFrame, Status> {
+        lock(&self.parked)?
+            .remove(handle)
+            .filter(|p| p.parked_at.elapsed() < self.ttl)
+            .map(|p| p.df)
+            .ok_or_else(|| {
+                Status::not_found(
+                    "unknown or expired ticket: tickets are good for one DoGet, \
+                     within a few minutes of GetFlightInfo",
+                )
+            })
+    }
+
+    /// Forgets a parked plan (cancelled before it was fetched); true if it was there.
+    pub fn cancel(&self, handle: &str) -> Result<bool, Status> {
+        Ok(lock(&self.parked)?.remove(handle).is_some())
+    }
+
+    /// Registers a prepared statement and returns its handle.
+    pub fn prepare(&self, statement: Prepared) -> Result<String, Status> {
+        let handle = new_handle();
+        lock(&self.prepared)?.insert(handle.clone(), statement);
+        Ok(handle)
+    }
+
+    /// The prepared statement under `handle`.
+    pub fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
+        let key = std::str::from_utf8(handle).unwrap_or_default();
+        lock(&self.prepared)?
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Status::not_found("unknown prepared statement handle"))
+    }
+
+    /// Binds parameter rows to a prepared statement.
+    pub fn bind(&self, handle: &[u8], params: Vec<Vec<Scalar>>) -> Result<(), Status> {
+        let key = std::str::from_utf8(handle).unwrap_or_default();
+        let mut prepared = lock(&self.prepared)?;
+        let p = prepared
+            .get_mut(key)
+            .ok_or_else(|| Status::not_found("unknown prepared statement handle"))?;
+        p.params = params;
+        Ok(())
+    }
+
+    /// Closes a prepared statement.
+    pub fn close(&self, handle: &[u8]) -> Result<(), Status> {
+        let key = std::str::from_utf8(handle).unwrap_or_default();
+        lock(&self.prepared)?.remove(key);
+        Ok(())
+    }
+
+    /// How many results are streaming right now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Runs `df` and encodes its batches as Flight data while it runs. Dropping the stream
+    /// (the client cancelled or went away) drops the query, which stops its threads.
+    pub fn stream(
+        &self,
+        df: &DataFrame,
+    ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
+        let schema = df.result_schema();
+        let batches = df.execute_stream().map_err(to_status)?;
+        let guard = ActiveGuard::new(self.active.clone());
+        let batches = batches.map(move |r| {
+            let _still_running = &guard;
+            r.map_err(|e| FlightError::Tonic(Box::new(to_status(e))))
+        });
+        Ok(encode(schema, batches))
+    }
+}
+
+/// Flight data for `batches` under `schema` (the schema is sent even for no rows).
+pub fn encode(
+    schema: SchemaRef,
+    batches: impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> BoxStream<'static, Result<FlightData, Status>> {
+    FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .build(batches)
+        .map(|r| r.map_err(flight_to_status))
+        .boxed()
+}
+
+/// One batch as a Flight data stream.
+pub fn encode_one(
+    schema: SchemaRef,
+    batch: RecordBatch,
+) -> BoxStream<'static, Result<FlightData, Status>> {
+    encode(schema, futures::stream::once(async move { Ok(batch) }))
+}
+
+fn flight_to_status(e: FlightError) -> Status {
+    match e {
+        FlightError::Tonic(s) => *s,
+        other => Status::internal(other.to_string()),
+    }
+}
+
+/// Counts a streaming result while it lives.
+struct ActiveGuard(Arc<AtomicUsize>);
+
+impl ActiveGuard {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
