@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, every crate's tests (TPC-H answers at SF 0.01
-# and 0.1, sqllogictest files, CLI end-to-end tests) and doc tests.
+# and 0.1, sqllogictest files, CLI end-to-end tests, Flight SQL server), doc tests, and the
+# Python client suite (ADBC / pyarrow.flight against `sluice serve`, scripts/python-tests.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 "$(dirname "$0")/install-prereqs.sh"
@@ -18,3 +19,5 @@ else
 fi
 echo "== doc tests"
 cargo test --workspace --locked --doc
+echo "== Python clients (pytest)"
+./scripts/python-tests.sh

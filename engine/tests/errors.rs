@@ -48,6 +48,11 @@ fn syntax_errors_give_line_and_column() {
     let e = err(&session(), "SELECT id\nFROM people\nWHERE id >");
     assert!(e.contains("Line: 3"), "{e}");
     assert!(e.contains("Column"), "{e}");
+    let e = err(&session(), "SELECT id FROM people\nWHERE id > 1 GARBAGE");
+    assert!(
+        e.ends_with("expected end of statement, found: GARBAGE at Line: 2, Column: 14"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -73,3 +73,27 @@ fn smoke_queries() {
         println!("{q}\n{}", run(&s, q));
     }
 }
+
+#[test]
+fn cross_join_output_comes_in_bounded_chunks() {
+    let s = Session::with_config(SessionConfig::default().with_target_partitions(2));
+    s.sql("CREATE TABLE a AS SELECT * FROM (VALUES (1), (2), (3)) AS v(x)")
+        .expect("a");
+    // 3 × 2^7 = 384 rows; cross with itself: 147456 pairs, more than one chunk's 65536.
+    for _ in 0..7 {
+        s.sql("INSERT INTO a SELECT * FROM a").expect("double");
+    }
+    let df = s
+        .sql("SELECT p.x, q.x AS y FROM a p CROSS JOIN a q")
+        .expect("plans");
+    let batches = df.collect().expect("runs");
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 384 * 384);
+    let largest = batches.iter().map(|b| b.num_rows()).max().unwrap_or(0);
+    assert!(largest <= 1 << 16, "a chunk of {largest} rows");
+    let total = run(
+        &s,
+        "SELECT count(*) AS c, sum(p.x * q.x) AS s FROM a p, a q",
+    );
+    assert!(total.contains("| 147456 | 589824 |"), "{total}");
+}

@@ -76,8 +76,9 @@ impl Authenticator {
         let encoded = header
             .strip_prefix("Basic ")
             .ok_or_else(|| Status::unauthenticated("handshake needs basic auth (user/password)"))?;
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
+        // Clients differ on padding (Go's Flight client sends unpadded base64).
+        let decoded = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded.trim().trim_end_matches('='))
             .map_err(|_| Status::unauthenticated("basic auth value is not base64"))?;
         let text = String::from_utf8(decoded)
             .map_err(|_| Status::unauthenticated("basic auth value is not UTF-8"))?;
@@ -225,6 +226,14 @@ mod tests {
         assert_eq!(token.len(), 64);
         assert!(a.allows(Some(&format!("Bearer {token}"))).is_ok());
         assert!(a.handshake(&basic("ann:wrong")).is_err());
+        // Unpadded base64, as Go's Flight client sends it ("ann:s3cret" needs padding).
+        let mut unpadded = MetadataMap::new();
+        let v = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode("ann:s3cret")
+        );
+        unpadded.insert("authorization", v.parse().expect("ascii"));
+        assert!(a.handshake(&unpadded).is_ok());
         assert!(a.handshake(&basic("bob:s3cret")).is_err());
         assert!(a.handshake(&MetadataMap::new()).is_err());
     }

@@ -31,7 +31,7 @@ use arrow_flight::{
 use futures::stream::{self, BoxStream, Stream, StreamExt};
 use prost::Message;
 use sluice::sql::{parse, SqlStatement};
-use sluice::{DataFrame, Scalar, Session};
+use sluice::{DataFrame, Scalar, Session, SluiceError};
 use sqlparser::ast::Statement;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
@@ -392,14 +392,23 @@ impl FlightSqlService for SluiceFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let sql = query.query;
         let param_count = Session::parameter_count(&sql).map_err(crate::status::to_status)?;
-        // The result schema of a query, planned with NULL parameters; other statements
-        // (and queries whose types depend on the parameters) report no columns.
+        // The result schema of a query, planned with NULL parameters. Unknown tables and
+        // columns fail here; other statements, and queries whose types depend on the
+        // parameters' types, report no columns.
         let dataset = if is_query(&sql) {
             let nulls = vec![Scalar::null(); param_count];
-            self.plan(sql.clone(), nulls)
-                .await
-                .map(|df| df.result_schema())
-                .unwrap_or_else(|_| Arc::new(Schema::empty()))
+            let (session, text) = (self.session.clone(), sql.clone());
+            let planned =
+                tokio::task::spawn_blocking(move || session.sql_with_params(&text, &nulls))
+                    .await
+                    .map_err(|e| Status::internal(format!("planning task failed: {e}")))?;
+            match planned {
+                Ok(df) => df.result_schema(),
+                Err(SluiceError::Type(_) | SluiceError::NotSupported(_)) => {
+                    Arc::new(Schema::empty())
+                }
+                Err(e) => return Err(crate::status::to_status(e)),
+            }
         } else {
             Arc::new(Schema::empty())
         };

@@ -173,6 +173,14 @@ async fn errors_are_readable_statuses() -> TestResult {
         err.to_string().contains("table 'nowhere' not found"),
         "{err}"
     );
+    let err = c
+        .prepare("SELECT * FROM nowhere WHERE x = ?".into(), None)
+        .await
+        .expect_err("unknown table at prepare");
+    assert!(
+        err.to_string().contains("table 'nowhere' not found"),
+        "{err}"
+    );
     // The connection is still good.
     assert_eq!(ints(&query(&mut c, "SELECT 41 + 1").await?, 0), vec![42]);
     Ok(())

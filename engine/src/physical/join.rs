@@ -199,6 +199,7 @@ impl ExecNode for HashJoinExec {
             probe_schema: self.probe.schema(),
             visited: vec![],
             tracker: self.tracker.clone(),
+            pending: None,
         };
         Ok(OperatorStream::boxed(input, op))
     }
@@ -233,10 +234,21 @@ struct ProbeOp {
     /// Build rows matched by this partition (only when the mode tracks the build side).
     visited: Vec<bool>,
     tracker: Arc<Mutex<BuildTracker>>,
+    /// The probe batch being joined, when it yields its output in several chunks.
+    pending: Option<PendingProbe>,
 }
 
-/// Most pairs gathered at once for a join without keys.
-const MAX_CROSS_PAIRS: usize = 1 << 20;
+/// A probe batch part-way through: rows before `next` are joined.
+struct PendingProbe {
+    batch: RecordBatch,
+    keys: Vec<ArrayRef>,
+    next: usize,
+    /// Probe rows that found a match so far (outer, semi and anti joins).
+    matched: Vec<bool>,
+}
+
+/// Most pairs gathered at once for a join without keys (one output chunk).
+const MAX_CROSS_PAIRS: usize = 1 << 16;
 
 impl ProbeOp {
     /// Columns of `batch` gathered at `idx`.
@@ -280,34 +292,34 @@ impl ProbeOp {
         self.batch(&self.pair_schema, cols, n)
     }
 
-    /// The probe keys of `batch` and its verified matching pairs (probe row, build row).
-    fn matches(&self, batch: &RecordBatch) -> Result<(Vec<ArrayRef>, Vec<u32>, Vec<u32>)> {
-        let n = batch.num_rows();
-        let keys = self
-            .probe_keys
-            .iter()
-            .map(|e| e.evaluate_array(batch))
-            .collect::<Result<Vec<_>>>()?;
+    /// The verified matching pairs (probe row, build row) of probe rows `range`.
+    fn matches(
+        &self,
+        batch: &RecordBatch,
+        keys: &[ArrayRef],
+        range: std::ops::Range<usize>,
+    ) -> Result<(Vec<u32>, Vec<u32>)> {
         let (mut pidx, mut bidx) = (Vec::new(), Vec::new());
         if keys.is_empty() {
-            let per = (MAX_CROSS_PAIRS / self.table.num_rows().max(1)).max(1);
-            let mut start = 0;
-            while start < n {
-                let end = (start + per).min(n);
-                let (mut p, mut b) = (Vec::new(), Vec::new());
-                self.table.cross(start..end, &mut p, &mut b);
-                let (p, b) = self.verify(batch, &keys, p, b)?;
-                pidx.extend(p);
-                bidx.extend(b);
-                start = end;
-            }
-            return Ok((keys, pidx, bidx));
+            self.table.cross(range, &mut pidx, &mut bidx);
+        } else {
+            let hashes = hash_columns(keys, batch.num_rows())?;
+            self.table
+                .candidates(keys, &hashes, range, &mut pidx, &mut bidx);
         }
-        let hashes = hash_columns(&keys, n)?;
-        self.table
-            .candidates(&keys, &hashes, 0..n, &mut pidx, &mut bidx);
-        let (pidx, bidx) = self.verify(batch, &keys, pidx, bidx)?;
-        Ok((keys, pidx, bidx))
+        self.verify(batch, keys, pidx, bidx)
+    }
+
+    /// Where the next output chunk of `p` ends: a keyed join's matches come in one chunk;
+    /// a join without keys pairs every build row with each probe row, so its chunks hold
+    /// about [`MAX_CROSS_PAIRS`] pairs.
+    fn chunk_end(&self, p: &PendingProbe) -> usize {
+        let n = p.batch.num_rows();
+        if !p.keys.is_empty() {
+            return n;
+        }
+        let per = (MAX_CROSS_PAIRS / self.table.num_rows().max(1)).max(1);
+        (p.next + per).min(n)
     }
 
     /// Keeps the candidate pairs whose keys are equal and that pass the residual filter.
@@ -374,12 +386,37 @@ impl ProbeOp {
 
 impl Operator for ProbeOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        let n = batch.num_rows();
         let m = self.mode;
         if m.probe_anti && m.null_aware && self.table.num_rows() > 0 && self.table.has_null_key {
             return Ok(()); // x NOT IN (.., NULL, ..) is never true
         }
-        let (keys, pidx, bidx) = self.matches(&batch)?;
+        let keys = self
+            .probe_keys
+            .iter()
+            .map(|e| e.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        let n = batch.num_rows();
+        self.pending = Some(PendingProbe {
+            batch,
+            keys,
+            next: 0,
+            matched: vec![false; n],
+        });
+        self.resume(out)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let Some(mut p) = self.pending.take() else {
+            return Ok(());
+        };
+        let m = self.mode;
+        let end = self.chunk_end(&p);
+        let (pidx, bidx) = self.matches(&p.batch, &p.keys, p.next..end)?;
+        p.next = end;
         if m.tracks_build() {
             if self.visited.is_empty() {
                 self.visited = vec![false; self.table.num_rows()];
@@ -388,20 +425,30 @@ impl Operator for ProbeOp {
                 self.visited[b as usize] = true;
             }
         }
+        for &i in &pidx {
+            p.matched[i as usize] = true;
+        }
         if m.pairs && !pidx.is_empty() {
             let (pa, ba) = (indices(&pidx), indices(&bidx));
             let joined = self.pair_batch(
-                Self::gather(&batch, &pa)?,
+                Self::gather(&p.batch, &pa)?,
                 Self::gather(&self.table.batch, &ba)?,
                 pidx.len(),
             )?;
             out.push(Element::Batch(joined));
         }
+        if p.next < p.batch.num_rows() {
+            self.pending = Some(p);
+            return Ok(());
+        }
+        let PendingProbe {
+            batch,
+            keys,
+            matched,
+            ..
+        } = p;
+        let n = batch.num_rows();
         if m.probe_outer || m.probe_semi || m.probe_anti {
-            let mut matched = vec![false; n];
-            for &p in &pidx {
-                matched[p as usize] = true;
-            }
             if m.probe_outer {
                 let idx: Vec<u32> = (0..n as u32).filter(|&i| !matched[i as usize]).collect();
                 if !idx.is_empty() {

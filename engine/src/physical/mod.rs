@@ -124,6 +124,17 @@ pub trait Operator: Send {
     fn is_finished(&self) -> bool {
         false
     }
+    /// True while the operator has more output for the input it already took (a join
+    /// whose one probe batch yields many output batches). The driver then calls
+    /// [`Operator::resume`] instead of pulling input, one output chunk at a time, so
+    /// downstream back-pressure bounds what is held.
+    fn has_pending(&self) -> bool {
+        false
+    }
+    /// Emits the next chunk of pending output (see [`Operator::has_pending`]).
+    fn resume(&mut self, _out: &mut Vec<Element>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Drives an [`Operator`] over an input stream: the fused chain of the design.
@@ -161,6 +172,11 @@ impl OperatorStream {
     }
 
     fn step(&mut self) -> Result<()> {
+        if self.op.has_pending() {
+            self.op.resume(&mut self.scratch)?;
+            self.buf.extend(self.scratch.drain(..));
+            return Ok(());
+        }
         if self.op.is_finished() {
             return self.finish();
         }

@@ -83,7 +83,7 @@ fn parse_inner(sql: &str) -> Result<Vec<SqlStatement>> {
         if parser.peek_token().token != Token::EOF && !parser.consume_token(&Token::SemiColon) {
             let t = parser.peek_token();
             return Err(SluiceError::Parse(format!(
-                "expected end of statement, found: {} at {}",
+                "expected end of statement, found: {}{}",
                 t.token, t.span.start
             )));
         }
