@@ -29,7 +29,7 @@ def main():
     p.add_argument("--user", default="bench")
     p.add_argument("--password", default="bench")
     p.add_argument("--table", default="lineitem")
-    p.add_argument("--parquet", required=True, help="the table's Parquet file")
+    p.add_argument("--parquet", required=True, help="the table's Parquet file or directory of files")
     p.add_argument("--iterations", type=int, default=5)
     args = p.parse_args()
 

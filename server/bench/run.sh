@@ -13,7 +13,8 @@ VENV="${SLUICE_PY_VENV:-$HOME/.cache/sluice-pyenv}"
 [ -x "$VENV/bin/python" ] || { echo "no virtualenv at $VENV: run scripts/python-tests.sh first" >&2; exit 1; }
 cargo build --release -q -p sluice-cli -p sluice-bench-tpch
 DATA="data/tpch-sf$SF"
-[ -e "$DATA/lineitem.parquet" ] || "$CARGO_TARGET_DIR/release/sluice-tpch" gen --sf "$SF" --out "$DATA"
+LINEITEM="$DATA/lineitem.parquet"; [ -e "$LINEITEM" ] || LINEITEM="$DATA/lineitem"
+[ -e "$LINEITEM" ] || { "$CARGO_TARGET_DIR/release/sluice-tpch" gen --sf "$SF" --out "$DATA"; LINEITEM="$DATA/lineitem.parquet"; }
 WORK="$(mktemp -d)"
 trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo bench > "$WORK/password"
@@ -22,4 +23,4 @@ echo bench > "$WORK/password"
 SERVER=$!
 for _ in $(seq 100); do grep -q "listening on" "$WORK/out" && break; sleep 0.1; done
 URI="$(grep -o 'grpc://[^ ]*' "$WORK/out")"
-"$VENV/bin/python" server/bench/read_lineitem.py --uri "$URI" --parquet "$DATA/lineitem.parquet" "${@:3}"
+"$VENV/bin/python" server/bench/read_lineitem.py --uri "$URI" --parquet "$LINEITEM" "${@:3}"
