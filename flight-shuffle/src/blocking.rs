@@ -295,6 +295,7 @@ impl ShuffleWriter for BlockingWriter {
     fn write(&mut self, partition: usize, batch: RecordBatch) -> Result<()> {
         self.state.check_open(self.producer)?;
         self.core.check_write(partition, &batch)?;
+        let batch = crate::compact_views(batch);
         self.append(partition, &batch)?;
         self.core.metrics().record_batch(batch.num_rows());
         Ok(())

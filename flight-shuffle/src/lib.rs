@@ -63,8 +63,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 
 mod blocking;
+mod compact;
 mod pipelined;
 mod shared;
+
+pub use compact::compact_views;
 
 use crate::blocking::Blocking;
 use crate::pipelined::Pipelined;

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::FlightData;
@@ -20,6 +20,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use rand::RngCore;
 use sluice::{DataFrame, Scalar};
+use sluice_flight_shuffle::compact_views;
 use tonic::Status;
 
 use crate::status::to_status;
@@ -189,42 +190,6 @@ pub fn encode(
         .boxed()
 }
 
-/// `batch` with its string/binary view columns compacted when their data buffers hold
-/// much more than the rows refer to. Views decoded from Parquet point into whole pages
-/// that several batches share, and IPC sends every referenced buffer in full, so without
-/// this `l_comment` of TPC-H SF 1 goes over the wire as 1.4 GB instead of 0.26 GB.
-pub fn compact_views(batch: RecordBatch) -> RecordBatch {
-    fn compact(a: &ArrayRef) -> Option<ArrayRef> {
-        match a.data_type() {
-            DataType::Utf8View => {
-                let v = a.as_string_view();
-                let used = v.total_buffer_bytes_used();
-                let held: usize = v.data_buffers().iter().map(|b| b.len()).sum();
-                (held > 2 * used + 4096).then(|| Arc::new(v.gc()) as ArrayRef)
-            }
-            DataType::BinaryView => {
-                let v = a.as_binary_view();
-                let used = v.total_buffer_bytes_used();
-                let held: usize = v.data_buffers().iter().map(|b| b.len()).sum();
-                (held > 2 * used + 4096).then(|| Arc::new(v.gc()) as ArrayRef)
-            }
-            _ => None,
-        }
-    }
-    let compacted: Vec<Option<ArrayRef>> = batch.columns().iter().map(compact).collect();
-    if compacted.iter().all(Option::is_none) {
-        return batch;
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(compacted)
-        .map(|(a, c)| c.unwrap_or_else(|| a.clone()))
-        .collect();
-    // Same schema, same row count: cannot fail; keep the original if it somehow does.
-    RecordBatch::try_new(batch.schema(), columns).unwrap_or(batch)
-}
-
 /// One batch as a Flight data stream.
 pub fn encode_one(
     schema: SchemaRef,
@@ -253,39 +218,5 @@ impl ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{Array, StringViewArray};
-    use arrow::datatypes::{Field, Schema};
-
-    #[test]
-    fn views_into_big_shared_buffers_are_compacted() {
-        let long = "x".repeat(100);
-        let big = StringViewArray::from_iter_values((0..10_000).map(|_| long.as_str()));
-        // Two rows of a 10 000-row array still hold the whole 1 MB data buffer.
-        let sliced: ArrayRef = Arc::new(big.slice(0, 2));
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            "s",
-            DataType::Utf8View,
-            false,
-        )]));
-        let batch = RecordBatch::try_new(schema, vec![sliced]).expect("batch");
-        let out = compact_views(batch.clone());
-        let held = |b: &RecordBatch| -> usize {
-            b.column(0)
-                .as_string_view()
-                .data_buffers()
-                .iter()
-                .map(|b| b.len())
-                .sum()
-        };
-        assert!(held(&batch) >= 1_000_000);
-        assert!(held(&out) <= 1_000, "{}", held(&out));
-        assert_eq!(out.column(0).as_string_view().value(1), long);
-        assert_eq!(out.column(0).len(), 2);
     }
 }
