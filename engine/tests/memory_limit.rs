@@ -1,11 +1,13 @@
 //! The memory limit: operators that buffer (sort, aggregate, hash-join build) reserve what
-//! they hold; past the limit the query fails with an error naming the operator and the
-//! limit, and the same query runs under a large enough limit.
+//! they hold. Sort spills sorted runs to disk and merges them, giving the same answer as
+//! without a limit; aggregate and join (no spilling yet) fail with an error naming the
+//! operator and the limit, and run under a large enough limit.
 
 use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::pretty::pretty_format_batches;
 use sluice::{Session, SessionConfig, SluiceError};
 
 fn session(limit: usize) -> Session {
@@ -41,7 +43,6 @@ fn run(s: &Session, sql: &str) -> Result<usize, SluiceError> {
 fn over_the_limit_fails_naming_operator_and_limit() {
     let small = session(200_000);
     for (sql, operator) in [
-        ("SELECT k FROM t ORDER BY v, k", "SortExec"),
         ("SELECT k, count(*) FROM t GROUP BY k", "AggregateExec"),
         ("SELECT a.k FROM t a JOIN t b ON a.k = b.k", "HashJoinExec"),
     ] {
@@ -67,4 +68,38 @@ fn over_the_limit_fails_naming_operator_and_limit() {
         run(&large, "SELECT a.k FROM t a JOIN t b ON a.k = b.k").expect("fits"),
         200_000
     );
+}
+
+fn rendered(s: &Session, sql: &str) -> String {
+    let batches = s
+        .sql(sql)
+        .and_then(|df| df.collect())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    pretty_format_batches(&batches)
+        .expect("formats")
+        .to_string()
+}
+
+#[test]
+fn sort_spills_under_a_tiny_limit_and_gives_the_same_rows() {
+    // 400 kB holds about two input batches (10 000 rows × 2 BIGINT = 160 kB; with a
+    // string column 210 kB): every sort below spills many runs and merges them.
+    let small = session(400_000);
+    let large = session(1 << 30);
+    for sql in [
+        "SELECT k, v FROM t ORDER BY v, k",
+        "SELECT k, v FROM t ORDER BY v DESC, k DESC",
+        "SELECT v, k % 7 AS m, CAST(k AS VARCHAR) AS s FROM t ORDER BY m, s DESC",
+        "SELECT k FROM t WHERE v < 10 ORDER BY k DESC",
+    ] {
+        assert_eq!(rendered(&small, sql), rendered(&large, sql), "{sql}");
+    }
+}
+
+#[test]
+fn a_single_batch_larger_than_the_limit_still_fails_naming_sort() {
+    let tiny = session(100_000);
+    let e = run(&tiny, "SELECT k FROM t ORDER BY v, k").expect_err("one batch is 160 kB");
+    let msg = e.to_string();
+    assert!(msg.contains("SortExec") && msg.contains("100000"), "{msg}");
 }

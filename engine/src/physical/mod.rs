@@ -28,6 +28,7 @@ pub mod planner;
 pub mod projection;
 pub mod scan;
 pub mod sort;
+pub mod sort_spill;
 pub mod union;
 pub mod window;
 
@@ -143,6 +144,8 @@ pub struct OperatorStream {
     op: Box<dyn Operator>,
     buf: VecDeque<Element>,
     scratch: Vec<Element>,
+    /// `on_end` was called.
+    ended: bool,
     done: bool,
 }
 
@@ -154,6 +157,7 @@ impl OperatorStream {
             op,
             buf: VecDeque::new(),
             scratch: Vec::new(),
+            ended: false,
             done: false,
         }
     }
@@ -163,11 +167,18 @@ impl OperatorStream {
         Box::new(Self::new(input, Box::new(op)))
     }
 
+    /// Ends the operator: `on_end` once, then (after any pending output it left, see
+    /// [`Operator::has_pending`]) the `End` element.
     fn finish(&mut self) -> Result<()> {
-        self.done = true;
-        self.op.on_end(&mut self.scratch)?;
-        self.buf.extend(self.scratch.drain(..));
-        self.buf.push_back(Element::End);
+        if !self.ended {
+            self.ended = true;
+            self.op.on_end(&mut self.scratch)?;
+            self.buf.extend(self.scratch.drain(..));
+        }
+        if !self.op.has_pending() {
+            self.done = true;
+            self.buf.push_back(Element::End);
+        }
         Ok(())
     }
 
@@ -177,7 +188,7 @@ impl OperatorStream {
             self.buf.extend(self.scratch.drain(..));
             return Ok(());
         }
-        if self.op.is_finished() {
+        if self.ended || self.op.is_finished() {
             return self.finish();
         }
         match self.input.next().transpose()? {

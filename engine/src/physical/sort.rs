@@ -1,5 +1,10 @@
 //! Sort (full, or top-k when a fetch is given) over a single partition.
+//!
+//! A full sort buffers its input under a memory reservation. When the reservation is
+//! refused, the buffer is sorted and spilled as a run (`sort_spill.rs`), and at the end
+//! the runs are merged. Only a single batch larger than the limit makes it fail.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -11,6 +16,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::memory::Reservation;
+use crate::physical::sort_spill::{spill_run, Merge, SpilledRun};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// A sort key bound to the input.
@@ -66,6 +72,9 @@ impl ExecNode for SortExec {
                 batch_size: ctx.config.batch_size,
                 reservation: ctx.memory.reservation("SortExec"),
                 bytes: 0,
+                spill_dir: ctx.config.spill_dir.clone(),
+                runs: vec![],
+                merge: None,
             },
         ))
     }
@@ -97,6 +106,11 @@ struct SortOp {
     batch_size: usize,
     reservation: Reservation,
     bytes: usize,
+    spill_dir: PathBuf,
+    /// Sorted runs spilled so far.
+    runs: Vec<SpilledRun>,
+    /// The merge of the runs, once the input ended.
+    merge: Option<Merge>,
 }
 
 /// Sorts `batch` by `keys`, keeping the first `fetch` rows.
@@ -129,11 +143,32 @@ impl SortOp {
     }
 }
 
+impl SortOp {
+    /// Sorts the buffer into a run on disk and releases its memory.
+    fn spill(&mut self) -> Result<()> {
+        let sorted = self.compact()?;
+        let run = spill_run(&sorted, self.batch_size, &self.spill_dir)?;
+        self.runs.push(run);
+        self.buffered_rows = 0;
+        self.bytes = 0;
+        self.reservation.resize(0)
+    }
+}
+
 impl Operator for SortOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        let size = batch.get_array_memory_size();
+        if let Err(e) = self.reservation.resize(self.bytes + size) {
+            // A top-k buffer stays small by itself; a full sort spills and retries. Only a
+            // batch that alone exceeds the limit fails (with the reservation's error).
+            if self.fetch.is_some() || self.buffered.is_empty() {
+                return Err(e);
+            }
+            self.spill()?;
+            self.reservation.resize(size)?;
+        }
         self.buffered_rows += batch.num_rows();
-        self.bytes += batch.get_array_memory_size();
-        self.reservation.resize(self.bytes)?;
+        self.bytes += size;
         self.buffered.push(batch);
         if let Some(k) = self.fetch {
             // Top-k: bound the buffer by sorting and truncating whenever it grows.
@@ -146,6 +181,14 @@ impl Operator for SortOp {
     }
 
     fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        if !self.runs.is_empty() {
+            if !self.buffered.is_empty() {
+                self.spill()?;
+            }
+            let runs = std::mem::take(&mut self.runs);
+            self.merge = Some(Merge::new(self.keys.clone(), &self.schema, runs)?);
+            return Ok(());
+        }
         let sorted = self.compact()?;
         let n = sorted.num_rows();
         let mut off = 0;
@@ -153,6 +196,21 @@ impl Operator for SortOp {
             let len = self.batch_size.min(n - off);
             out.push(Element::Batch(sorted.slice(off, len)));
             off += len;
+        }
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        self.merge.is_some()
+    }
+
+    fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let Some(merge) = self.merge.as_mut() else {
+            return Ok(());
+        };
+        match merge.next_batch(self.batch_size)? {
+            Some(b) => out.push(Element::Batch(b)),
+            None => self.merge = None,
         }
         Ok(())
     }

@@ -1,0 +1,169 @@
+//! External sort: sorted runs spilled to Arrow IPC files and merged back.
+//!
+//! A run goes through a one-producer, one-partition blocking exchange of
+//! `sluice-flight-shuffle`, which writes Arrow IPC files into the spill directory, reads
+//! them back zero-copy through `mmap` and deletes them when the run is dropped. The merge
+//! compares rows in the `arrow-row` format (one binary key per row, so a multi-column key
+//! compares with `memcmp`) and gathers output with `interleave`, one batch at a time.
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::compute::interleave_record_batch;
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, Rows, SortField};
+use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader};
+
+use crate::error::Result;
+use crate::physical::sort::PhysSortExpr;
+
+/// One sorted run on disk.
+pub struct SpilledRun {
+    /// Owns the files; they are deleted when the run is dropped.
+    _exchange: Exchange,
+    reader: Box<dyn ShuffleReader>,
+}
+
+/// Writes the sorted `batch` as a run, in slices of `batch_size` rows.
+pub fn spill_run(batch: &RecordBatch, batch_size: usize, spill_dir: &Path) -> Result<SpilledRun> {
+    let exchange = Exchange::new(
+        PartitionKind::Blocking {
+            spill_dir: spill_dir.to_path_buf(),
+        },
+        batch.schema(),
+        1,
+        1,
+    )?;
+    let mut writer = exchange.writer(0)?;
+    let mut off = 0;
+    while off < batch.num_rows() {
+        let len = batch_size.min(batch.num_rows() - off);
+        writer.write(0, batch.slice(off, len))?;
+        off += len;
+    }
+    writer.finish()?;
+    let reader = exchange.reader(0)?;
+    Ok(SpilledRun {
+        _exchange: exchange,
+        reader,
+    })
+}
+
+/// Where one run stands in the merge.
+struct Cursor {
+    run: SpilledRun,
+    batch: RecordBatch,
+    rows: Rows,
+    pos: usize,
+    /// Index of `batch` in the merge's current sources.
+    source: usize,
+}
+
+/// A k-way merge of sorted runs, yielding sorted batches.
+pub struct Merge {
+    keys: Vec<PhysSortExpr>,
+    converter: RowConverter,
+    cursors: Vec<Cursor>,
+    sources: Vec<RecordBatch>,
+}
+
+impl Merge {
+    /// Starts merging `runs` (each sorted by `keys` over rows of `schema`).
+    pub fn new(keys: Vec<PhysSortExpr>, schema: &SchemaRef, runs: Vec<SpilledRun>) -> Result<Self> {
+        let fields = keys
+            .iter()
+            .map(|k| {
+                Ok(SortField::new_with_options(
+                    k.expr.data_type(schema)?,
+                    k.options,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let converter = RowConverter::new(fields)?;
+        let mut merge = Self {
+            keys,
+            converter,
+            cursors: Vec::with_capacity(runs.len()),
+            sources: Vec::new(),
+        };
+        for run in runs {
+            if let Some(c) = merge.open(run)? {
+                merge.cursors.push(c);
+            }
+        }
+        merge.reset_sources();
+        Ok(merge)
+    }
+
+    /// The next non-empty batch of `run` with its row keys, or `None` at its end.
+    fn load(&self, run: &mut SpilledRun) -> Result<Option<(RecordBatch, Rows)>> {
+        for batch in run.reader.by_ref() {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let cols = self
+                .keys
+                .iter()
+                .map(|k| k.expr.evaluate_array(&batch))
+                .collect::<Result<Vec<_>>>()?;
+            let rows = self.converter.convert_columns(&cols)?;
+            return Ok(Some((batch, rows)));
+        }
+        Ok(None)
+    }
+
+    fn open(&self, mut run: SpilledRun) -> Result<Option<Cursor>> {
+        Ok(self.load(&mut run)?.map(|(batch, rows)| Cursor {
+            run,
+            batch,
+            rows,
+            pos: 0,
+            source: 0,
+        }))
+    }
+
+    /// Makes the cursors' current batches the only sources.
+    fn reset_sources(&mut self) {
+        self.sources.clear();
+        for c in &mut self.cursors {
+            c.source = self.sources.len();
+            self.sources.push(c.batch.clone());
+        }
+    }
+
+    /// Up to `batch_size` next rows in order; `None` once every run is exhausted.
+    pub fn next_batch(&mut self, batch_size: usize) -> Result<Option<RecordBatch>> {
+        let mut picks: Vec<(usize, usize)> = Vec::with_capacity(batch_size);
+        while picks.len() < batch_size && !self.cursors.is_empty() {
+            let mut best = 0;
+            for i in 1..self.cursors.len() {
+                let (a, b) = (&self.cursors[i], &self.cursors[best]);
+                if a.rows.row(a.pos) < b.rows.row(b.pos) {
+                    best = i;
+                }
+            }
+            let c = &mut self.cursors[best];
+            picks.push((c.source, c.pos));
+            c.pos += 1;
+            if c.pos == c.batch.num_rows() {
+                let mut run_cursor = self.cursors.swap_remove(best);
+                if let Some((batch, rows)) = self.load(&mut run_cursor.run)? {
+                    run_cursor.source = self.sources.len();
+                    self.sources.push(batch.clone());
+                    run_cursor.batch = batch;
+                    run_cursor.rows = rows;
+                    run_cursor.pos = 0;
+                    self.cursors.push(run_cursor);
+                }
+            }
+        }
+        if picks.is_empty() {
+            return Ok(None);
+        }
+        let refs: Vec<&RecordBatch> = self.sources.iter().collect();
+        let out = interleave_record_batch(&refs, &picks)?;
+        self.reset_sources();
+        Ok(Some(out))
+    }
+}
