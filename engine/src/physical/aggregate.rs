@@ -4,7 +4,14 @@
 //!
 //! Groups are found through Arrow's row format (any key types, one byte string per key)
 //! and a chained hash table over the shared key hashes.
+//!
+//! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
+//! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
+//! aggregations spill their groups as state batches into hash buckets and merge the
+//! buckets one by one at the end (`aggregate_spill.rs`); DISTINCT aggregates and
+//! aggregations without GROUP BY do not spill and fail with the reservation's error.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions};
@@ -13,7 +20,8 @@ use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::Result;
 use crate::logical::expr::AggFunc;
-use crate::physical::accumulator::{create_accumulator, Accumulator};
+use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
+use crate::physical::aggregate_spill::{AggSpill, SPILL_BUCKETS};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::memory::Reservation;
@@ -103,11 +111,15 @@ impl ExecNode for AggregateExec {
             group_exprs: self.group_exprs.clone(),
             aggs: self.aggs.clone(),
             accs,
-            groups: GroupTable::try_new(key_types)?,
+            groups: GroupTable::try_new(key_types.clone())?,
+            key_types,
             schema: self.schema.clone(),
             batch_size: ctx.config.batch_size,
             group_ids: vec![],
             reservation: ctx.memory.reservation("AggregateExec"),
+            spill_dir: ctx.config.spill_dir.clone(),
+            spill: None,
+            next_bucket: None,
         };
         Ok(OperatorStream::boxed(input, op))
     }
@@ -349,39 +361,97 @@ struct AggregateOp {
     batch_size: usize,
     group_ids: Vec<u32>,
     reservation: Reservation,
+    key_types: Vec<DataType>,
+    spill_dir: PathBuf,
+    /// Groups spilled so far (Final / Complete under memory pressure).
+    spill: Option<AggSpill>,
+    /// The spill bucket to merge next, once the input ended.
+    next_bucket: Option<usize>,
 }
 
-impl Operator for AggregateOp {
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
-        let n = batch.num_rows();
-        let keys = self
-            .group_exprs
+impl AggregateOp {
+    /// Empties the group table and the accumulators and releases their memory.
+    fn reset(&mut self) -> Result<()> {
+        self.groups = GroupTable::try_new(self.key_types.clone())?;
+        self.accs = self
+            .aggs
             .iter()
-            .map(|e| e.evaluate_array(&batch))
+            .map(|a| create_accumulator(a.func, a.distinct, a.input_type.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        let mut ids = std::mem::take(&mut self.group_ids);
-        self.groups.assign(&keys, n, &mut ids)?;
-        let ng = self.groups.num_groups;
-        for (spec, acc) in self.aggs.iter().zip(self.accs.iter_mut()) {
-            let vals = spec
-                .args
-                .iter()
-                .map(|e| e.evaluate_array(&batch))
-                .collect::<Result<Vec<_>>>()?;
-            if self.mode == AggMode::Final {
-                acc.merge(&vals, &ids, ng)?;
-            } else {
-                acc.update(&vals, &ids, ng)?;
-            }
-        }
-        self.group_ids = ids;
-        // Group index and keys, plus about 16 bytes of state per aggregate and group.
-        let bytes = self.groups.memory_size() + ng * 16 * self.accs.len();
-        self.reservation.resize(bytes)?;
-        Ok(())
+        self.reservation.resize(0)
     }
 
-    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+    /// Reserves what the groups hold; `spillable` growth stops at the pool's spillable
+    /// share (see `memory.rs`), while merging a spilled bucket may use the whole limit.
+    fn reserve(&mut self, spillable: bool) -> Result<()> {
+        // Group index and keys, plus about 16 bytes of state per aggregate and group.
+        let bytes = self.groups.memory_size() + self.groups.num_groups * 16 * self.accs.len();
+        if spillable && self.spillable() {
+            self.reservation.resize_spillable(bytes)
+        } else {
+            self.reservation.resize(bytes)
+        }
+    }
+
+    /// Whether the groups can go to disk as partial states.
+    fn spillable(&self) -> bool {
+        !self.group_exprs.is_empty() && self.aggs.iter().all(|a| !a.distinct)
+    }
+
+    /// Writes the current groups (keys and states) to the spill and starts over.
+    fn spill_groups(&mut self) -> Result<()> {
+        let ng = self.groups.num_groups;
+        if ng > 0 {
+            let mut cols = self.groups.keys()?;
+            for acc in &mut self.accs {
+                cols.extend(acc.state(ng)?);
+            }
+            let spill = match &mut self.spill {
+                Some(s) => s,
+                None => self.spill.insert(AggSpill::new(
+                    &self.spill_dir,
+                    &cols,
+                    self.group_exprs.len(),
+                )?),
+            };
+            spill.write(cols, ng)?;
+        }
+        self.reset()
+    }
+
+    /// Merges spill bucket `bucket` into a fresh table and emits its groups.
+    fn merge_bucket(&mut self, bucket: usize, out: &mut Vec<Element>) -> Result<()> {
+        self.reset()?;
+        let widths = self
+            .aggs
+            .iter()
+            .map(|a| Ok(state_types(a.func, a.input_type.as_ref())?.len()))
+            .collect::<Result<Vec<_>>>()?;
+        let nk = self.group_exprs.len();
+        let reader = match &self.spill {
+            Some(s) => s.bucket(bucket)?,
+            None => return Ok(()),
+        };
+        for batch in reader {
+            let batch = batch?;
+            let cols = batch.columns();
+            let mut ids = std::mem::take(&mut self.group_ids);
+            self.groups
+                .assign(&cols[..nk], batch.num_rows(), &mut ids)?;
+            let ng = self.groups.num_groups;
+            let mut off = nk;
+            for (acc, w) in self.accs.iter_mut().zip(&widths) {
+                acc.merge(&cols[off..off + w], &ids, ng)?;
+                off += w;
+            }
+            self.group_ids = ids;
+            self.reserve(false)?;
+        }
+        self.emit(out)
+    }
+
+    /// Emits the current groups: partial states (Partial) or final values.
+    fn emit(&mut self, out: &mut Vec<Element>) -> Result<()> {
         let ng = self.groups.num_groups;
         let mut cols = self.groups.keys()?;
         for acc in &mut self.accs {
@@ -409,6 +479,74 @@ impl Operator for AggregateOp {
             let len = self.batch_size.min(ng - off);
             out.push(Element::Batch(batch.slice(off, len)));
             off += len;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for AggregateOp {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+        let n = batch.num_rows();
+        let keys = self
+            .group_exprs
+            .iter()
+            .map(|e| e.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        let mut ids = std::mem::take(&mut self.group_ids);
+        self.groups.assign(&keys, n, &mut ids)?;
+        let ng = self.groups.num_groups;
+        for (spec, acc) in self.aggs.iter().zip(self.accs.iter_mut()) {
+            let vals = spec
+                .args
+                .iter()
+                .map(|e| e.evaluate_array(&batch))
+                .collect::<Result<Vec<_>>>()?;
+            if self.mode == AggMode::Final {
+                acc.merge(&vals, &ids, ng)?;
+            } else {
+                acc.update(&vals, &ids, ng)?;
+            }
+        }
+        self.group_ids = ids;
+        if let Err(e) = self.reserve(true) {
+            match self.mode {
+                AggMode::Partial => {
+                    self.emit(out)?;
+                    self.reset()?;
+                }
+                _ if self.spillable() => self.spill_groups()?,
+                _ => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        if self.spill.is_some() {
+            self.spill_groups()?;
+            if let Some(s) = &mut self.spill {
+                s.finish()?;
+            }
+            self.next_bucket = Some(0);
+            return Ok(());
+        }
+        self.emit(out)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.next_bucket.is_some()
+    }
+
+    fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let Some(b) = self.next_bucket else {
+            return Ok(());
+        };
+        self.merge_bucket(b, out)?;
+        if b + 1 < SPILL_BUCKETS {
+            self.next_bucket = Some(b + 1);
+        } else {
+            self.next_bucket = None;
+            self.spill = None;
         }
         Ok(())
     }

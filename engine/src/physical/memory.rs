@@ -2,12 +2,19 @@
 //! data from (sort and window buffers, aggregation state, hash-join build sides). A
 //! reservation that would pass the limit fails with an error naming the operator and the
 //! limit, so a query that does not fit stops cleanly instead of being killed by the OS.
-//! (Spilling to disk when a reservation is refused is not built yet.)
+//!
+//! Operators that can spill (sort, aggregation) grow with [`Reservation::resize_spillable`],
+//! which is refused once the pool is [`SPILLABLE_SHARE`] full: they spill then, leaving the
+//! rest of the limit to what cannot spill (hash-join builds, an aggregation merging one
+//! spilled bucket). Without that, a sort filling the pool would starve them.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Result, SluiceError};
+
+/// Part of the limit (in quarters) that spillable growth may fill.
+pub const SPILLABLE_SHARE: usize = 3;
 
 /// Bytes reserved by the running queries of a session, against an optional limit.
 #[derive(Debug, Default)]
@@ -52,6 +59,17 @@ impl Reservation {
     /// Sets the reserved size to `bytes`, failing (and keeping the old size) when growing
     /// would pass the pool's limit.
     pub fn resize(&mut self, bytes: usize) -> Result<()> {
+        self.resize_within(bytes, self.pool.limit)
+    }
+
+    /// Like [`Reservation::resize`] for an operator that can spill: growth is refused once
+    /// the pool would pass [`SPILLABLE_SHARE`] quarters of the limit.
+    pub fn resize_spillable(&mut self, bytes: usize) -> Result<()> {
+        let share = self.pool.limit.map(|l| l / 4 * SPILLABLE_SHARE);
+        self.resize_within(bytes, share)
+    }
+
+    fn resize_within(&mut self, bytes: usize, limit: Option<usize>) -> Result<()> {
         if bytes <= self.size {
             self.pool
                 .used
@@ -61,7 +79,7 @@ impl Reservation {
         }
         let grow = bytes - self.size;
         let before = self.pool.used.fetch_add(grow, Ordering::Relaxed);
-        if let Some(limit) = self.pool.limit {
+        if let Some(limit) = limit {
             if before + grow > limit {
                 self.pool.used.fetch_sub(grow, Ordering::Relaxed);
                 return Err(SluiceError::ResourcesExhausted(format!(

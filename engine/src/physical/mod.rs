@@ -13,6 +13,7 @@
 
 pub mod accumulator;
 pub mod aggregate;
+pub mod aggregate_spill;
 pub mod coerce;
 pub mod exchange;
 pub mod expr;

@@ -158,14 +158,18 @@ impl SortOp {
 impl Operator for SortOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
         let size = batch.get_array_memory_size();
-        if let Err(e) = self.reservation.resize(self.bytes + size) {
-            // A top-k buffer stays small by itself; a full sort spills and retries. Only a
-            // batch that alone exceeds the limit fails (with the reservation's error).
-            if self.fetch.is_some() || self.buffered.is_empty() {
-                return Err(e);
+        if self
+            .reservation
+            .resize_spillable(self.bytes + size)
+            .is_err()
+        {
+            // A full sort spills its buffer and goes on; a top-k buffer stays small by
+            // itself. Either may then use the whole limit: only a batch that alone does not
+            // fit fails (naming the operator and the limit).
+            if self.fetch.is_none() && !self.buffered.is_empty() {
+                self.spill()?;
             }
-            self.spill()?;
-            self.reservation.resize(size)?;
+            self.reservation.resize(self.bytes + size)?;
         }
         self.buffered_rows += batch.num_rows();
         self.bytes += size;
