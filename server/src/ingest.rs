@@ -51,9 +51,13 @@ pub fn parameter_rows(batches: &[RecordBatch]) -> Vec<Vec<Scalar>> {
         .iter()
         .flat_map(|b| {
             (0..b.num_rows()).map(move |row| {
+                // A copy of its own, so the client's whole batch is not kept alive.
                 b.columns()
                     .iter()
-                    .map(|c| Scalar(c.slice(row, 1)))
+                    .map(|c| {
+                        let one = c.slice(row, 1);
+                        Scalar(arrow::compute::concat(&[one.as_ref()]).unwrap_or(one))
+                    })
                     .collect()
             })
         })
@@ -78,25 +82,35 @@ pub fn ingest(
     let if_not_exist = TableNotExistOption::try_from(options.if_not_exist)
         .unwrap_or(TableNotExistOption::Unspecified);
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let existing = session.catalog().contains(name);
-    let create = |schema: SchemaRef, batches: Vec<RecordBatch>| -> Result<i64, Status> {
-        let table = MemTable::try_new(schema, batches)
+    let table = |schema: SchemaRef, batches: Vec<RecordBatch>| -> Result<CatalogEntry, Status> {
+        let t = MemTable::try_new(schema, batches)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        session
-            .register_table(name, Arc::new(table))
-            .map_err(|e| Status::internal(e.to_string()))?;
-        Ok(rows as i64)
+        Ok(CatalogEntry::Table(Arc::new(t)))
     };
-    if !existing {
-        return match if_not_exist {
-            TableNotExistOption::Fail => Err(Status::not_found(format!(
+    if !session.catalog().contains(name) {
+        if if_not_exist == TableNotExistOption::Fail {
+            return Err(Status::not_found(format!(
                 "table '{name}' does not exist (ingest mode 'append' does not create it)"
-            ))),
-            _ => create(schema, batches),
-        };
+            )));
+        }
+        // Created atomically: when another client created it meanwhile, go on as if it
+        // had existed (append, replace or fail, as the request says).
+        let created = session
+            .catalog()
+            .register_new(name, table(schema.clone(), batches.clone())?)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        if created {
+            return Ok(rows as i64);
+        }
     }
     match if_exists {
-        TableExistsOption::Replace => create(schema, batches),
+        TableExistsOption::Replace => {
+            session
+                .catalog()
+                .register(name, table(schema, batches)?)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok(rows as i64)
+        }
         TableExistsOption::Append => {
             let CatalogEntry::Table(table) = session
                 .catalog()

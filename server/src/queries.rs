@@ -25,6 +25,9 @@ use tonic::Status;
 
 use crate::status::to_status;
 
+/// How long a prepared statement may go unused before the server forgets it.
+pub const PREPARED_IDLE: Duration = Duration::from_secs(3600);
+
 /// A statement prepared by `CreatePreparedStatement`.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -45,7 +48,7 @@ struct Parked {
 pub struct QueryRegistry {
     ttl: Duration,
     parked: Mutex<HashMap<String, Parked>>,
-    prepared: Mutex<HashMap<String, Prepared>>,
+    prepared: Mutex<HashMap<String, (Prepared, Instant)>>,
     active: Arc<AtomicUsize>,
 }
 
@@ -106,31 +109,39 @@ impl QueryRegistry {
         Ok(lock(&self.parked)?.remove(handle).is_some())
     }
 
-    /// Registers a prepared statement and returns its handle.
+    /// Registers a prepared statement and returns its handle. Statements unused for
+    /// [`PREPARED_IDLE`] are forgotten (clients that never close them do not leak).
     pub fn prepare(&self, statement: Prepared) -> Result<String, Status> {
         let handle = new_handle();
-        lock(&self.prepared)?.insert(handle.clone(), statement);
+        let now = Instant::now();
+        let mut prepared = lock(&self.prepared)?;
+        prepared.retain(|_, (_, used)| now.duration_since(*used) < PREPARED_IDLE);
+        prepared.insert(handle.clone(), (statement, now));
         Ok(handle)
+    }
+
+    fn with_prepared<T>(
+        &self,
+        handle: &[u8],
+        f: impl FnOnce(&mut Prepared) -> T,
+    ) -> Result<T, Status> {
+        let key = std::str::from_utf8(handle).unwrap_or_default();
+        let mut prepared = lock(&self.prepared)?;
+        let (p, used) = prepared
+            .get_mut(key)
+            .ok_or_else(|| Status::not_found("unknown or expired prepared statement handle"))?;
+        *used = Instant::now();
+        Ok(f(p))
     }
 
     /// The prepared statement under `handle`.
     pub fn prepared(&self, handle: &[u8]) -> Result<Prepared, Status> {
-        let key = std::str::from_utf8(handle).unwrap_or_default();
-        lock(&self.prepared)?
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Status::not_found("unknown prepared statement handle"))
+        self.with_prepared(handle, |p| p.clone())
     }
 
     /// Binds parameter rows to a prepared statement.
     pub fn bind(&self, handle: &[u8], params: Vec<Vec<Scalar>>) -> Result<(), Status> {
-        let key = std::str::from_utf8(handle).unwrap_or_default();
-        let mut prepared = lock(&self.prepared)?;
-        let p = prepared
-            .get_mut(key)
-            .ok_or_else(|| Status::not_found("unknown prepared statement handle"))?;
-        p.params = params;
-        Ok(())
+        self.with_prepared(handle, |p| p.params = params)
     }
 
     /// Closes a prepared statement.
@@ -165,7 +176,13 @@ impl QueryRegistry {
         let mut encoded = encode(schema, batches);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
-            while let Some(item) = encoded.next().await {
+            loop {
+                let item = tokio::select! {
+                    // The client left while the query was still working on a batch.
+                    _ = tx.closed() => break,
+                    item = encoded.next() => item,
+                };
+                let Some(item) = item else { break };
                 if tx.send(item).await.is_err() {
                     break;
                 }

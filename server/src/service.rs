@@ -42,6 +42,9 @@ use crate::metadata;
 use crate::queries::{encode_one, Prepared, QueryRegistry};
 use crate::status::blocking;
 
+/// Most parameter rows one execution of a prepared query may bind.
+const MAX_QUERY_PARAMETER_ROWS: usize = 1024;
+
 /// Name of the custom action reporting how many results are streaming.
 pub const ACTIVE_QUERIES_ACTION: &str = "sluice.active_queries";
 
@@ -73,6 +76,13 @@ impl SluiceFlightSql {
 
     /// Plans a prepared statement once per bound parameter row; queries are concatenated.
     async fn plan_prepared(&self, p: Prepared) -> Result<DataFrame, Status> {
+        if p.params.len() > MAX_QUERY_PARAMETER_ROWS {
+            return Err(Status::invalid_argument(format!(
+                "{} parameter rows bound to a query: at most {MAX_QUERY_PARAMETER_ROWS} \
+                 (each row runs the query once; use an update or ingest for bulk data)",
+                p.params.len()
+            )));
+        }
         let rows = if p.params.is_empty() {
             vec![vec![]]
         } else {
@@ -172,12 +182,12 @@ impl SluiceFlightSql {
     }
 }
 
-/// True when the last statement of `sql` is a query (planning it runs nothing).
+/// True when `sql` is exactly one statement and it is a query (planning it runs nothing).
 fn is_query(sql: &str) -> bool {
-    matches!(
-        parse(sql).ok().and_then(|mut v| v.pop()),
-        Some(SqlStatement::Standard(s)) if matches!(*s, Statement::Query(_))
-    )
+    match parse(sql).ok().as_deref() {
+        Some([SqlStatement::Standard(s)]) => matches!(**s, Statement::Query(_)),
+        _ => false,
+    }
 }
 
 fn one_result(body: Vec<u8>) -> BoxStream<'static, Result<arrow_flight::Result, Status>> {
@@ -381,6 +391,9 @@ impl FlightSqlService for SluiceFlightSql {
         let mut prepared = self.queries.prepared(&cmd.prepared_statement_handle)?;
         if !batches.is_empty() {
             prepared.params = parameter_rows(&batches);
+            if prepared.params.is_empty() {
+                return Ok(0); // executemany with no rows
+            }
         }
         self.update(prepared.sql, prepared.params).await
     }

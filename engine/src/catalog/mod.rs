@@ -70,6 +70,20 @@ impl Catalog {
         Ok(())
     }
 
+    /// Registers `name` unless it exists (checked and inserted under one lock); returns
+    /// whether it was registered.
+    pub fn register_new(&self, name: &str, entry: CatalogEntry) -> Result<bool> {
+        let mut m = self
+            .entries
+            .write()
+            .map_err(|_| SluiceError::exec("catalog lock poisoned"))?;
+        if m.contains_key(&Self::key(name)) {
+            return Ok(false);
+        }
+        m.insert(Self::key(name), entry);
+        Ok(true)
+    }
+
     /// Removes `name`; returns whether it existed.
     pub fn deregister(&self, name: &str) -> Result<bool> {
         let mut m = self

@@ -93,6 +93,11 @@ impl Reservation {
         Ok(())
     }
 
+    /// The pool's limit.
+    pub fn limit(&self) -> Option<usize> {
+        self.pool.limit
+    }
+
     /// Bytes held.
     pub fn size(&self) -> usize {
         self.size

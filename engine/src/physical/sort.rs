@@ -163,13 +163,27 @@ impl Operator for SortOp {
             .resize_spillable(self.bytes + size)
             .is_err()
         {
-            // A full sort spills its buffer and goes on; a top-k buffer stays small by
-            // itself. Either may then use the whole limit: only a batch that alone does not
-            // fit fails (naming the operator and the limit).
-            if self.fetch.is_none() && !self.buffered.is_empty() {
-                self.spill()?;
+            // Past the spillable share a full sort spills its buffer and goes on (runs
+            // under a sixteenth of the limit are not worth a file: such a buffer grows
+            // into the rest of the limit first), and a top-k buffer shrinks to its k rows.
+            // Only a buffer that still does not fit fails, naming the operator and limit.
+            let min_run = self.reservation.limit().unwrap_or(0) / 16;
+            if !self.buffered.is_empty() {
+                if self.fetch.is_some() {
+                    let kept = self.compact()?;
+                    self.buffered.push(kept);
+                    self.reservation.resize(self.bytes)?;
+                } else if self.bytes >= min_run {
+                    self.spill()?;
+                }
             }
-            self.reservation.resize(self.bytes + size)?;
+            if let Err(e) = self.reservation.resize(self.bytes + size) {
+                if self.fetch.is_some() || self.buffered.is_empty() {
+                    return Err(e);
+                }
+                self.spill()?;
+                self.reservation.resize(size)?;
+            }
         }
         self.buffered_rows += batch.num_rows();
         self.bytes += size;

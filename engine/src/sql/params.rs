@@ -12,6 +12,9 @@ use sqlparser::ast::{self as ast, visit_expressions_mut};
 use crate::error::{Result, SluiceError};
 use crate::sql::SqlStatement;
 
+/// The most parameters one request may have.
+pub const MAX_PARAMETERS: usize = 65_535;
+
 /// Numbers the `?` placeholders of `statements` as `$1..$n` in text order and returns how
 /// many parameters the statements take (the highest `$n`).
 pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
@@ -30,10 +33,13 @@ pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
                         positional.push((si, s.line, s.column));
                     } else {
                         match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
-                            Some(n) if n >= 1 => highest = highest.max(n),
+                            Some(n) if (1..=MAX_PARAMETERS).contains(&n) => {
+                                highest = highest.max(n)
+                            }
                             _ => {
                                 err = Some(SluiceError::Parse(format!(
-                                    "unsupported parameter placeholder {p}: use ? or $1, $2, …"
+                                    "unsupported parameter placeholder {p}: use ? or $1 … \
+                                     ${MAX_PARAMETERS}"
                                 )));
                                 return ControlFlow::Break(());
                             }
@@ -49,6 +55,12 @@ pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
     }
     if positional.is_empty() {
         return Ok(highest);
+    }
+    if positional.len() > MAX_PARAMETERS {
+        return Err(SluiceError::Parse(format!(
+            "{} parameters: at most {MAX_PARAMETERS} are allowed",
+            positional.len()
+        )));
     }
     if highest > 0 {
         return Err(SluiceError::Parse(
@@ -83,7 +95,7 @@ pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
 pub fn placeholder_index(p: &str) -> Result<usize> {
     p.strip_prefix('$')
         .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| *n >= 1)
+        .filter(|n| (1..=MAX_PARAMETERS).contains(n))
         .map(|n| n - 1)
         .ok_or_else(|| SluiceError::Parse(format!("unsupported parameter placeholder {p}")))
 }
@@ -124,6 +136,16 @@ mod tests {
     fn dollar_placeholders_count_by_highest() {
         assert_eq!(numbered("SELECT $2, $1, $2").0, 2);
         assert_eq!(numbered("SELECT 1").0, 0);
+    }
+
+    #[test]
+    fn huge_parameter_numbers_are_refused() {
+        for sql in ["SELECT $65536", "SELECT $18446744073709551616", "SELECT $0"] {
+            let mut st = parse(sql).expect("parses");
+            let err = number_placeholders(&mut st).expect_err(sql);
+            assert!(err.to_string().contains("placeholder"), "{err}");
+        }
+        assert_eq!(numbered("SELECT $65535").0, 65_535);
     }
 
     #[test]
