@@ -140,22 +140,26 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
-fn run_sql(args: SqlArgs) -> Result<(), CliError> {
+/// A session with `threads` partitions and the Parquet tables of each `data` directory,
+/// announcing what each directory held through `announce`.
+fn session_with(
+    threads: Option<NonZeroUsize>,
+    data: &[PathBuf],
+    announce: impl Fn(String),
+) -> Result<Session, CliError> {
     let mut config = SessionConfig::default();
-    if let Some(n) = args.threads {
+    if let Some(n) = threads {
         config = config.with_target_partitions(n.get());
     }
     let session = Session::with_config(config);
-    let one_shot = args.command.is_some() || args.file.is_some();
-
-    for dir in &args.data {
+    for dir in data {
         let names = session
             .register_parquet_dir(dir)
             .map_err(|source| CliError::Data {
                 path: dir.clone(),
                 source,
             })?;
-        let message = if names.is_empty() {
+        announce(if names.is_empty() {
             format!("No Parquet tables found in {}", dir.display())
         } else {
             format!(
@@ -165,14 +169,20 @@ fn run_sql(args: SqlArgs) -> Result<(), CliError> {
                 dir.display(),
                 names.join(", ")
             )
-        };
+        });
+    }
+    Ok(session)
+}
+
+fn run_sql(args: SqlArgs) -> Result<(), CliError> {
+    let session = session_with(args.threads, &args.data, |message| {
         // In one-shot mode stdout carries only results (it may be piped as CSV/JSON).
-        if one_shot {
+        if args.command.is_some() || args.file.is_some() {
             eprintln!("{message}");
         } else {
             println!("{message}");
         }
-    }
+    })?;
 
     let script = match (&args.command, &args.file) {
         (Some(sql), _) => sql.clone(),

@@ -7,7 +7,6 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::Args;
-use sluice::{Session, SessionConfig};
 use sluice_server::{serve, Credentials, ServerConfig, TlsConfig};
 
 use crate::CliError;
@@ -49,25 +48,7 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 
 /// Runs the server until interrupted.
 pub fn run_serve(args: ServeArgs) -> Result<(), CliError> {
-    let mut config = SessionConfig::default();
-    if let Some(n) = args.threads {
-        config = config.with_target_partitions(n.get());
-    }
-    let session = Session::with_config(config);
-    for dir in &args.data {
-        let names = session
-            .register_parquet_dir(dir)
-            .map_err(|source| CliError::Data {
-                path: dir.clone(),
-                source,
-            })?;
-        eprintln!(
-            "Registered {} table(s) from {}: {}",
-            names.len(),
-            dir.display(),
-            names.join(", ")
-        );
-    }
+    let session = crate::session_with(args.threads, &args.data, |m| eprintln!("{m}"))?;
     let mut server = ServerConfig::new(args.addr);
     if let (Some(user), Some(file)) = (args.user, &args.password_file) {
         let text = String::from_utf8(read(file)?)
