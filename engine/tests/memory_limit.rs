@@ -102,3 +102,15 @@ fn aggregate_spills_under_a_tiny_limit_and_gives_the_same_groups() {
         assert_eq!(rendered(&small, sql), rendered(&large, sql), "{sql}");
     }
 }
+
+#[test]
+fn distinct_value_sets_count_against_the_limit() {
+    // 200 000 distinct values in one group: the value set alone is several MB.
+    let sql = "SELECT count(DISTINCT k) FROM t";
+    let e = run(&session(1_000_000), sql).expect_err("the value set does not fit in 1 MB");
+    assert!(e.to_string().contains("AggregateExec"), "{e}");
+    assert_eq!(
+        rendered(&session(1 << 30), sql),
+        "+-------------------+\n| count(DISTINCT k) |\n+-------------------+\n| 200000            |\n+-------------------+"
+    );
+}

@@ -25,6 +25,11 @@ pub trait Accumulator: Send {
     fn state(&mut self, num_groups: usize) -> Result<Vec<ArrayRef>>;
     /// Final values, one per group.
     fn evaluate(&mut self, num_groups: usize) -> Result<ArrayRef>;
+    /// Bytes held beyond a fixed-size state per group (the value sets of DISTINCT), for
+    /// the memory reservation of the aggregation.
+    fn extra_memory(&self) -> usize {
+        0
+    }
 }
 
 /// The types of an aggregate's partial state columns.
@@ -67,6 +72,7 @@ pub fn create_accumulator(
             inner,
             conv: RowConverter::new(vec![SortField::new(t)])?,
             seen: HashSet::new(),
+            seen_bytes: 0,
         }))
     } else {
         Ok(inner)
@@ -355,6 +361,8 @@ struct DistinctAcc {
     inner: Box<dyn Accumulator>,
     conv: RowConverter,
     seen: HashSet<(u32, Box<[u8]>)>,
+    /// Approximate bytes of `seen`.
+    seen_bytes: usize,
 }
 
 impl Accumulator for DistinctAcc {
@@ -368,7 +376,10 @@ impl Accumulator for DistinctAcc {
             if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
                 continue;
             }
-            if self.seen.insert((*g, rows.row(i).as_ref().into())) {
+            let row = rows.row(i);
+            if self.seen.insert((*g, row.as_ref().into())) {
+                // The key bytes, the boxed slice and the set's slot (hash, group, pointer).
+                self.seen_bytes += row.as_ref().len() + 40;
                 keep_idx.push(i as u32);
                 keep_groups.push(*g);
             }
@@ -389,5 +400,8 @@ impl Accumulator for DistinctAcc {
     }
     fn evaluate(&mut self, n: usize) -> Result<ArrayRef> {
         self.inner.evaluate(n)
+    }
+    fn extra_memory(&self) -> usize {
+        self.seen_bytes + self.inner.extra_memory()
     }
 }

@@ -384,8 +384,11 @@ impl AggregateOp {
     /// Reserves what the groups hold; `spillable` growth stops at the pool's spillable
     /// share (see `memory.rs`), while merging a spilled bucket may use the whole limit.
     fn reserve(&mut self, spillable: bool) -> Result<()> {
-        // Group index and keys, plus about 16 bytes of state per aggregate and group.
-        let bytes = self.groups.memory_size() + self.groups.num_groups * 16 * self.accs.len();
+        // Group index and keys, about 16 bytes of state per aggregate and group, and the
+        // value sets of DISTINCT aggregates.
+        let bytes = self.groups.memory_size()
+            + self.groups.num_groups * 16 * self.accs.len()
+            + self.accs.iter().map(|a| a.extra_memory()).sum::<usize>();
         if spillable && self.spillable() {
             self.reservation.resize_spillable(bytes)
         } else {
