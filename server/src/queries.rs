@@ -139,9 +139,20 @@ impl QueryRegistry {
         self.with_prepared(handle, |p| p.clone())
     }
 
-    /// Binds parameter rows to a prepared statement.
+    /// Binds parameter rows to a prepared statement; each row needs one value per
+    /// placeholder.
     pub fn bind(&self, handle: &[u8], params: Vec<Vec<Scalar>>) -> Result<(), Status> {
-        self.with_prepared(handle, |p| p.params = params)
+        self.with_prepared(handle, |p| {
+            if let Some(row) = params.iter().find(|r| r.len() != p.param_count) {
+                return Err(Status::invalid_argument(format!(
+                    "the statement has {} parameter(s) but {} value(s) were bound",
+                    p.param_count,
+                    row.len()
+                )));
+            }
+            p.params = params;
+            Ok(())
+        })?
     }
 
     /// Closes a prepared statement.

@@ -120,11 +120,7 @@ impl SluiceFlightSql {
     /// Runs an update and returns its row count (INSERT: rows added; DDL: 0; a query run
     /// as an update: -1, as Flight SQL has no count for it).
     async fn update(&self, sql: String, params: Vec<Vec<Scalar>>) -> Result<i64, Status> {
-        let is_insert = matches!(
-            parse(&sql).map_err(crate::status::to_status)?.last(),
-            Some(SqlStatement::Standard(s)) if matches!(**s, Statement::Insert(_))
-        );
-        let is_query = is_query(&sql);
+        let kind = last_statement_kind(&sql)?;
         let rows = if params.is_empty() {
             vec![vec![]]
         } else {
@@ -134,7 +130,7 @@ impl SluiceFlightSql {
         for row in rows {
             let df = self.plan(sql.clone(), row).await?;
             let batches = blocking(move || df.collect()).await?;
-            if is_insert {
+            if kind == Kind::Insert {
                 total += batches
                     .first()
                     .and_then(|b| {
@@ -144,7 +140,7 @@ impl SluiceFlightSql {
                             .map(|a| a.value(0))
                     })
                     .unwrap_or(0);
-            } else if is_query {
+            } else if kind == Kind::Query {
                 total = -1;
             }
         }
@@ -180,6 +176,26 @@ impl SluiceFlightSql {
         }
         Ok(found)
     }
+}
+
+/// What the last statement of a request is (for the row count an update returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Query,
+    Insert,
+    Other,
+}
+
+fn last_statement_kind(sql: &str) -> Result<Kind, Status> {
+    let statements = parse(sql).map_err(crate::status::to_status)?;
+    Ok(match statements.last() {
+        Some(SqlStatement::Standard(s)) => match **s {
+            Statement::Query(_) => Kind::Query,
+            Statement::Insert(_) => Kind::Insert,
+            _ => Kind::Other,
+        },
+        _ => Kind::Other,
+    })
 }
 
 /// True when `sql` is exactly one statement and it is a query (planning it runs nothing).
@@ -388,13 +404,14 @@ impl FlightSqlService for SluiceFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let (_, batches) = receive(request.into_inner(), "parameters").await?;
-        let mut prepared = self.queries.prepared(&cmd.prepared_statement_handle)?;
         if !batches.is_empty() {
-            prepared.params = parameter_rows(&batches);
-            if prepared.params.is_empty() {
+            let rows = parameter_rows(&batches);
+            if rows.is_empty() {
                 return Ok(0); // executemany with no rows
             }
+            self.queries.bind(&cmd.prepared_statement_handle, rows)?;
         }
+        let prepared = self.queries.prepared(&cmd.prepared_statement_handle)?;
         self.update(prepared.sql, prepared.params).await
     }
 
