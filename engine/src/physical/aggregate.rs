@@ -431,11 +431,11 @@ impl AggregateOp {
             .map(|a| Ok(state_types(a.func, a.input_type.as_ref())?.len()))
             .collect::<Result<Vec<_>>>()?;
         let nk = self.group_exprs.len();
-        let reader = match &self.spill {
+        let readers = match &self.spill {
             Some(s) => s.bucket(bucket)?,
             None => return Ok(()),
         };
-        for batch in reader {
+        for batch in readers.into_iter().flatten() {
             let batch = batch?;
             let cols = batch.columns();
             let mut ids = std::mem::take(&mut self.group_ids);
@@ -527,9 +527,6 @@ impl Operator for AggregateOp {
     fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
         if self.spill.is_some() {
             self.spill_groups()?;
-            if let Some(s) = &mut self.spill {
-                s.finish()?;
-            }
             self.next_bucket = Some(0);
             return Ok(());
         }

@@ -4,19 +4,19 @@
 //! bucket is read back and merged on its own, so only one bucket's groups are in memory
 //! at a time. A key always lands in the same bucket, so merging buckets separately is exact.
 //!
-//! The buckets are the partitions of a one-producer blocking exchange of
-//! `sluice-flight-shuffle`: Arrow IPC files in the spill directory, read back with `mmap`,
-//! deleted when the spill is dropped.
+//! Each spill is a one-producer blocking exchange of `sluice-flight-shuffle` whose
+//! partitions are the buckets: Arrow IPC files in the spill directory, read back with
+//! `mmap`, deleted when the spill is dropped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader, ShuffleWriter};
+use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader};
 
-use crate::error::{Result, SluiceError};
+use crate::error::Result;
 use crate::physical::hash::hash_columns;
 
 /// How many buckets spilled groups are spread over.
@@ -28,12 +28,15 @@ fn bucket_of(hash: u64) -> usize {
 }
 
 /// Spilled state batches of one aggregation.
+///
+/// Each spill is an exchange of its own, finished right away: its files are closed once
+/// written (and mmap-read later), so an aggregation holds no open files between spills
+/// however many partitions run.
 pub struct AggSpill {
-    exchange: Exchange,
-    writer: Option<Box<dyn ShuffleWriter>>,
+    spill_dir: PathBuf,
+    schema: SchemaRef,
+    spills: Vec<Exchange>,
     num_keys: usize,
-    /// Rows written so far.
-    pub rows: usize,
 }
 
 impl AggSpill {
@@ -47,31 +50,27 @@ impl AggSpill {
                 .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
                 .collect::<Vec<_>>(),
         ));
-        let exchange = Exchange::new(
-            PartitionKind::Blocking {
-                spill_dir: spill_dir.to_path_buf(),
-            },
-            schema,
-            1,
-            SPILL_BUCKETS,
-        )?;
-        let writer = Some(exchange.writer(0)?);
         Ok(Self {
-            exchange,
-            writer,
+            spill_dir: spill_dir.to_path_buf(),
+            schema,
+            spills: Vec::new(),
             num_keys,
-            rows: 0,
         })
     }
 
     /// Writes one state batch (`columns`, `n` groups), split by key bucket.
     pub fn write(&mut self, columns: Vec<ArrayRef>, n: usize) -> Result<()> {
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| SluiceError::exec("aggregate spill already finished"))?;
+        let exchange = Exchange::new(
+            PartitionKind::Blocking {
+                spill_dir: self.spill_dir.clone(),
+            },
+            self.schema.clone(),
+            1,
+            SPILL_BUCKETS,
+        )?;
+        let mut writer = exchange.writer(0)?;
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
-        let batch = RecordBatch::try_new_with_options(self.exchange.schema(), columns, &opts)?;
+        let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?;
         let hashes = hash_columns(&batch.columns()[..self.num_keys], n)?;
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); SPILL_BUCKETS];
         for (i, h) in hashes.iter().enumerate() {
@@ -82,20 +81,13 @@ impl AggSpill {
                 writer.write(bucket, take_record_batch(&batch, &UInt32Array::from(idx))?)?;
             }
         }
-        self.rows += n;
+        writer.finish()?;
+        self.spills.push(exchange);
         Ok(())
     }
 
-    /// Ends writing; buckets can be read from now on.
-    pub fn finish(&mut self) -> Result<()> {
-        if let Some(mut w) = self.writer.take() {
-            w.finish()?;
-        }
-        Ok(())
-    }
-
-    /// The state batches of `bucket`.
-    pub fn bucket(&self, bucket: usize) -> Result<Box<dyn ShuffleReader>> {
-        Ok(self.exchange.reader(bucket)?)
+    /// The state batches of `bucket`, from every spill.
+    pub fn bucket(&self, bucket: usize) -> Result<Vec<Box<dyn ShuffleReader>>> {
+        self.spills.iter().map(|e| Ok(e.reader(bucket)?)).collect()
     }
 }
