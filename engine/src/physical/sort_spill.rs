@@ -4,14 +4,17 @@
 //! `sluice-flight-shuffle`, which writes Arrow IPC files into the spill directory, reads
 //! them back zero-copy through `mmap` and deletes them when the run is dropped. The merge
 //! compares rows in the `arrow-row` format (one binary key per row, so a multi-column key
-//! compares with `memcmp`) and gathers output with `interleave`, one batch at a time.
+//! compares with `memcmp`), keeps each run's next row in a binary heap and gathers output
+//! with `interleave`, one batch at a time.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader};
 
 use crate::error::Result;
@@ -63,7 +66,10 @@ struct Cursor {
 pub struct Merge {
     keys: Vec<PhysSortExpr>,
     converter: RowConverter,
-    cursors: Vec<Cursor>,
+    /// One per run; `None` once the run is exhausted.
+    cursors: Vec<Option<Cursor>>,
+    /// The next row of every live run, smallest first.
+    heap: BinaryHeap<Reverse<(OwnedRow, usize)>>,
     sources: Vec<RecordBatch>,
 }
 
@@ -84,11 +90,15 @@ impl Merge {
             keys,
             converter,
             cursors: Vec::with_capacity(runs.len()),
+            heap: BinaryHeap::with_capacity(runs.len()),
             sources: Vec::new(),
         };
         for run in runs {
             if let Some(c) = merge.open(run)? {
-                merge.cursors.push(c);
+                merge
+                    .heap
+                    .push(Reverse((c.rows.row(0).owned(), merge.cursors.len())));
+                merge.cursors.push(Some(c));
             }
         }
         merge.reset_sources();
@@ -126,7 +136,7 @@ impl Merge {
     /// Makes the cursors' current batches the only sources.
     fn reset_sources(&mut self) {
         self.sources.clear();
-        for c in &mut self.cursors {
+        for c in self.cursors.iter_mut().flatten() {
             c.source = self.sources.len();
             self.sources.push(c.batch.clone());
         }
@@ -135,28 +145,27 @@ impl Merge {
     /// Up to `batch_size` next rows in order; `None` once every run is exhausted.
     pub fn next_batch(&mut self, batch_size: usize) -> Result<Option<RecordBatch>> {
         let mut picks: Vec<(usize, usize)> = Vec::with_capacity(batch_size);
-        while picks.len() < batch_size && !self.cursors.is_empty() {
-            let mut best = 0;
-            for i in 1..self.cursors.len() {
-                let (a, b) = (&self.cursors[i], &self.cursors[best]);
-                if a.rows.row(a.pos) < b.rows.row(b.pos) {
-                    best = i;
-                }
-            }
-            let c = &mut self.cursors[best];
+        while picks.len() < batch_size {
+            let Some(Reverse((_, i))) = self.heap.pop() else {
+                break;
+            };
+            let Some(mut c) = self.cursors[i].take() else {
+                continue;
+            };
             picks.push((c.source, c.pos));
             c.pos += 1;
             if c.pos == c.batch.num_rows() {
-                let mut run_cursor = self.cursors.swap_remove(best);
-                if let Some((batch, rows)) = self.load(&mut run_cursor.run)? {
-                    run_cursor.source = self.sources.len();
-                    self.sources.push(batch.clone());
-                    run_cursor.batch = batch;
-                    run_cursor.rows = rows;
-                    run_cursor.pos = 0;
-                    self.cursors.push(run_cursor);
-                }
+                let Some((batch, rows)) = self.load(&mut c.run)? else {
+                    continue; // this run is exhausted
+                };
+                c.source = self.sources.len();
+                self.sources.push(batch.clone());
+                c.batch = batch;
+                c.rows = rows;
+                c.pos = 0;
             }
+            self.heap.push(Reverse((c.rows.row(c.pos).owned(), i)));
+            self.cursors[i] = Some(c);
         }
         if picks.is_empty() {
             return Ok(None);
