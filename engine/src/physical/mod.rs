@@ -346,4 +346,77 @@ mod tests {
             .collect();
         assert_eq!(kinds, vec!["B4", "W10", "C7", "B4", "E"]);
     }
+
+    /// Emits each input batch in one-row chunks, and after the input ends, as many
+    /// one-row batches as it saw inputs: pending output both mid-stream and after `on_end`.
+    struct Chunker {
+        pending: Vec<RecordBatch>,
+        seen: usize,
+        ended: bool,
+    }
+    impl Operator for Chunker {
+        fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+            self.seen += 1;
+            self.pending = (0..batch.num_rows())
+                .rev()
+                .map(|i| batch.slice(i, 1))
+                .collect();
+            self.resume(out)
+        }
+        fn on_end(&mut self, _out: &mut Vec<Element>) -> Result<()> {
+            self.ended = true;
+            Ok(())
+        }
+        fn has_pending(&self) -> bool {
+            !self.pending.is_empty() || (self.ended && self.seen > 0)
+        }
+        fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+            if let Some(b) = self.pending.pop() {
+                out.push(Element::Batch(b));
+            } else if self.ended && self.seen > 0 {
+                self.seen -= 1;
+                let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+                let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![0]))])?;
+                out.push(Element::Batch(b));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn pending_output_is_drained_before_more_input_and_before_end() {
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))])
+            .expect("batch");
+        let input: ElementStream = Box::new(
+            vec![
+                Element::Batch(b.clone()),
+                Element::Watermark(5),
+                Element::Batch(b),
+                Element::End,
+            ]
+            .into_iter()
+            .map(Ok),
+        );
+        let op = Chunker {
+            pending: vec![],
+            seen: 0,
+            ended: false,
+        };
+        let kinds: Vec<String> = OperatorStream::boxed(input, op)
+            .map(|e| match e.expect("ok") {
+                Element::Batch(b) => {
+                    let a = b.column(0).as_any().downcast_ref::<Int64Array>();
+                    format!("B{}", a.map_or(-1, |a| a.value(0)))
+                }
+                Element::Watermark(t) => format!("W{t}"),
+                Element::Barrier(i) => format!("C{i}"),
+                Element::End => "E".into(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["B1", "B2", "B3", "W5", "B1", "B2", "B3", "B0", "B0", "E"]
+        );
+    }
 }
