@@ -23,7 +23,7 @@ use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate_spill::{AggSpill, SPILL_BUCKETS};
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::hash_columns;
+use crate::physical::hash::hash_bytes;
 use crate::physical::memory::Reservation;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
@@ -300,10 +300,12 @@ impl GroupTable {
                 }
             }
             Keys::Rows { conv, rows: stored } => {
+                // The encoded row holds every key column in a few bytes: hashing it is
+                // one pass instead of one per column.
                 let rows = conv.convert_columns(keys)?;
-                let hashes = hash_columns(keys, n)?;
-                for (i, &h) in hashes.iter().enumerate() {
+                for i in 0..n {
                     let r = rows.row(i);
+                    let h = hash_bytes(r.as_ref());
                     let g = match buckets.find(h, |g| stored.row(g) == r) {
                         Some(g) => g,
                         None => {

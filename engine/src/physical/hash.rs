@@ -18,8 +18,9 @@ fn mix(h: u64, v: u64) -> u64 {
     (h.rotate_left(5) ^ v).wrapping_mul(K)
 }
 
+/// Hash of a byte string (the same function string columns use).
 #[inline]
-fn hash_bytes(b: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     let mut h = b.len() as u64;
     let mut chunks = b.chunks_exact(8);
     for c in &mut chunks {
