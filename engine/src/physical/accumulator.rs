@@ -150,7 +150,13 @@ impl SumAcc {
 
     fn add(&mut self, v: &ArrayRef, groups: &[u32], n: usize) -> Result<()> {
         self.seen.resize(n, false);
-        let v = if v.data_type() == &self.data_type {
+        // Decimals of the sum's scale are added as they are (only the declared precision
+        // differs); casting them would re-check every value's precision for nothing.
+        let same_scale = matches!(
+            (v.data_type(), &self.data_type),
+            (DataType::Decimal128(_, a), DataType::Decimal128(_, b)) if a == b
+        );
+        let v = if v.data_type() == &self.data_type || same_scale {
             v.clone()
         } else {
             cast(v, &self.data_type)?
@@ -172,11 +178,19 @@ impl SumAcc {
             Sums::I128(s, ..) => {
                 s.resize(n, 0);
                 let a = v.as_primitive::<Decimal128Type>();
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
+                if a.null_count() == 0 {
+                    for (x, g) in a.values().iter().zip(groups) {
                         let g = *g as usize;
-                        s[g] = s[g].checked_add(a.value(i)).ok_or_else(overflow)?;
+                        s[g] = s[g].checked_add(*x).ok_or_else(overflow)?;
                         self.seen[g] = true;
+                    }
+                } else {
+                    for (i, g) in groups.iter().enumerate() {
+                        if a.is_valid(i) {
+                            let g = *g as usize;
+                            s[g] = s[g].checked_add(a.value(i)).ok_or_else(overflow)?;
+                            self.seen[g] = true;
+                        }
                     }
                 }
             }
