@@ -23,7 +23,7 @@ use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate_spill::{AggSpill, SPILL_BUCKETS};
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::hash_bytes;
+use crate::physical::hash::{hash_bytes, hash_columns};
 use crate::physical::memory::Reservation;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
@@ -231,7 +231,12 @@ enum Keys {
         null_group: Option<u32>,
     },
     /// Any keys, compared through Arrow's row format.
-    Rows { conv: RowConverter, rows: Rows },
+    Rows {
+        conv: RowConverter,
+        rows: Rows,
+        /// Hash the encoded rows (some key is variable-width) rather than the columns.
+        hash_rows: bool,
+    },
 }
 
 /// Maps group keys to dense group ids.
@@ -256,9 +261,17 @@ impl GroupTable {
                 0,
             ),
             _ => {
+                let hash_rows = key_types.iter().any(|t| !t.is_primitive());
                 let conv = RowConverter::new(key_types.into_iter().map(SortField::new).collect())?;
                 let rows = conv.empty_rows(0, 0);
-                (Keys::Rows { conv, rows }, 0)
+                (
+                    Keys::Rows {
+                        conv,
+                        rows,
+                        hash_rows,
+                    },
+                    0,
+                )
             }
         };
         Ok(Self {
@@ -299,13 +312,21 @@ impl GroupTable {
                     out.push(g);
                 }
             }
-            Keys::Rows { conv, rows: stored } => {
-                // The encoded row holds every key column in a few bytes: hashing it is
-                // one pass instead of one per column.
+            Keys::Rows {
+                conv,
+                rows: stored,
+                hash_rows,
+            } => {
                 let rows = conv.convert_columns(keys)?;
-                for i in 0..n {
+                // With string keys, hashing the encoded row is one pass instead of one per
+                // column (q1: -7%); fixed-width keys hash faster column by column.
+                let hashes = if *hash_rows {
+                    (0..n).map(|i| hash_bytes(rows.row(i).as_ref())).collect()
+                } else {
+                    hash_columns(keys, n)?
+                };
+                for (i, &h) in hashes.iter().enumerate() {
                     let r = rows.row(i);
-                    let h = hash_bytes(r.as_ref());
                     let g = match buckets.find(h, |g| stored.row(g) == r) {
                         Some(g) => g,
                         None => {
@@ -348,7 +369,7 @@ impl GroupTable {
                 );
                 Ok(vec![arrow::compute::cast(&arr, data_type)?])
             }
-            Keys::Rows { conv, rows } => Ok(conv.convert_rows(rows)?),
+            Keys::Rows { conv, rows, .. } => Ok(conv.convert_rows(rows)?),
         }
     }
 }
