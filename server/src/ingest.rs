@@ -20,7 +20,7 @@ use sluice::{Scalar, Session};
 use tonic::Status;
 
 use crate::metadata::check_namespace;
-use crate::status::decode_status;
+use crate::status::flight_status;
 
 /// Receives every batch of a `DoPut` stream (and its schema, which may come with no rows).
 pub async fn receive(
@@ -30,11 +30,11 @@ pub async fn receive(
     let mut decoded =
         FlightRecordBatchStream::new_from_flight_data(stream.map_err(FlightError::from));
     let mut batches = Vec::new();
-    while let Some(b) = decoded
-        .try_next()
-        .await
-        .map_err(|e| decode_status(what, e))?
-    {
+    while let Some(b) = decoded.try_next().await.map_err(|e| {
+        flight_status(e, |m| {
+            Status::invalid_argument(format!("cannot decode {what}: {m}"))
+        })
+    })? {
         batches.push(b);
     }
     let schema = decoded

@@ -23,7 +23,7 @@ use sluice::{DataFrame, Scalar};
 use sluice_flight_shuffle::compact_views;
 use tonic::Status;
 
-use crate::status::to_status;
+use crate::status::{flight_status, to_status};
 
 /// How long a prepared statement may go unused before the server forgets it.
 pub const PREPARED_IDLE: Duration = Duration::from_secs(3600);
@@ -214,7 +214,7 @@ pub fn encode(
     FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .build(batches)
-        .map(|r| r.map_err(flight_to_status))
+        .map(|r| r.map_err(|e| flight_status(e, Status::internal)))
         .boxed()
 }
 
@@ -224,13 +224,6 @@ pub fn encode_one(
     batch: RecordBatch,
 ) -> BoxStream<'static, Result<FlightData, Status>> {
     encode(schema, futures::stream::once(async move { Ok(batch) }))
-}
-
-fn flight_to_status(e: FlightError) -> Status {
-    match e {
-        FlightError::Tonic(s) => *s,
-        other => Status::internal(other.to_string()),
-    }
 }
 
 /// Counts a streaming result while it lives.

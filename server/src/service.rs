@@ -83,11 +83,7 @@ impl SluiceFlightSql {
                 p.params.len()
             )));
         }
-        let rows = if p.params.is_empty() {
-            vec![vec![]]
-        } else {
-            p.params
-        };
+        let rows = runs(p.params);
         let mut result: Option<DataFrame> = None;
         for row in rows {
             let df = self.plan(p.sql.clone(), row).await?;
@@ -121,11 +117,7 @@ impl SluiceFlightSql {
     /// as an update: -1, as Flight SQL has no count for it).
     async fn update(&self, sql: String, params: Vec<Vec<Scalar>>) -> Result<i64, Status> {
         let kind = last_statement_kind(&sql)?;
-        let rows = if params.is_empty() {
-            vec![vec![]]
-        } else {
-            params
-        };
+        let rows = runs(params);
         let mut total = 0i64;
         for row in rows {
             let df = self.plan(sql.clone(), row).await?;
@@ -175,6 +167,15 @@ impl SluiceFlightSql {
             }
         }
         Ok(found)
+    }
+}
+
+/// One run per bound parameter row; a statement without bound rows runs once.
+fn runs(params: Vec<Vec<Scalar>>) -> Vec<Vec<Scalar>> {
+    if params.is_empty() {
+        vec![vec![]]
+    } else {
+        params
     }
 }
 

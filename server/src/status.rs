@@ -18,11 +18,12 @@ pub fn to_status(e: SluiceError) -> Status {
     }
 }
 
-/// The gRPC status for an error while decoding client data.
-pub fn decode_status(what: &str, e: FlightError) -> Status {
+/// The gRPC status for a Flight encode/decode error: a status from the transport stays
+/// as it is; anything else becomes `fallback` of the error's text.
+pub fn flight_status(e: FlightError, fallback: impl FnOnce(String) -> Status) -> Status {
     match e {
         FlightError::Tonic(s) => *s,
-        other => Status::invalid_argument(format!("cannot decode {what}: {other}")),
+        other => fallback(other.to_string()),
     }
 }
 

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader};
+use sluice_flight_shuffle::{Exchange, ShuffleReader};
 
 use crate::error::Result;
+use crate::physical::exchange::spill_storage;
 use crate::physical::hash::hash_columns;
 
 /// How many buckets spilled groups are spread over.
@@ -60,14 +61,7 @@ impl AggSpill {
 
     /// Writes one state batch (`columns`, `n` groups), split by key bucket.
     pub fn write(&mut self, columns: Vec<ArrayRef>, n: usize) -> Result<()> {
-        let exchange = Exchange::new(
-            PartitionKind::Blocking {
-                spill_dir: self.spill_dir.clone(),
-            },
-            self.schema.clone(),
-            1,
-            SPILL_BUCKETS,
-        )?;
+        let exchange = spill_storage(&self.spill_dir, self.schema.clone(), SPILL_BUCKETS)?;
         let mut writer = exchange.writer(0)?;
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?;

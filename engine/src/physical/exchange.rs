@@ -193,3 +193,21 @@ impl ExecNode for ExchangeExec {
         }
     }
 }
+
+/// Spill storage for an operator: a one-producer blocking exchange with `partitions`
+/// partitions whose Arrow IPC files live in `spill_dir`, are read back with mmap and are
+/// deleted when the exchange is dropped.
+pub fn spill_storage(
+    spill_dir: &std::path::Path,
+    schema: SchemaRef,
+    partitions: usize,
+) -> Result<Exchange> {
+    Ok(Exchange::new(
+        PartitionKind::Blocking {
+            spill_dir: spill_dir.to_path_buf(),
+        },
+        schema,
+        1,
+        partitions,
+    )?)
+}

@@ -15,9 +15,10 @@ use arrow::array::RecordBatch;
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::SchemaRef;
 use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
-use sluice_flight_shuffle::{Exchange, PartitionKind, ShuffleReader};
+use sluice_flight_shuffle::{Exchange, ShuffleReader};
 
 use crate::error::Result;
+use crate::physical::exchange::spill_storage;
 use crate::physical::sort::PhysSortExpr;
 
 /// One sorted run on disk.
@@ -29,14 +30,7 @@ pub struct SpilledRun {
 
 /// Writes the sorted `batch` as a run, in slices of `batch_size` rows.
 pub fn spill_run(batch: &RecordBatch, batch_size: usize, spill_dir: &Path) -> Result<SpilledRun> {
-    let exchange = Exchange::new(
-        PartitionKind::Blocking {
-            spill_dir: spill_dir.to_path_buf(),
-        },
-        batch.schema(),
-        1,
-        1,
-    )?;
+    let exchange = spill_storage(spill_dir, batch.schema(), 1)?;
     let mut writer = exchange.writer(0)?;
     let mut off = 0;
     while off < batch.num_rows() {

@@ -32,15 +32,10 @@ pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
                         let s = v.span.start;
                         positional.push((si, s.line, s.column));
                     } else {
-                        match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
-                            Some(n) if (1..=MAX_PARAMETERS).contains(&n) => {
-                                highest = highest.max(n)
-                            }
-                            _ => {
-                                err = Some(SluiceError::Parse(format!(
-                                    "unsupported parameter placeholder {p}: use ? or $1 … \
-                                     ${MAX_PARAMETERS}"
-                                )));
+                        match placeholder_index(p) {
+                            Ok(i) => highest = highest.max(i + 1),
+                            Err(e) => {
+                                err = Some(e);
                                 return ControlFlow::Break(());
                             }
                         }
@@ -91,13 +86,17 @@ pub fn number_placeholders(statements: &mut [SqlStatement]) -> Result<usize> {
     Ok(count)
 }
 
-/// The 0-based index of placeholder `$n`.
+/// The 0-based index of placeholder `$n` (1 ≤ n ≤ [`MAX_PARAMETERS`]).
 pub fn placeholder_index(p: &str) -> Result<usize> {
     p.strip_prefix('$')
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|n| (1..=MAX_PARAMETERS).contains(n))
         .map(|n| n - 1)
-        .ok_or_else(|| SluiceError::Parse(format!("unsupported parameter placeholder {p}")))
+        .ok_or_else(|| {
+            SluiceError::Parse(format!(
+                "unsupported parameter placeholder {p}: use ? or $1 … ${MAX_PARAMETERS}"
+            ))
+        })
 }
 
 #[cfg(test)]
