@@ -14,7 +14,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::sql::{CommandStatementIngest, TableExistsOption, TableNotExistOption};
 use futures::TryStreamExt;
-use sluice::catalog::memory::MemTable;
+use sluice::catalog::memory::{check_schema, MemTable};
 use sluice::catalog::CatalogEntry;
 use sluice::{Scalar, Session};
 use tonic::Status;
@@ -128,7 +128,11 @@ pub fn ingest(
                 )));
             };
             let target = table.schema();
-            check_compatible(name, &target, &schema)?;
+            check_schema(&target, &schema).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "cannot ingest into '{name}': {e}; nothing was ingested"
+                ))
+            })?;
             let batches = batches
                 .into_iter()
                 .map(|b| conform(name, &target, b))
@@ -140,32 +144,6 @@ pub fn ingest(
         _ => Err(Status::already_exists(format!(
             "table '{name}' already exists (use ingest mode 'append' or 'replace')"
         ))),
-    }
-}
-
-/// Errors unless data of `got` can go into a table of `want` as is.
-fn check_compatible(name: &str, want: &Schema, got: &Schema) -> Result<(), Status> {
-    let describe = |s: &Schema| {
-        s.fields()
-            .iter()
-            .map(|f| format!("{} {}", f.name(), f.data_type()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let same = want.fields().len() == got.fields().len()
-        && want
-            .fields()
-            .iter()
-            .zip(got.fields())
-            .all(|(w, g)| w.name() == g.name() && w.data_type() == g.data_type());
-    if same {
-        Ok(())
-    } else {
-        Err(Status::invalid_argument(format!(
-            "schema mismatch: table '{name}' has ({}) but the data has ({}); nothing was ingested",
-            describe(want),
-            describe(got)
-        )))
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::catalog::TableProvider;
 use crate::error::{Result, SluiceError};
@@ -19,28 +19,42 @@ pub struct MemTable {
     batches: RwLock<Vec<RecordBatch>>,
 }
 
-fn check_schema(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-    for b in batches {
-        let bs = b.schema();
-        let same = bs.fields().len() == schema.fields().len()
-            && bs
-                .fields()
-                .iter()
-                .zip(schema.fields())
-                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
-        if !same {
-            return Err(SluiceError::plan(format!(
-                "batch schema {bs} does not match table schema {schema}"
-            )));
-        }
+/// Checks that data of schema `got` fits a table of schema `want`: the same column names
+/// and types (nullability aside). The error lists both schemas.
+pub fn check_schema(want: &Schema, got: &Schema) -> Result<()> {
+    let same = got.fields().len() == want.fields().len()
+        && got
+            .fields()
+            .iter()
+            .zip(want.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if same {
+        return Ok(());
     }
-    Ok(())
+    let describe = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(SluiceError::plan(format!(
+        "schema mismatch: the table has ({}) but the data has ({})",
+        describe(want),
+        describe(got)
+    )))
+}
+
+fn check_batches(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+    batches
+        .iter()
+        .try_for_each(|b| check_schema(schema, &b.schema()))
 }
 
 impl MemTable {
     /// A table of `batches`, which must all have `schema`'s columns.
     pub fn try_new(schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
-        check_schema(&schema, &batches)?;
+        check_batches(&schema, &batches)?;
         Ok(Self {
             schema,
             batches: RwLock::new(batches),
@@ -49,7 +63,7 @@ impl MemTable {
 
     /// Appends batches with the table's schema.
     pub fn append(&self, batches: Vec<RecordBatch>) -> Result<()> {
-        check_schema(&self.schema, &batches)?;
+        check_batches(&self.schema, &batches)?;
         self.batches
             .write()
             .map_err(|_| SluiceError::exec("table lock poisoned"))?
