@@ -214,7 +214,10 @@ impl DataFrame {
         let ctx = Arc::new(TaskContext::new(self.config.clone()));
         let batches = collect_partitions(&phys, &ctx)?;
         let schema = self.result_schema();
-        batches.into_iter().map(|b| relabel(&schema, b)).collect()
+        batches
+            .into_iter()
+            .map(|b| crate::physical::with_schema(&schema, b))
+            .collect()
     }
 
     /// The schema of the batches [`DataFrame::collect`] and [`DataFrame::execute_stream`]
@@ -257,7 +260,9 @@ impl DataFrame {
                 };
                 for el in stream {
                     let item = match el {
-                        Ok(crate::physical::Element::Batch(b)) => relabel(&schema, b),
+                        Ok(crate::physical::Element::Batch(b)) => {
+                            crate::physical::with_schema(&schema, b)
+                        }
                         Ok(crate::physical::Element::End) => break,
                         Ok(_) => continue,
                         Err(e) => Err(e),
@@ -279,14 +284,4 @@ impl DataFrame {
         let batches = self.collect()?;
         Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
     }
-}
-
-/// `batch` under `schema` (same columns; names and nullability from `schema`).
-fn relabel(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
-    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        batch.columns().to_vec(),
-        &opts,
-    )?)
 }

@@ -1,7 +1,7 @@
 //! The memory limit: operators that buffer (sort, aggregate, hash-join build) reserve what
-//! they hold. Sort and aggregate spill to disk and give the same answer as without a limit;
-//! the join build (no spilling yet) fails with an error naming the operator and the limit,
-//! and runs under a large enough limit.
+//! they hold. Sort, aggregate and hash join spill to disk and give the same answer as
+//! without a limit; what cannot spill (a cross join's build, one batch larger than the
+//! limit) fails with an error naming the operator and the limit.
 
 use std::sync::Arc;
 
@@ -39,10 +39,55 @@ fn run(s: &Session, sql: &str) -> Result<usize, SluiceError> {
         .sum())
 }
 
+/// [`session`] plus `u`: 60 000 rows of `k` (duplicates, every 97th NULL) and `w`.
+fn session_with_u(limit: usize) -> Session {
+    let s = session(limit);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("w", DataType::Int64, false),
+    ]));
+    let batches = (0..6)
+        .map(|b| {
+            let k: Int64Array = (0..10_000)
+                .map(|i| {
+                    let n = b * 10_000 + i;
+                    (n % 97 != 0).then_some((n * 13) % 250_000)
+                })
+                .collect();
+            let w: Int64Array = (0..10_000).map(|i| i % 100).collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(w)]).expect("batch")
+        })
+        .collect();
+    s.register_batches("u", schema, batches).expect("register");
+    s
+}
+
 #[test]
-fn a_join_build_over_the_limit_fails_naming_operator_and_limit() {
-    let sql = "SELECT a.k FROM t a JOIN t b ON a.k = b.k";
-    let e = run(&session(200_000), sql).expect_err("must not fit in 200 kB");
+fn joins_spill_under_a_tiny_limit_and_give_the_same_rows() {
+    // t is 3.2 MB: under 1 MB every build side below spills into parts.
+    let small = session_with_u(1_000_000);
+    let large = session_with_u(1 << 30);
+    for sql in [
+        "SELECT count(*), sum(a.v + b.v) FROM t a JOIN t b ON a.k = b.k",
+        "SELECT t.k, t.v, u.w FROM t JOIN u ON t.k = u.k ORDER BY t.k, u.w",
+        "SELECT t.k, u.w FROM u JOIN t ON t.k = u.k AND t.v < u.w ORDER BY t.k, u.w",
+        "SELECT t.k AS tk, u.k AS uk, u.w FROM t LEFT JOIN u ON t.k = u.k ORDER BY tk, w LIMIT 3000",
+        "SELECT count(*), count(t.k), count(u.k) FROM t RIGHT JOIN u ON t.k = u.k",
+        "SELECT count(*), count(t.k), count(u.k) FROM t FULL JOIN u ON t.k = u.k AND u.w > 50",
+        "SELECT count(*) FROM t WHERE EXISTS (SELECT 1 FROM u WHERE u.k = t.k)",
+        "SELECT count(*) FROM t WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.k = t.k)",
+        "SELECT count(*) FROM u WHERE k IN (SELECT k FROM t WHERE v < 500)",
+        "SELECT count(*) FROM u WHERE k NOT IN (SELECT k FROM t WHERE v < 500)",
+        "SELECT count(*) FROM t WHERE k NOT IN (SELECT k FROM u)",
+    ] {
+        assert_eq!(rendered(&small, sql), rendered(&large, sql), "{sql}");
+    }
+}
+
+#[test]
+fn a_cross_join_build_over_the_limit_fails_naming_operator_and_limit() {
+    let sql = "SELECT count(*) FROM t a, t b WHERE a.v + b.v < 0";
+    let e = run(&session(200_000), sql).expect_err("a cross join cannot spill");
     // Across an exchange it arrives as the producer's failure; the cause stays in the text.
     let msg = e.to_string();
     assert!(msg.contains("resources exhausted"), "{msg}");
@@ -50,7 +95,19 @@ fn a_join_build_over_the_limit_fails_naming_operator_and_limit() {
         msg.contains("HashJoinExec") && msg.contains("200000"),
         "{msg}"
     );
-    assert_eq!(run(&session(1 << 30), sql).expect("fits"), 200_000);
+}
+
+#[test]
+fn a_spilled_join_part_over_the_limit_fails_naming_the_part() {
+    // Every build row has the same key, so one part holds them all (NOT IN always builds
+    // the subquery side).
+    let sql = "SELECT count(*) FROM t WHERE k < 5 AND k % 1 NOT IN (SELECT k % 1 FROM t)";
+    let e = run(&session(1_000_000), sql).expect_err("one part holds the whole build side");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("HashJoinExec") && msg.contains("spilled"),
+        "{msg}"
+    );
 }
 
 fn rendered(s: &Session, sql: &str) -> String {

@@ -17,16 +17,8 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use sluice_flight_shuffle::{Exchange, ShuffleReader};
 
 use crate::error::Result;
-use crate::physical::exchange::spill_storage;
+use crate::physical::exchange::{spill_bucket, spill_storage, SPILL_BUCKETS};
 use crate::physical::hash::hash_columns;
-
-/// How many buckets spilled groups are spread over.
-pub const SPILL_BUCKETS: usize = 64;
-
-/// The bucket of a key hash (independent of the exchange's partition choice).
-fn bucket_of(hash: u64) -> usize {
-    (hash.rotate_left(21).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SPILL_BUCKETS
-}
 
 /// Spilled state batches of one aggregation.
 ///
@@ -68,7 +60,7 @@ impl AggSpill {
         let hashes = hash_columns(&batch.columns()[..self.num_keys], n)?;
         let mut rows: Vec<Vec<u32>> = vec![Vec::new(); SPILL_BUCKETS];
         for (i, h) in hashes.iter().enumerate() {
-            rows[bucket_of(*h)].push(i as u32);
+            rows[spill_bucket(*h)].push(i as u32);
         }
         for (bucket, idx) in rows.into_iter().enumerate() {
             if !idx.is_empty() {

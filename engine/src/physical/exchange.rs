@@ -211,3 +211,12 @@ pub fn spill_storage(
         partitions,
     )?)
 }
+
+/// How many buckets spilled rows are spread over (aggregation groups, hash-join sides).
+pub const SPILL_BUCKETS: usize = 64;
+
+/// The spill bucket of a key hash: mixed from other bits than the exchange's partition
+/// choice and the join table's bucket index, so rows of one partition spread evenly.
+pub fn spill_bucket(hash: u64) -> usize {
+    (hash.rotate_left(21).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SPILL_BUCKETS
+}

@@ -10,7 +10,7 @@
 //! Candidates come from hash equality only; keys are then compared column by column with
 //! Arrow's `eq` kernel on the gathered pairs, so any key type works without per-row dispatch.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
@@ -22,11 +22,11 @@ use arrow::datatypes::{Schema, SchemaRef};
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
-use crate::physical::join_table::{indices, JoinTable};
-use crate::physical::memory::Reservation;
-use crate::physical::{
-    collect_partitions, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
+use crate::physical::join_spill::{
+    collect_build, BuildSide, BuildStorage, LoadedPart, ProbePart, ProbeSpill, SpilledProbe,
 };
+use crate::physical::join_table::{indices, JoinTable};
+use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// What a join emits, relative to its build and probe sides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,12 +62,6 @@ enum BuildError {
     Other(String),
 }
 
-#[derive(Debug, Default)]
-struct BuildTracker {
-    visited: Vec<bool>,
-    remaining: usize,
-}
-
 /// The plan node.
 #[derive(Debug)]
 pub struct HashJoinExec {
@@ -81,9 +75,8 @@ pub struct HashJoinExec {
     mode: JoinMode,
     pair_schema: SchemaRef,
     schema: SchemaRef,
-    /// The built table and the memory it holds (released with the plan).
-    table: OnceLock<std::result::Result<(Arc<JoinTable>, Reservation), BuildError>>,
-    tracker: Arc<Mutex<BuildTracker>>,
+    /// The build side, in memory or spilled (its memory is released with the plan).
+    build_side: OnceLock<std::result::Result<Arc<BuildSide>, BuildError>>,
 }
 
 /// How to construct a [`HashJoinExec`].
@@ -138,35 +131,21 @@ impl HashJoinExec {
             mode: spec.mode,
             pair_schema,
             schema,
-            table: OnceLock::new(),
-            tracker: Arc::new(Mutex::new(BuildTracker::default())),
+            build_side: OnceLock::new(),
         }
     }
 
-    fn table(&self, ctx: &Arc<TaskContext>) -> Result<Arc<JoinTable>> {
-        let r = self.table.get_or_init(|| {
-            let built = collect_partitions(&self.build, ctx).and_then(|batches| {
-                let batch = arrow::compute::concat_batches(&self.build.schema(), &batches)?;
-                drop(batches);
-                let table = JoinTable::build(batch, &self.build_keys)?;
-                let mut reservation = ctx.memory.reservation("HashJoinExec (build side)");
-                reservation.resize(table.memory_size())?;
-                Ok((table, reservation))
-            });
-            match built {
-                Ok((t, reservation)) => {
-                    if let Ok(mut tr) = self.tracker.lock() {
-                        tr.visited = vec![false; t.num_rows()];
-                        tr.remaining = self.probe.output_partitions();
-                    }
-                    Ok((Arc::new(t), reservation))
-                }
+    fn build_side(&self, ctx: &Arc<TaskContext>) -> Result<Arc<BuildSide>> {
+        let r = self.build_side.get_or_init(|| {
+            let partitions = self.probe.output_partitions();
+            match collect_build(&self.build, &self.build_keys, partitions, ctx) {
+                Ok(b) => Ok(Arc::new(b)),
                 Err(SluiceError::ResourcesExhausted(m)) => Err(BuildError::Resources(m)),
                 Err(e) => Err(BuildError::Other(e.to_string())),
             }
         });
         match r {
-            Ok((t, _)) => Ok(t.clone()),
+            Ok(b) => Ok(b.clone()),
             Err(BuildError::Resources(m)) => Err(SluiceError::ResourcesExhausted(m.clone())),
             Err(BuildError::Other(m)) => Err(SluiceError::Execution(m.clone())),
         }
@@ -187,10 +166,22 @@ impl ExecNode for HashJoinExec {
         self.probe.output_partitions()
     }
     fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
-        let table = self.table(ctx)?;
+        let build = self.build_side(ctx)?;
+        let (table, phase) = match &build.storage {
+            BuildStorage::Memory(t, _) => (t.clone(), Phase::Probe),
+            BuildStorage::Spilled(_) => (
+                Arc::new(JoinTable::empty(self.build.schema())),
+                Phase::Spill(ProbeSpill::new(
+                    &ctx.config.spill_dir,
+                    &self.probe.schema(),
+                )?),
+            ),
+        };
         let input = self.probe.execute(partition, ctx)?;
         let op = ProbeOp {
             table,
+            build,
+            phase,
             probe_keys: self.probe_keys.clone(),
             filter: self.filter.clone(),
             build_is_left: self.build_is_left,
@@ -198,7 +189,6 @@ impl ExecNode for HashJoinExec {
             pair_schema: self.pair_schema.clone(),
             probe_schema: self.probe.schema(),
             visited: vec![],
-            tracker: self.tracker.clone(),
             pending: None,
         };
         Ok(OperatorStream::boxed(input, op))
@@ -224,18 +214,37 @@ impl ExecNode for HashJoinExec {
 }
 
 struct ProbeOp {
+    /// The table probed now: the whole build side, or the current part of a spilled one.
     table: Arc<JoinTable>,
+    build: Arc<BuildSide>,
+    phase: Phase,
     probe_keys: Vec<PhysExpr>,
     filter: Option<PhysExpr>,
     build_is_left: bool,
     mode: JoinMode,
     pair_schema: SchemaRef,
     probe_schema: SchemaRef,
-    /// Build rows matched by this partition (only when the mode tracks the build side).
+    /// Build rows of `table` matched by this partition (only when the mode tracks the
+    /// build side).
     visited: Vec<bool>,
-    tracker: Arc<Mutex<BuildTracker>>,
     /// The probe batch being joined, when it yields its output in several chunks.
     pending: Option<PendingProbe>,
+}
+
+/// Where a probe partition is.
+enum Phase {
+    /// Probing an in-memory build side as batches arrive.
+    Probe,
+    /// The build side spilled: probe batches are spilled into the same parts.
+    Spill(ProbeSpill),
+    /// Input ended: joining spilled part `part` (its table is `ProbeOp::table`).
+    Join {
+        probe: SpilledProbe,
+        part: usize,
+        reader: Option<(ProbePart, Arc<LoadedPart>)>,
+    },
+    /// Every part is joined.
+    Done,
 }
 
 /// A probe batch part-way through: rows before `next` are joined.
@@ -384,17 +393,14 @@ impl ProbeOp {
     }
 }
 
-impl Operator for ProbeOp {
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        let m = self.mode;
-        if m.probe_anti && m.null_aware && self.table.num_rows() > 0 && self.table.has_null_key {
-            return Ok(()); // x NOT IN (.., NULL, ..) is never true
-        }
-        let keys = self
-            .probe_keys
-            .iter()
-            .map(|e| e.evaluate_array(&batch))
-            .collect::<Result<Vec<_>>>()?;
+impl ProbeOp {
+    /// Starts joining `batch`, with join keys `keys`, against the current table.
+    fn start(
+        &mut self,
+        batch: RecordBatch,
+        keys: Vec<ArrayRef>,
+        out: &mut Vec<Element>,
+    ) -> Result<()> {
         let n = batch.num_rows();
         self.pending = Some(PendingProbe {
             batch,
@@ -402,14 +408,18 @@ impl Operator for ProbeOp {
             next: 0,
             matched: vec![false; n],
         });
-        self.resume(out)
+        self.resume_chunk(out)
     }
 
-    fn has_pending(&self) -> bool {
-        self.pending.is_some()
+    fn probe_keys(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.probe_keys
+            .iter()
+            .map(|e| e.evaluate_array(batch))
+            .collect()
     }
 
-    fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+    /// Emits the next output chunk of the pending probe batch.
+    fn resume_chunk(&mut self, out: &mut Vec<Element>) -> Result<()> {
         let Some(mut p) = self.pending.take() else {
             return Ok(());
         };
@@ -463,7 +473,7 @@ impl Operator for ProbeOp {
             } else {
                 let keep: Vec<bool> = if m.probe_semi {
                     matched
-                } else if m.null_aware && self.table.num_rows() > 0 {
+                } else if m.null_aware && self.build.rows > 0 {
                     (0..n)
                         .map(|i| !matched[i] && keys.iter().all(|k| !k.is_null(i)))
                         .collect()
@@ -478,16 +488,20 @@ impl Operator for ProbeOp {
         Ok(())
     }
 
-    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+    /// This partition is done with the current table (the build side or one part of it):
+    /// merges what it matched; the last partition to finish emits the build rows that
+    /// were never (outer, anti) or ever (semi) matched.
+    fn finish_part(&mut self, part: usize, out: &mut Vec<Element>) -> Result<()> {
         let m = self.mode;
         if !m.tracks_build() {
             return Ok(());
         }
         let visited = {
-            let mut tr = self
-                .tracker
-                .lock()
-                .map_err(|_| SluiceError::exec("join tracker lock poisoned"))?;
+            let mut tr = self.build.tracker(part)?;
+            let n = self.table.num_rows();
+            if tr.visited.len() != n {
+                tr.visited.resize(n, false);
+            }
             for (i, v) in self.visited.iter().enumerate() {
                 if *v {
                     tr.visited[i] = true;
@@ -515,5 +529,85 @@ impl Operator for ProbeOp {
         };
         out.push(Element::Batch(b));
         Ok(())
+    }
+
+    /// One step through the spilled parts: load a part, join one probe batch of it, or
+    /// finish it.
+    fn join_spilled(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let Phase::Join {
+            probe,
+            part,
+            reader,
+        } = &mut self.phase
+        else {
+            return Ok(());
+        };
+        let current = *part;
+        let reader = match reader {
+            Some((r, _)) => r,
+            None => {
+                let BuildStorage::Spilled(spilled) = &self.build.storage else {
+                    return Err(SluiceError::exec("hash join build side is not spilled"));
+                };
+                let loaded = spilled.load(current)?;
+                self.table = loaded.table.clone();
+                self.visited.clear();
+                &mut reader.insert((probe.part(current)?, loaded)).0
+            }
+        };
+        if let Some(batch) = reader.next_batch(&self.probe_schema)? {
+            let keys = self.probe_keys(&batch)?;
+            return self.start(batch, keys, out);
+        }
+        self.finish_part(current, out)?;
+        // Let go of the part (its memory is released once no probe holds it).
+        self.table = Arc::new(JoinTable::empty(self.table.batch.schema()));
+        if current + 1 == self.build.parts() {
+            self.phase = Phase::Done;
+        } else if let Phase::Join { part, reader, .. } = &mut self.phase {
+            *part = current + 1;
+            *reader = None;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for ProbeOp {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+        let m = self.mode;
+        if m.probe_anti && m.null_aware && self.build.rows > 0 && self.build.has_null_key {
+            return Ok(()); // x NOT IN (.., NULL, ..) is never true
+        }
+        let keys = self.probe_keys(&batch)?;
+        if let Phase::Spill(spill) = &mut self.phase {
+            return spill.write(batch, &keys);
+        }
+        self.start(batch, keys, out)
+    }
+
+    fn has_pending(&self) -> bool {
+        self.pending.is_some() || matches!(self.phase, Phase::Join { .. })
+    }
+
+    fn resume(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        if self.pending.is_some() {
+            self.resume_chunk(out)
+        } else {
+            self.join_spilled(out)
+        }
+    }
+
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Spill(spill) => {
+                self.phase = Phase::Join {
+                    probe: spill.finish()?,
+                    part: 0,
+                    reader: None,
+                };
+                Ok(())
+            }
+            _ => self.finish_part(0, out),
+        }
     }
 }

@@ -67,6 +67,19 @@ impl JoinTable {
         })
     }
 
+    /// A table without rows (a placeholder while a spilled join loads its parts).
+    pub fn empty(schema: arrow::datatypes::SchemaRef) -> Self {
+        Self {
+            batch: RecordBatch::new_empty(schema),
+            keys: Vec::new(),
+            heads: vec![NONE; 16],
+            shift: 60,
+            next: Vec::new(),
+            hashes: Vec::new(),
+            has_null_key: false,
+        }
+    }
+
     /// Approximate bytes held: the build rows and the index.
     pub fn memory_size(&self) -> usize {
         self.batch.get_array_memory_size()

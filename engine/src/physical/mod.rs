@@ -21,6 +21,7 @@ pub mod filter;
 pub mod functions;
 pub mod hash;
 pub mod join;
+pub mod join_spill;
 pub mod join_table;
 pub mod limit;
 pub mod memory;
@@ -255,16 +256,30 @@ pub fn collect_partitions(
     plan: &Arc<dyn ExecNode>,
     ctx: &Arc<TaskContext>,
 ) -> Result<Vec<RecordBatch>> {
+    Ok(run_partitions(plan, ctx, collect_stream)?
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// Runs `f` over the stream of every partition of `plan`, one thread per partition (the
+/// calling thread when there is one), and returns the results in partition order.
+pub fn run_partitions<T: Send>(
+    plan: &Arc<dyn ExecNode>,
+    ctx: &Arc<TaskContext>,
+    f: impl Fn(ElementStream) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let n = plan.output_partitions();
     if n == 1 {
-        return collect_stream(plan.execute(0, ctx)?);
+        return Ok(vec![f(plan.execute(0, ctx)?)?]);
     }
-    let results: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|s| {
+    let f = &f;
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|p| {
                 let plan = plan.clone();
                 let ctx = ctx.clone();
-                s.spawn(move || collect_stream(plan.execute(p, &ctx)?))
+                s.spawn(move || f(plan.execute(p, &ctx)?))
             })
             .collect();
         handles
@@ -277,12 +292,17 @@ pub fn collect_partitions(
                 })
             })
             .collect()
-    });
-    let mut out = Vec::new();
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    })
+}
+
+/// `batch` under `schema`: the same columns, with names and nullability from `schema`.
+pub fn with_schema(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch> {
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        batch.columns().to_vec(),
+        &opts,
+    )?)
 }
 
 /// Renders a physical plan, one node per line (EXPLAIN).

@@ -54,10 +54,8 @@ struct Rename(SchemaRef);
 
 impl Operator for Rename {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        out.push(Element::Batch(RecordBatch::try_new_with_options(
-            self.0.clone(),
-            batch.columns().to_vec(),
-            &arrow::array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        out.push(Element::Batch(crate::physical::with_schema(
+            &self.0, batch,
         )?));
         Ok(())
     }
