@@ -30,7 +30,7 @@ use crate::physical::exchange::{spill_bucket, spill_storage, SPILL_BUCKETS};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_table::{combined_validity, JoinTable};
-use crate::physical::memory::{MemoryPool, Reservation};
+use crate::physical::memory::{batch_bytes, MemoryPool, Reservation};
 use crate::physical::{run_partitions, with_schema, Element, ExecNode, TaskContext};
 
 /// Index bytes per build row on top of its data (bucket heads, chain link, stored hash).
@@ -211,7 +211,7 @@ impl Collector {
                 batches,
                 reservation,
             } => {
-                let grow = batch.get_array_memory_size() + batch.num_rows() * INDEX_BYTES_PER_ROW;
+                let grow = batch_bytes(&batch) + batch.num_rows() * INDEX_BYTES_PER_ROW;
                 let want = reservation.size() + grow;
                 let grown = if spec.keys.is_empty() {
                     reservation.resize(want)

@@ -82,7 +82,7 @@ impl JoinTable {
 
     /// Approximate bytes held: the build rows and the index.
     pub fn memory_size(&self) -> usize {
-        self.batch.get_array_memory_size()
+        crate::physical::memory::batch_bytes(&self.batch)
             + self.heads.len() * 4
             + self.next.len() * 4
             + self.hashes.len() * 8

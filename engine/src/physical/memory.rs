@@ -8,8 +8,11 @@
 //! rest of the limit to what cannot spill (hash-join builds, an aggregation merging one
 //! spilled bucket). Without that, a sort filling the pool would starve them.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use arrow::array::{Array, ArrayData, RecordBatch};
 
 use crate::error::{Result, SluiceError};
 
@@ -110,6 +113,42 @@ impl Drop for Reservation {
     }
 }
 
+/// Bytes of memory the rows of `batch` keep alive, for reservations.
+///
+/// Arrow's `get_array_memory_size` counts each buffer's whole allocation, which misleads
+/// twice here: a slice of a large batch counts the whole batch, and a batch read back from
+/// an mmap-ed spill file counts the whole file. This counts what the rows refer to: the
+/// sliced range of fixed-width and offset buffers, and for string/binary views the views
+/// plus each distinct data buffer once (views may point anywhere in them).
+pub fn batch_bytes(batch: &RecordBatch) -> usize {
+    batch
+        .columns()
+        .iter()
+        .map(|c| data_bytes(&c.to_data()))
+        .sum()
+}
+
+fn data_bytes(d: &ArrayData) -> usize {
+    let views = matches!(
+        d.data_type(),
+        arrow::datatypes::DataType::Utf8View | arrow::datatypes::DataType::BinaryView
+    );
+    if !views {
+        return d
+            .get_slice_memory_size()
+            .unwrap_or_else(|_| d.get_array_memory_size());
+    }
+    let mut seen = HashSet::new();
+    let data: usize = d
+        .buffers()
+        .iter()
+        .skip(1)
+        .filter(|b| seen.insert(b.as_ptr() as usize))
+        .map(|b| b.len())
+        .sum();
+    d.len() * 16 + d.nulls().map_or(0, |n| n.len().div_ceil(8)) + data
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +167,25 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(pool.used(), 0);
+    }
+
+    #[test]
+    fn batch_bytes_counts_what_rows_refer_to() {
+        use arrow::array::{Int64Array, StringViewArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("i", DataType::Int64, false),
+            Field::new("s", DataType::Utf8View, false),
+        ]));
+        let i: Int64Array = (0..10_000).collect();
+        let s: StringViewArray = (0..10_000)
+            .map(|n| Some(format!("a string longer than twelve bytes {n}")))
+            .collect();
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(i), Arc::new(s)]).expect("batch");
+        let whole = batch_bytes(&batch);
+        assert!(whole >= 10_000 * (8 + 16 + 34), "{whole}");
+        // A slice keeps the string data alive but not the other rows' fixed-width values.
+        let slice = batch_bytes(&batch.slice(0, 100));
+        assert!(slice < whole && slice > 100 * 8, "{slice} vs {whole}");
     }
 }

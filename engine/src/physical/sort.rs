@@ -15,7 +15,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
-use crate::physical::memory::Reservation;
+use crate::physical::memory::{batch_bytes, Reservation};
 use crate::physical::sort_spill::{spill_run, Merge, SpilledRun};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
@@ -138,7 +138,7 @@ impl SortOp {
         self.buffered.clear();
         let sorted = sort_batch(&all, &self.keys, self.fetch)?;
         self.buffered_rows = sorted.num_rows();
-        self.bytes = sorted.get_array_memory_size();
+        self.bytes = batch_bytes(&sorted);
         Ok(sorted)
     }
 }
@@ -157,7 +157,7 @@ impl SortOp {
 
 impl Operator for SortOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
-        let size = batch.get_array_memory_size();
+        let size = batch_bytes(&batch);
         if self
             .reservation
             .resize_spillable(self.bytes + size)

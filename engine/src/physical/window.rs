@@ -20,7 +20,7 @@ use crate::logical::expr::{Expr, WindowFunc};
 use crate::logical::schema::PlanSchema;
 use crate::physical::accumulator::{create_accumulator, Accumulator};
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
-use crate::physical::memory::Reservation;
+use crate::physical::memory::{batch_bytes, Reservation};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ struct WindowOp {
 
 impl Operator for WindowOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
-        let bytes = self.reservation.size() + batch.get_array_memory_size();
+        let bytes = self.reservation.size() + batch_bytes(&batch);
         self.reservation.resize(bytes)?;
         self.buffered.push(batch);
         Ok(())
