@@ -107,6 +107,14 @@ enum Command {
         /// and 10 only; the others are skipped).
         #[arg(long, value_enum, default_value_t = ApiArg::Sql)]
         api: ApiArg,
+        /// Write each query's result to DIR/qN.out (the reference-answer format).
+        #[arg(long, value_name = "DIR")]
+        save_answers: Option<PathBuf>,
+        /// Check results against DIR/qN.out saved by an earlier run instead of the built-in
+        /// reference answers (for scales without them, e.g. SF 10 under a memory limit
+        /// against SF 10 without).
+        #[arg(long, value_name = "DIR")]
+        answers: Option<PathBuf>,
     },
 }
 
@@ -124,6 +132,8 @@ fn main() -> ExitCode {
             memory_limit,
             in_memory,
             api,
+            save_answers,
+            answers,
         } => run(RunArgs {
             sf,
             data,
@@ -134,6 +144,8 @@ fn main() -> ExitCode {
             memory_limit,
             in_memory,
             api: api.into(),
+            save_answers,
+            answers,
         }),
     };
     match outcome {
@@ -174,6 +186,8 @@ struct RunArgs {
     memory_limit: Option<usize>,
     in_memory: bool,
     api: QueryApi,
+    save_answers: Option<PathBuf>,
+    answers: Option<PathBuf>,
 }
 
 /// Parses `1024`, `64K`, `512M`, `1G` (powers of 1024; a trailing `B`/`iB` is allowed).
@@ -271,13 +285,17 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
         eprintln!("checking answers for SF {sf} (pass --sf if the data has another scale)");
     }
     let answers_sf = answer_set_name(sf).map(|_| sf);
-    if answers_sf.is_none() {
+    if let Some(dir) = &args.answers {
+        eprintln!("checking answers against {}", dir.display());
+    } else if answers_sf.is_none() {
         eprintln!("no reference answers for SF {sf}; answers are not checked");
     }
     let config = BenchConfig {
         queries,
         iterations: args.iterations,
         answers_sf,
+        answers_dir: args.answers,
+        save_answers: args.save_answers,
         api: args.api,
     };
     println!("{}", format_header());

@@ -3,13 +3,14 @@
 
 use std::fmt::Write as _;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use serde_json::{json, Value};
 use sluice::Session;
 
-use crate::answers::{AnswerMismatch, ReferenceAnswer};
+use crate::answers::{format_batches, AnswerMismatch, ReferenceAnswer};
 use crate::dataframe_queries::dataframe_query;
 use crate::error::{BenchError, Result};
 use crate::queries::{is_query_statement, query_statements, reference_answer, QUERY_COUNT};
@@ -117,13 +118,56 @@ pub enum AnswerStatus {
 
 /// Compares the result of query `n` with its reference answer at scale factor `sf`.
 pub fn check_answer(sf: f64, n: usize, batches: &[RecordBatch]) -> Result<AnswerStatus> {
-    let Some(text) = reference_answer(sf, n) else {
-        return Ok(AnswerStatus::NoReference);
-    };
-    Ok(match ReferenceAnswer::parse(text).compare(batches)? {
+    match reference_answer(sf, n) {
+        Some(text) => compare_with(text, batches),
+        None => Ok(AnswerStatus::NoReference),
+    }
+}
+
+/// Compares a result with an answer in the reference format.
+fn compare_with(answer: &str, batches: &[RecordBatch]) -> Result<AnswerStatus> {
+    Ok(match ReferenceAnswer::parse(answer).compare(batches)? {
         Ok(()) => AnswerStatus::Correct,
         Err(mismatch) => AnswerStatus::Wrong(mismatch),
     })
+}
+
+/// The file that holds query `n`'s answer in an answers directory.
+fn answer_path(dir: &Path, n: usize) -> PathBuf {
+    dir.join(format!("q{n}.out"))
+}
+
+/// Writes the result of query `n` to `dir/qN.out` in the reference-answer format (header,
+/// then `|`-separated cells, NULL as empty).
+pub fn save_answer(dir: &Path, n: usize, batches: &[RecordBatch]) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| BenchError::io("creating", dir, e))?;
+    let columns: Vec<String> = match batches.first() {
+        Some(b) => b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut text = columns.join("|") + "\n";
+    for row in format_batches(batches)? {
+        text.push_str(&row.join("|"));
+        text.push('\n');
+    }
+    let path = answer_path(dir, n);
+    std::fs::write(&path, text).map_err(|e| BenchError::io("writing", path, e))
+}
+
+/// Compares the result of query `n` with the answer saved in `dir` (see [`save_answer`]).
+pub fn check_answer_in(dir: &Path, n: usize, batches: &[RecordBatch]) -> Result<AnswerStatus> {
+    let path = answer_path(dir, n);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AnswerStatus::NoReference),
+        Err(e) => return Err(BenchError::io("reading", path, e)),
+    };
+    compare_with(&text, batches)
 }
 
 /// Runs each of `queries` once in `session` (panics caught) and checks it against the
@@ -163,6 +207,12 @@ pub struct BenchConfig {
     pub iterations: usize,
     /// Scale factor of the data, to pick reference answers (`None`: do not check).
     pub answers_sf: Option<f64>,
+    /// Check against the answers saved in this directory instead (`qN.out`, written by
+    /// `save_answers` of an earlier run): how a scale without reference answers is checked,
+    /// e.g. a run under a memory limit against one without.
+    pub answers_dir: Option<PathBuf>,
+    /// Write each query's first result here as `qN.out`, in the reference-answer format.
+    pub save_answers: Option<PathBuf>,
     /// The API that builds the queries.
     pub api: QueryApi,
 }
@@ -311,7 +361,17 @@ fn bench_query(session: &Session, n: usize, config: &BenchConfig) -> QueryReport
         report.timings.push(elapsed);
         if iteration == 0 {
             report.rows = batches.iter().map(RecordBatch::num_rows).sum();
-            report.status = match config.answers_sf.map(|sf| check_answer(sf, n, &batches)) {
+            if let Some(dir) = &config.save_answers {
+                if let Err(e) = save_answer(dir, n, &batches) {
+                    report.status = QueryStatus::Failed(e);
+                    return report;
+                }
+            }
+            let checked = match &config.answers_dir {
+                Some(dir) => Some(check_answer_in(dir, n, &batches)),
+                None => config.answers_sf.map(|sf| check_answer(sf, n, &batches)),
+            };
+            report.status = match checked {
                 None | Some(Ok(AnswerStatus::NoReference)) => QueryStatus::Unchecked,
                 Some(Ok(AnswerStatus::Correct)) => QueryStatus::Ok,
                 Some(Ok(AnswerStatus::Wrong(m))) => QueryStatus::Wrong(m),
@@ -405,6 +465,31 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    #[test]
+    fn saved_answers_check_a_later_run() {
+        use arrow::array::{Int64Array, StringArray};
+        use std::sync::Arc;
+        let batch = |v: i64| {
+            RecordBatch::try_from_iter([
+                (
+                    "name",
+                    Arc::new(StringArray::from(vec![Some("a"), None])) as _,
+                ),
+                ("n", Arc::new(Int64Array::from(vec![1, v])) as _),
+            ])
+            .expect("batch")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        save_answer(dir.path(), 7, &[batch(2)]).expect("saved");
+        let check = |b| check_answer_in(dir.path(), 7, &[b]).expect("checked");
+        assert_eq!(check(batch(2)), AnswerStatus::Correct);
+        assert!(matches!(check(batch(3)), AnswerStatus::Wrong(_)));
+        assert_eq!(
+            check_answer_in(dir.path(), 8, &[batch(2)]).expect("checked"),
+            AnswerStatus::NoReference
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! * [`physical`] turns plans into partitioned, vectorized operators over Arrow
 //!   `RecordBatch`es that exchange an element stream (data, watermarks, barriers,
 //!   end-of-input) — see [`physical::Element`] and [`physical::Operator`].
-//! * [`catalog`] knows the tables (memory, Parquet, CSV); [`session`] ties it together.
+//! * [`catalog`] knows the tables (memory, Parquet, CSV, `datagen` connector); [`session`]
+//!   ties it together.
 //!
 //! ```
 //! use sluice::Session;

@@ -9,9 +9,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sqlparser::ast::{self as ast, Statement};
 
 use crate::catalog::csv::CsvTable;
+use crate::catalog::datagen::DatagenTable;
 use crate::catalog::memory::MemTable;
 use crate::catalog::parquet::ParquetTable;
-use crate::catalog::{Catalog, CatalogEntry, TableProvider};
+use crate::catalog::{connector_table, Catalog, CatalogEntry, TableProvider};
 use crate::config::SessionConfig;
 use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
@@ -20,7 +21,9 @@ use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::sql::params::number_placeholders;
 use crate::sql::planner::SqlPlanner;
-use crate::sql::{convert_data_type, ident, object_name, parse, FileFormat, SqlStatement};
+use crate::sql::{
+    convert_data_type, ident, object_name, parse, with_options, FileFormat, SqlStatement,
+};
 
 /// An embedded Sluice instance.
 #[derive(Debug, Clone, Default)]
@@ -315,6 +318,21 @@ impl Session {
                     }
                     return Err(SluiceError::plan(format!("table '{name}' already exists")));
                 }
+                if let Some(options) = with_options(&ct.table_options)? {
+                    if ct.query.is_some() {
+                        return Err(SluiceError::unsupported(
+                            "CREATE TABLE ... WITH (connector options) AS SELECT",
+                        ));
+                    }
+                    if ct.columns.is_empty() {
+                        return Err(SluiceError::plan(format!(
+                            "CREATE TABLE {name} ... WITH (...) needs a column list"
+                        )));
+                    }
+                    let table = connector_table(&name, column_schema(&ct.columns)?, &options)?;
+                    self.register_table(&name, table)?;
+                    return Ok(self.done());
+                }
                 let (schema, batches) = match &ct.query {
                     Some(q) => {
                         let plan = SqlPlanner::new(&self.catalog)
@@ -323,24 +341,7 @@ impl Session {
                         let df = DataFrame::new(plan, self.config.clone());
                         (df.schema(), df.collect()?)
                     }
-                    None => {
-                        let fields = ct
-                            .columns
-                            .iter()
-                            .map(|c| {
-                                let not_null = c
-                                    .options
-                                    .iter()
-                                    .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
-                                Ok(Field::new(
-                                    ident(&c.name),
-                                    convert_data_type(&c.data_type)?,
-                                    !not_null,
-                                ))
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        (Arc::new(Schema::new(fields)), vec![])
-                    }
+                    None => (column_schema(&ct.columns)?, vec![]),
                 };
                 self.register_batches(&name, schema, batches)?;
                 Ok(self.done())
@@ -355,6 +356,12 @@ impl Session {
                         "cannot INSERT into view '{name}'"
                     )));
                 };
+                if table.as_any().is::<DatagenTable>() {
+                    return Err(SluiceError::plan(format!(
+                        "cannot INSERT into table '{name}': it is a datagen connector table, \
+                         a read-only source that generates its rows"
+                    )));
+                }
                 let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
                     return Err(SluiceError::unsupported(format!(
                         "INSERT into {}",
@@ -471,6 +478,25 @@ impl Session {
             other => Err(SluiceError::unsupported(format!("statement: {other}"))),
         }
     }
+}
+
+/// The schema of a `CREATE TABLE` column list (`NOT NULL` columns are not nullable).
+fn column_schema(columns: &[ast::ColumnDef]) -> Result<SchemaRef> {
+    let fields = columns
+        .iter()
+        .map(|c| {
+            let not_null = c
+                .options
+                .iter()
+                .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+            Ok(Field::new(
+                ident(&c.name),
+                convert_data_type(&c.data_type)?,
+                !not_null,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 fn single_query(sql: &str) -> Result<ast::Query> {

@@ -7,25 +7,36 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 
-/// `batch` with its string/binary view columns compacted when their data buffers hold
-/// much more than the rows refer to. Views decoded from Parquet point into whole pages
-/// that several batches share, and IPC sends every referenced buffer in full, so without
-/// this `l_comment` of TPC-H SF 1 takes 1.4 GB of IPC instead of 0.26 GB. Writers of
-/// IPC (blocking exchanges, the Flight SQL server) pass batches through this first.
+/// More data buffers than this in one view column get it compacted.
+pub const MAX_VIEW_BUFFERS: usize = 32;
+
+/// True when view data `buffers` hold much more than the `used` bytes, or are too many.
+fn wasteful(used: usize, buffers: &[arrow::buffer::Buffer]) -> bool {
+    let held: usize = buffers.iter().map(|b| b.len()).sum();
+    held > 2 * used + 4096 || buffers.len() > MAX_VIEW_BUFFERS
+}
+
+/// `batch` with its string/binary view columns compacted (into one data buffer) when
+/// their data buffers hold much more than the rows refer to, or when there are more than
+/// [`MAX_VIEW_BUFFERS`] of them. Views decoded from Parquet point into whole pages that
+/// several batches share, and IPC sends every referenced buffer in full, so without this
+/// `l_comment` of TPC-H SF 1 takes 1.4 GB of IPC instead of 0.26 GB. Writers of IPC
+/// (blocking exchanges, the Flight SQL server) pass batches through this first. A column
+/// concatenated from thousands of batches has thousands of buffers, and every `take` or
+/// slice of it clones that list, so operators that keep concatenated batches (join build
+/// sides, sort buffers) compact them too.
 pub fn compact_views(batch: RecordBatch) -> RecordBatch {
     fn compact(a: &ArrayRef) -> Option<ArrayRef> {
         match a.data_type() {
             DataType::Utf8View => {
                 let v = a.as_string_view();
-                let used = v.total_buffer_bytes_used();
-                let held: usize = v.data_buffers().iter().map(|b| b.len()).sum();
-                (held > 2 * used + 4096).then(|| Arc::new(v.gc()) as ArrayRef)
+                wasteful(v.total_buffer_bytes_used(), v.data_buffers())
+                    .then(|| Arc::new(v.gc()) as ArrayRef)
             }
             DataType::BinaryView => {
                 let v = a.as_binary_view();
-                let used = v.total_buffer_bytes_used();
-                let held: usize = v.data_buffers().iter().map(|b| b.len()).sum();
-                (held > 2 * used + 4096).then(|| Arc::new(v.gc()) as ArrayRef)
+                wasteful(v.total_buffer_bytes_used(), v.data_buffers())
+                    .then(|| Arc::new(v.gc()) as ArrayRef)
             }
             _ => None,
         }

@@ -1,7 +1,9 @@
-//! Tables a session can query: the [`TableProvider`] trait and its in-memory, Parquet and
-//! CSV implementations, plus the name → table registry.
+//! Tables a session can query: the [`TableProvider`] trait and its in-memory, Parquet,
+//! CSV and connector (`datagen`) implementations, plus the name → table registry.
 
 pub mod csv;
+pub mod datagen;
+pub mod datagen_options;
 pub mod memory;
 pub mod parquet;
 
@@ -123,6 +125,41 @@ impl Catalog {
             .read()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// Connectors `CREATE TABLE ... WITH ('connector' = '...')` accepts.
+pub const CONNECTORS: [&str; 1] = ["datagen"];
+
+/// The table `name` of `schema` that `CREATE TABLE ... WITH (options)` defines: the
+/// `connector` option picks the implementation, which validates the other options.
+pub fn connector_table(
+    name: &str,
+    schema: SchemaRef,
+    options: &[(String, String)],
+) -> Result<Arc<dyn TableProvider>> {
+    let connector = options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "connector")
+        .map(|(_, v)| v.as_str());
+    match connector {
+        Some(c) if c.eq_ignore_ascii_case("datagen") => Ok(Arc::new(
+            datagen::DatagenTable::try_new(name, schema, options)?,
+        )),
+        Some(c) => {
+            let hints = nearest(c, CONNECTORS, 1);
+            Err(SluiceError::plan(format!(
+                "unknown connector '{c}' for table '{name}' (supported connectors: {}){}",
+                CONNECTORS.join(", "),
+                did_you_mean(&hints)
+            )))
+        }
+        None => Err(SluiceError::plan(format!(
+            "CREATE TABLE {name} ... WITH (...) needs a 'connector' option (supported \
+             connectors: {})",
+            CONNECTORS.join(", ")
+        ))),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct JoinTable {
 impl JoinTable {
     /// Builds over `batch` with key expressions `key_exprs`.
     pub fn build(batch: RecordBatch, key_exprs: &[PhysExpr]) -> Result<Self> {
+        // Every output batch gathers from these columns: keep their view buffers few.
+        let batch = sluice_flight_shuffle::compact_views(batch);
         let n = batch.num_rows();
         if n >= NONE as usize {
             return Err(SluiceError::exec(

@@ -8,11 +8,11 @@
 //! rest of the limit to what cannot spill (hash-join builds, an aggregation merging one
 //! spilled bucket). Without that, a sort filling the pool would starve them.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayData, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
 
 use crate::error::{Result, SluiceError};
 
@@ -119,34 +119,28 @@ impl Drop for Reservation {
 /// twice here: a slice of a large batch counts the whole batch, and a batch read back from
 /// an mmap-ed spill file counts the whole file. This counts what the rows refer to: the
 /// sliced range of fixed-width and offset buffers, and for string/binary views the views
-/// plus each distinct data buffer once (views may point anywhere in them).
+/// plus their data buffers (views may point anywhere in them).
 pub fn batch_bytes(batch: &RecordBatch) -> usize {
-    batch
-        .columns()
-        .iter()
-        .map(|c| data_bytes(&c.to_data()))
-        .sum()
+    batch.columns().iter().map(array_bytes).sum()
 }
 
-fn data_bytes(d: &ArrayData) -> usize {
-    let views = matches!(
-        d.data_type(),
-        arrow::datatypes::DataType::Utf8View | arrow::datatypes::DataType::BinaryView
-    );
-    if !views {
-        return d
-            .get_slice_memory_size()
-            .unwrap_or_else(|_| d.get_array_memory_size());
+fn array_bytes(a: &ArrayRef) -> usize {
+    // Views: 16 bytes each, plus the data buffers (a view array's buffers are distinct;
+    // a join or filter output may hold thousands, so this stays a plain sum).
+    let views = |buffers: &[arrow::buffer::Buffer]| {
+        a.len() * 16
+            + a.logical_nulls().map_or(0, |n| n.len().div_ceil(8))
+            + buffers.iter().map(|b| b.len()).sum::<usize>()
+    };
+    match a.data_type() {
+        DataType::Utf8View => views(a.as_string_view().data_buffers()),
+        DataType::BinaryView => views(a.as_binary_view().data_buffers()),
+        _ => {
+            let d = a.to_data();
+            d.get_slice_memory_size()
+                .unwrap_or_else(|_| d.get_array_memory_size())
+        }
     }
-    let mut seen = HashSet::new();
-    let data: usize = d
-        .buffers()
-        .iter()
-        .skip(1)
-        .filter(|b| seen.insert(b.as_ptr() as usize))
-        .map(|b| b.len())
-        .sum();
-    d.len() * 16 + d.nulls().map_or(0, |n| n.len().div_ceil(8)) + data
 }
 
 #[cfg(test)]

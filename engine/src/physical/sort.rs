@@ -18,6 +18,7 @@ use crate::physical::expr::PhysExpr;
 use crate::physical::memory::{batch_bytes, Reservation};
 use crate::physical::sort_spill::{spill_run, Merge, SpilledRun};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+use sluice_flight_shuffle::compact_views;
 
 /// A sort key bound to the input.
 #[derive(Debug, Clone)]
@@ -134,7 +135,7 @@ pub fn sort_batch(
 
 impl SortOp {
     fn compact(&mut self) -> Result<RecordBatch> {
-        let all = concat_batches(&self.schema, &self.buffered)?;
+        let all = compact_views(concat_batches(&self.schema, &self.buffered)?);
         self.buffered.clear();
         let sorted = sort_batch(&all, &self.keys, self.fetch)?;
         self.buffered_rows = sorted.num_rows();

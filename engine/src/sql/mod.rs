@@ -134,6 +134,47 @@ pub fn object_name(n: &ast::ObjectName) -> String {
         .join(".")
 }
 
+/// The `WITH (key = value, ...)` options of a `CREATE TABLE`, as text (`None` when the
+/// statement has no `WITH` clause). Keys and values may be quoted strings (`'connector' =
+/// 'datagen'`), identifiers or numbers.
+pub fn with_options(opts: &ast::CreateTableOptions) -> Result<Option<Vec<(String, String)>>> {
+    let ast::CreateTableOptions::With(list) = opts else {
+        return Ok(None);
+    };
+    list.iter()
+        .map(|o| match o {
+            ast::SqlOption::KeyValue { key, value } => {
+                Ok((key.value.clone(), option_value(&key.value, value)?))
+            }
+            other => Err(SluiceError::unsupported(format!(
+                "table option {other} (expected 'key' = 'value')"
+            ))),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+fn option_value(key: &str, e: &ast::Expr) -> Result<String> {
+    match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => Ok(s.clone()),
+            ast::Value::Number(n, _) => Ok(n.to_string()),
+            ast::Value::Boolean(b) => Ok(b.to_string()),
+            other => Err(SluiceError::plan(format!(
+                "option '{key}' must be a string literal, got {other}"
+            ))),
+        },
+        ast::Expr::Identifier(i) => Ok(i.value.clone()),
+        ast::Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => Ok(format!("-{}", option_value(key, expr)?)),
+        other => Err(SluiceError::plan(format!(
+            "option '{key}' must be a string literal, got {other}"
+        ))),
+    }
+}
+
 /// The Arrow type of a SQL type.
 pub fn convert_data_type(t: &ast::DataType) -> Result<DataType> {
     use ast::DataType as S;
