@@ -26,6 +26,36 @@ pub(crate) struct HandleMeta {
     pub name: Arc<str>,
 }
 
+impl HandleMeta {
+    /// Removes the entry of (`key`, `ns`) from this state; returns whether a live one existed.
+    fn clear_entry<E: Entry>(
+        &self,
+        b: &mut MemoryStateBackend,
+        key: &[u8],
+        ns: &[u8],
+    ) -> Result<bool> {
+        let kg = b.key_group(self, key)?;
+        let now = b.now();
+        let t = b.table_mut::<E>(self)?;
+        let was_live = t.get(kg, key, ns).is_some_and(|e| e.is_live(now));
+        t.remove(kg, key, ns);
+        Ok(was_live)
+    }
+
+    /// Keys with a live entry in `ns` (unordered).
+    fn live_keys<'a, E: Entry>(
+        &self,
+        b: &'a MemoryStateBackend,
+        ns: &'a [u8],
+    ) -> Result<impl Iterator<Item = &'a [u8]> + 'a> {
+        let now = b.now();
+        let t = b.table::<E>(self)?;
+        Ok(t.iter_namespace(ns)
+            .filter(move |(_, e)| e.is_live(now))
+            .map(|(k, _)| k))
+    }
+}
+
 macro_rules! handle_common {
     ($ty:ident < $($p:ident),+ >) => {
         impl<$($p),+> Clone for $ty<$($p),+> {
@@ -108,12 +138,7 @@ impl<V: StateValue> ValueState<V> {
 
     /// Removes the value; returns whether a live one existed.
     pub fn clear(&self, b: &mut MemoryStateBackend, key: &[u8], ns: &[u8]) -> Result<bool> {
-        let kg = b.key_group(&self.meta, key)?;
-        let now = b.now();
-        let t = b.table_mut::<ValueEntry<V>>(&self.meta)?;
-        let was_live = t.get(kg, key, ns).is_some_and(|e| e.is_live(now));
-        t.remove(kg, key, ns);
-        Ok(was_live)
+        self.meta.clear_entry::<ValueEntry<V>>(b, key, ns)
     }
 
     /// Keys with a live value in `ns` (unordered).
@@ -122,11 +147,7 @@ impl<V: StateValue> ValueState<V> {
         b: &'a MemoryStateBackend,
         ns: &'a [u8],
     ) -> Result<impl Iterator<Item = &'a [u8]> + 'a> {
-        let now = b.now();
-        let t = b.table::<ValueEntry<V>>(&self.meta)?;
-        Ok(t.iter_namespace(ns)
-            .filter(move |(_, e)| e.is_live(now))
-            .map(|(k, _)| k))
+        self.meta.live_keys::<ValueEntry<V>>(b, ns)
     }
 
     /// All live `(key, namespace, value)` (unordered).
@@ -202,12 +223,7 @@ impl<V: StateValue> ListState<V> {
 
     /// Removes the list; returns whether a live one existed.
     pub fn clear(&self, b: &mut MemoryStateBackend, key: &[u8], ns: &[u8]) -> Result<bool> {
-        let kg = b.key_group(&self.meta, key)?;
-        let now = b.now();
-        let t = b.table_mut::<ListEntry<V>>(&self.meta)?;
-        let was_live = t.get(kg, key, ns).is_some_and(|e| e.is_live(now));
-        t.remove(kg, key, ns);
-        Ok(was_live)
+        self.meta.clear_entry::<ListEntry<V>>(b, key, ns)
     }
 
     /// Keys with a live list in `ns` (unordered).
@@ -216,11 +232,7 @@ impl<V: StateValue> ListState<V> {
         b: &'a MemoryStateBackend,
         ns: &'a [u8],
     ) -> Result<impl Iterator<Item = &'a [u8]> + 'a> {
-        let now = b.now();
-        let t = b.table::<ListEntry<V>>(&self.meta)?;
-        Ok(t.iter_namespace(ns)
-            .filter(move |(_, e)| e.is_live(now))
-            .map(|(k, _)| k))
+        self.meta.live_keys::<ListEntry<V>>(b, ns)
     }
 
     /// All live `(key, namespace, list)` (unordered).
@@ -361,12 +373,7 @@ impl<K: StateValue + Hash + Eq, V: StateValue> MapState<K, V> {
 
     /// Removes the whole map; returns whether it had a live entry.
     pub fn clear(&self, b: &mut MemoryStateBackend, key: &[u8], ns: &[u8]) -> Result<bool> {
-        let kg = b.key_group(&self.meta, key)?;
-        let now = b.now();
-        let t = b.table_mut::<MapEntry<K, V>>(&self.meta)?;
-        let was_live = t.get(kg, key, ns).is_some_and(|e| e.is_live(now));
-        t.remove(kg, key, ns);
-        Ok(was_live)
+        self.meta.clear_entry::<MapEntry<K, V>>(b, key, ns)
     }
 
     /// Keys with a live map entry in `ns` (unordered).
@@ -375,11 +382,7 @@ impl<K: StateValue + Hash + Eq, V: StateValue> MapState<K, V> {
         b: &'a MemoryStateBackend,
         ns: &'a [u8],
     ) -> Result<impl Iterator<Item = &'a [u8]> + 'a> {
-        let now = b.now();
-        let t = b.table::<MapEntry<K, V>>(&self.meta)?;
-        Ok(t.iter_namespace(ns)
-            .filter(move |(_, e)| e.is_live(now))
-            .map(|(k, _)| k))
+        self.meta.live_keys::<MapEntry<K, V>>(b, ns)
     }
 
     /// All `(key, namespace, map)` with a live map entry (unordered).
