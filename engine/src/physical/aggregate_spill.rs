@@ -11,13 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
-use arrow::compute::take_record_batch;
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use sluice_flight_shuffle::{Exchange, ShuffleReader};
 
 use crate::error::Result;
-use crate::physical::exchange::{spill_bucket, spill_storage, SPILL_BUCKETS};
+use crate::physical::exchange::{spill_bucket, spill_storage, split_rows, SPILL_BUCKETS};
 use crate::physical::hash::hash_columns;
 
 /// Spilled state batches of one aggregation.
@@ -58,14 +57,8 @@ impl AggSpill {
         let opts = RecordBatchOptions::new().with_row_count(Some(n));
         let batch = RecordBatch::try_new_with_options(self.schema.clone(), columns, &opts)?;
         let hashes = hash_columns(&batch.columns()[..self.num_keys], n)?;
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); SPILL_BUCKETS];
-        for (i, h) in hashes.iter().enumerate() {
-            rows[spill_bucket(*h)].push(i as u32);
-        }
-        for (bucket, idx) in rows.into_iter().enumerate() {
-            if !idx.is_empty() {
-                writer.write(bucket, take_record_batch(&batch, &UInt32Array::from(idx))?)?;
-            }
+        for (bucket, rows) in split_rows(&batch, &hashes, SPILL_BUCKETS, spill_bucket)? {
+            writer.write(bucket, rows)?;
         }
         writer.finish()?;
         self.spills.push(exchange);

@@ -147,9 +147,20 @@ fn split_by_hash(
         .map(|e| e.evaluate_array(batch))
         .collect::<Result<Vec<_>>>()?;
     let hashes = hash_columns(&keys, batch.num_rows())?;
+    split_rows(batch, &hashes, n, |h| partition_of(h, n))
+}
+
+/// The rows of `batch` grouped by `target(hash)` (one hash per row, targets below `n`):
+/// one `(target, rows)` batch per target that has rows, in target order.
+pub fn split_rows(
+    batch: &RecordBatch,
+    hashes: &[u64],
+    n: usize,
+    target: impl Fn(u64) -> usize,
+) -> Result<Vec<(usize, RecordBatch)>> {
     let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
     for (i, h) in hashes.iter().enumerate() {
-        idx[partition_of(*h, n)].push(i as u32);
+        idx[target(*h)].push(i as u32);
     }
     let mut out = Vec::new();
     for (p, rows) in idx.into_iter().enumerate() {

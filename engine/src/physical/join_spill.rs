@@ -20,13 +20,13 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use arrow::array::{RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema, SchemaRef};
 use sluice_flight_shuffle::{Exchange, ShuffleReader, ShuffleWriter};
 
 use crate::error::{Result, SluiceError};
-use crate::physical::exchange::{spill_bucket, spill_storage, SPILL_BUCKETS};
+use crate::physical::exchange::{spill_bucket, spill_storage, split_rows, SPILL_BUCKETS};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_table::{combined_validity, JoinTable};
@@ -125,7 +125,7 @@ pub fn collect_build(
             remaining: probe_partitions,
         })
     };
-    let (writer, exchange, rows, has_null_key) = match collector {
+    let spilled = match collector {
         Collector::Memory {
             batches,
             mut reservation,
@@ -143,18 +143,21 @@ pub fn collect_build(
                     })
                 }
                 Err(SluiceError::ResourcesExhausted(_)) if !keys.is_empty() => {
-                    let mut c = Collector::start_spill(&spill)?;
-                    c.push(table.batch.clone(), &spill)?;
-                    drop(table);
-                    drop(reservation);
-                    c.into_spill()?
+                    let mut s = BuildSpill::new(&spill)?;
+                    s.write(table.batch, &spill)?;
+                    s
                 }
                 Err(e) => return Err(e),
             }
         }
-        spilled => spilled.into_spill()?,
+        Collector::Spilling(s) => s,
     };
-    let mut writer = writer;
+    let BuildSpill {
+        exchange,
+        mut writer,
+        rows,
+        has_null_key,
+    } = spilled;
     writer.finish()?;
     Ok(BuildSide {
         rows,
@@ -162,6 +165,7 @@ pub fn collect_build(
         trackers: (0..SPILL_BUCKETS).map(|_| tracker(0)).collect(),
         storage: BuildStorage::Spilled(SpilledBuild {
             exchange,
+            spill_schema: spill.schema,
             schema: build.schema(),
             keys: keys.to_vec(),
             memory: ctx.memory.clone(),
@@ -185,19 +189,56 @@ enum Collector {
         batches: Vec<RecordBatch>,
         reservation: Reservation,
     },
-    Spilling {
-        exchange: Exchange,
-        writer: Box<dyn ShuffleWriter>,
-        rows: usize,
-        has_null_key: bool,
-    },
+    Spilling(BuildSpill),
 }
 
 impl Collector {
-    fn start_spill(spec: &SpillSpec) -> Result<Self> {
+    fn push(&mut self, batch: RecordBatch, spec: &SpillSpec) -> Result<()> {
+        let (batches, reservation) = match self {
+            Self::Spilling(s) => return s.write(batch, spec),
+            Self::Memory {
+                batches,
+                reservation,
+            } => (batches, reservation),
+        };
+        let grow = batch_bytes(&batch) + batch.num_rows() * INDEX_BYTES_PER_ROW;
+        let want = reservation.size() + grow;
+        let grown = if spec.keys.is_empty() {
+            reservation.resize(want)
+        } else {
+            reservation.resize_spillable(want)
+        };
+        match grown {
+            Ok(()) => {
+                batches.push(batch);
+                return Ok(());
+            }
+            Err(SluiceError::ResourcesExhausted(_)) if !spec.keys.is_empty() => {}
+            Err(e) => return Err(e),
+        }
+        let mut s = BuildSpill::new(spec)?;
+        for b in std::mem::take(batches).into_iter().chain([batch]) {
+            s.write(b, spec)?;
+        }
+        // Dropping the in-memory state releases its reservation.
+        *self = Self::Spilling(s);
+        Ok(())
+    }
+}
+
+/// Build rows being written into parts, with what NOT IN needs to know of all of them.
+struct BuildSpill {
+    exchange: Exchange,
+    writer: Box<dyn ShuffleWriter>,
+    rows: usize,
+    has_null_key: bool,
+}
+
+impl BuildSpill {
+    fn new(spec: &SpillSpec) -> Result<Self> {
         let exchange = spill_storage(spec.dir, spec.schema.clone(), SPILL_BUCKETS)?;
         let writer = exchange.writer(0)?;
-        Ok(Self::Spilling {
+        Ok(Self {
             exchange,
             writer,
             rows: 0,
@@ -205,63 +246,19 @@ impl Collector {
         })
     }
 
-    fn push(&mut self, batch: RecordBatch, spec: &SpillSpec) -> Result<()> {
-        match self {
-            Self::Memory {
-                batches,
-                reservation,
-            } => {
-                let grow = batch_bytes(&batch) + batch.num_rows() * INDEX_BYTES_PER_ROW;
-                let want = reservation.size() + grow;
-                let grown = if spec.keys.is_empty() {
-                    reservation.resize(want)
-                } else {
-                    reservation.resize_spillable(want)
-                };
-                match grown {
-                    Ok(()) => {
-                        batches.push(batch);
-                        return Ok(());
-                    }
-                    Err(SluiceError::ResourcesExhausted(_)) if !spec.keys.is_empty() => {}
-                    Err(e) => return Err(e),
-                }
-                let held = std::mem::take(batches);
-                *self = Self::start_spill(spec)?;
-                for b in held.into_iter().chain(std::iter::once(batch)) {
-                    self.push(b, spec)?;
-                }
-                Ok(())
-            }
-            Self::Spilling {
-                writer,
-                rows,
-                has_null_key,
-                ..
-            } => {
-                let keys = spec
-                    .keys
-                    .iter()
-                    .map(|e| e.evaluate_array(&batch))
-                    .collect::<Result<Vec<_>>>()?;
-                *rows += batch.num_rows();
-                *has_null_key |= combined_validity(&keys).is_some_and(|v| v.null_count() > 0);
-                write_parts(writer.as_mut(), &with_schema(&spec.schema, batch)?, &keys)
-            }
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn into_spill(self) -> Result<(Box<dyn ShuffleWriter>, Exchange, usize, bool)> {
-        match self {
-            Self::Spilling {
-                exchange,
-                writer,
-                rows,
-                has_null_key,
-            } => Ok((writer, exchange, rows, has_null_key)),
-            Self::Memory { .. } => Err(SluiceError::exec("hash join build was not spilled")),
-        }
+    fn write(&mut self, batch: RecordBatch, spec: &SpillSpec) -> Result<()> {
+        let keys = spec
+            .keys
+            .iter()
+            .map(|e| e.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        self.rows += batch.num_rows();
+        self.has_null_key |= combined_validity(&keys).is_some_and(|v| v.null_count() > 0);
+        write_parts(
+            self.writer.as_mut(),
+            &with_schema(&spec.schema, batch)?,
+            &keys,
+        )
     }
 }
 
@@ -272,14 +269,8 @@ fn write_parts(
     keys: &[arrow::array::ArrayRef],
 ) -> Result<()> {
     let hashes = hash_columns(keys, batch.num_rows())?;
-    let mut rows: Vec<Vec<u32>> = vec![Vec::new(); SPILL_BUCKETS];
-    for (i, h) in hashes.iter().enumerate() {
-        rows[spill_bucket(*h)].push(i as u32);
-    }
-    for (part, idx) in rows.into_iter().enumerate() {
-        if !idx.is_empty() {
-            writer.write(part, take_record_batch(batch, &UInt32Array::from(idx))?)?;
-        }
+    for (part, rows) in split_rows(batch, &hashes, SPILL_BUCKETS, spill_bucket)? {
+        writer.write(part, rows)?;
     }
     Ok(())
 }
@@ -298,6 +289,9 @@ fn nullable(schema: &SchemaRef) -> SchemaRef {
 #[derive(Debug)]
 pub struct SpilledBuild {
     exchange: Exchange,
+    /// The schema of the spill files (every field nullable).
+    spill_schema: SchemaRef,
+    /// The build side's own schema.
     schema: SchemaRef,
     keys: Vec<PhysExpr>,
     memory: Arc<MemoryPool>,
@@ -327,10 +321,7 @@ impl SpilledBuild {
             return Ok(p);
         }
         let batches = read_all(self.exchange.reader(part)?)?;
-        let batch = with_schema(
-            &self.schema,
-            concat_batches(&nullable(&self.schema), &batches)?,
-        )?;
+        let batch = with_schema(&self.schema, concat_batches(&self.spill_schema, &batches)?)?;
         drop(batches);
         let table = JoinTable::build(batch, &self.keys)?;
         let mut reservation = self.memory.reservation("HashJoinExec (spilled build part)");

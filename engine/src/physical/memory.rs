@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn batch_bytes_counts_what_rows_refer_to() {
         use arrow::array::{Int64Array, StringViewArray};
-        use arrow::datatypes::{DataType, Field, Schema};
+        use arrow::datatypes::{Field, Schema};
         let schema = Arc::new(Schema::new(vec![
             Field::new("i", DataType::Int64, false),
             Field::new("s", DataType::Utf8View, false),
