@@ -14,6 +14,32 @@ pub enum ExchangeMode {
     Blocking,
 }
 
+/// How a query runs (Flink's `execution.runtime-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuntimeMode {
+    /// Batch when every source is bounded, streaming otherwise.
+    #[default]
+    Automatic,
+    /// Always batch (an unbounded source is an error).
+    Batch,
+    /// Always streaming, bounded sources included: results as event time advances.
+    Streaming,
+}
+
+impl std::str::FromStr for RuntimeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "automatic" => Ok(RuntimeMode::Automatic),
+            "batch" => Ok(RuntimeMode::Batch),
+            "streaming" => Ok(RuntimeMode::Streaming),
+            other => Err(format!(
+                "unknown execution.runtime-mode '{other}' (expected 'streaming', 'batch' or 'automatic')"
+            )),
+        }
+    }
+}
+
 /// Settings of a [`crate::Session`].
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -29,6 +55,8 @@ pub struct SessionConfig {
     pub exchange_mode: ExchangeMode,
     /// Most bytes a query's buffering operators may reserve (`None` = no limit).
     pub memory_limit: Option<usize>,
+    /// Batch, streaming, or chosen from the sources.
+    pub runtime_mode: RuntimeMode,
 }
 
 impl Default for SessionConfig {
@@ -40,6 +68,7 @@ impl Default for SessionConfig {
             spill_dir: std::env::temp_dir(),
             exchange_mode: ExchangeMode::Pipelined,
             memory_limit: None,
+            runtime_mode: RuntimeMode::Automatic,
         }
     }
 }

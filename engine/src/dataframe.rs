@@ -193,13 +193,43 @@ impl DataFrame {
     /// The physical plan that `collect` would run.
     pub fn physical_plan(&self) -> Result<Arc<dyn ExecNode>> {
         let p = self.optimized_plan()?;
-        create_physical_plan(&p, &self.config)
+        if self.is_streaming() {
+            crate::stream::planner::create_streaming_plan(&p, &self.config)
+        } else {
+            create_physical_plan(&p, &self.config)
+        }
+    }
+
+    /// True when the query runs as a stream: it reads an unbounded source, or the session's
+    /// `execution.runtime-mode` is `streaming`.
+    pub fn is_streaming(&self) -> bool {
+        crate::stream::is_streaming(&self.plan, self.config.runtime_mode)
+    }
+
+    /// True when the query never ends by itself (it reads an unbounded source).
+    pub fn is_unbounded(&self) -> bool {
+        crate::stream::reads_unbounded(&self.plan)
+    }
+
+    /// The physical plan and a task context for one run.
+    fn prepare(&self) -> Result<(Arc<dyn ExecNode>, Arc<TaskContext>)> {
+        if !self.is_streaming() && self.is_unbounded() {
+            return Err(SluiceError::unsupported(
+                "the query reads an unbounded source, which only streaming execution can \
+                 read, but execution.runtime-mode is 'batch' (SET 'execution.runtime-mode' = \
+                 'streaming' or 'automatic')",
+            ));
+        }
+        let phys = self.physical_plan()?;
+        let mut ctx = TaskContext::new(self.config.clone());
+        ctx.streaming = self.is_streaming();
+        Ok((phys, Arc::new(ctx)))
     }
 
     /// Logical (as built and optimized) and physical plans, as text.
     pub fn explain(&self) -> Result<String> {
         let opt = self.optimized_plan()?;
-        let phys = create_physical_plan(&opt, &self.config)?;
+        let phys = self.physical_plan()?;
         Ok(format!(
             "== Logical plan ==\n{}\n== Optimized logical plan ==\n{}\n== Physical plan ==\n{}",
             self.plan.display_indent(),
@@ -210,8 +240,15 @@ impl DataFrame {
 
     /// Runs the query and returns all result batches (in order for sorted queries).
     pub fn collect(&self) -> Result<Vec<RecordBatch>> {
-        let phys = self.physical_plan()?;
-        let ctx = Arc::new(TaskContext::new(self.config.clone()));
+        // Planning first: a query with no streaming form, or an unbounded one in batch
+        // mode, says so before the collect-forever refusal.
+        let (phys, ctx) = self.prepare()?;
+        if self.is_unbounded() {
+            return Err(SluiceError::unsupported(
+                "collect() of a query over an unbounded source would never finish; read it \
+                 with execute_stream() / execute_iter() (and drop the stream to stop it)",
+            ));
+        }
         let batches = collect_partitions(&phys, &ctx)?;
         let schema = self.result_schema();
         batches
@@ -233,13 +270,12 @@ impl DataFrame {
         ))
     }
 
-    /// Runs the query, yielding batches as they are produced. Dropping the stream cancels
-    /// the query.
-    pub fn execute_stream(&self) -> Result<BatchStream> {
-        let phys = self.physical_plan()?;
-        let ctx = Arc::new(TaskContext::new(self.config.clone()));
+    /// Runs the query, yielding result batches as they are produced, on the caller's
+    /// thread (a streaming query's as its windows fire; it ends only if its sources do).
+    /// Dropping the iterator cancels the query.
+    pub fn execute_iter(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send> {
+        let (phys, ctx) = self.prepare()?;
         let schema = self.result_schema();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
         let gathered = if phys.output_partitions() == 1 {
             phys
         } else {
@@ -248,25 +284,32 @@ impl DataFrame {
                 crate::physical::exchange::Partitioning::Single,
             )) as Arc<dyn ExecNode>
         };
+        let stream = gathered.execute(0, &ctx)?;
+        Ok(stream.filter_map(move |el| match el {
+            Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
+                Some(crate::physical::with_schema(&schema, b))
+            }
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        }))
+    }
+
+    /// Runs the query, yielding batches as they are produced. Dropping the stream cancels
+    /// the query.
+    pub fn execute_stream(&self) -> Result<BatchStream> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(4);
+        let df = self.clone();
         std::thread::Builder::new()
             .name("sluice-query".into())
             .spawn(move || {
-                let stream = match gathered.execute(0, &ctx) {
-                    Ok(s) => s,
+                let batches = match df.execute_iter() {
+                    Ok(it) => it,
                     Err(e) => {
                         let _ = tx.blocking_send(Err(e));
                         return;
                     }
                 };
-                for el in stream {
-                    let item = match el {
-                        Ok(crate::physical::Element::Batch(b)) => {
-                            crate::physical::with_schema(&schema, b)
-                        }
-                        Ok(crate::physical::Element::End) => break,
-                        Ok(_) => continue,
-                        Err(e) => Err(e),
-                    };
+                for item in batches {
                     let failed = item.is_err();
                     if tx.blocking_send(item).is_err() || failed {
                         break;

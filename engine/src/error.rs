@@ -52,6 +52,9 @@ pub enum SluiceError {
     /// An exchange between partitions failed.
     #[error("exchange error: {0}")]
     Shuffle(#[from] sluice_flight_shuffle::ShuffleError),
+    /// Keyed state of a streaming operator failed.
+    #[error("state error: {0}")]
+    State(#[from] sluice_state::StateError),
 }
 
 impl SluiceError {

@@ -10,6 +10,8 @@
 //! * [`physical`] turns plans into partitioned, vectorized operators over Arrow
 //!   `RecordBatch`es that exchange an element stream (data, watermarks, barriers,
 //!   end-of-input) — see [`physical::Element`] and [`physical::Operator`].
+//! * [`stream`] runs the same plans as streams: watermarks, window aggregation over keyed
+//!   state (`sluice-state`), a key-group exchange with back-pressure metrics.
 //! * [`catalog`] knows the tables (memory, Parquet, CSV, `datagen` connector); [`session`]
 //!   ties it together.
 //!
@@ -29,8 +31,9 @@ pub mod optimizer;
 pub mod physical;
 pub mod session;
 pub mod sql;
+pub mod stream;
 
-pub use config::{ExchangeMode, SessionConfig};
+pub use config::{ExchangeMode, RuntimeMode, SessionConfig};
 pub use dataframe::DataFrame;
 pub use error::{Result, SluiceError};
 pub use logical::expr::{

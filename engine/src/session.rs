@@ -12,8 +12,9 @@ use crate::catalog::csv::CsvTable;
 use crate::catalog::datagen::DatagenTable;
 use crate::catalog::memory::MemTable;
 use crate::catalog::parquet::ParquetTable;
+use crate::catalog::sink::SinkTable;
 use crate::catalog::{connector_table, Catalog, CatalogEntry, TableProvider};
-use crate::config::SessionConfig;
+use crate::config::{RuntimeMode, SessionConfig};
 use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::Scalar;
@@ -30,6 +31,8 @@ use crate::sql::{
 pub struct Session {
     catalog: Arc<Catalog>,
     config: SessionConfig,
+    /// `SET 'execution.runtime-mode'`, shared by clones of the session.
+    runtime_mode: Arc<std::sync::Mutex<Option<RuntimeMode>>>,
 }
 
 impl Session {
@@ -43,7 +46,17 @@ impl Session {
         Self {
             catalog: Arc::new(Catalog::default()),
             config,
+            runtime_mode: Arc::default(),
         }
+    }
+
+    /// The settings queries get: the session's, with any `SET` applied.
+    fn query_config(&self) -> SessionConfig {
+        let mut c = self.config.clone();
+        if let Some(m) = self.runtime_mode.lock().ok().and_then(|m| *m) {
+            c.runtime_mode = m;
+        }
+        c
     }
 
     /// The settings.
@@ -135,7 +148,7 @@ impl Session {
     pub fn table(&self, name: &str) -> Result<DataFrame> {
         let plan = SqlPlanner::new(&self.catalog)
             .plan_query(&single_query(&format!("SELECT * FROM {name}"))?)?;
-        Ok(DataFrame::new(plan, self.config.clone()))
+        Ok(DataFrame::new(plan, self.query_config()))
     }
 
     /// A DataFrame reading a Parquet file or directory (not registered).
@@ -168,7 +181,7 @@ impl Session {
                 filters: vec![],
                 schema,
             }),
-            self.config.clone(),
+            self.query_config(),
         )
     }
 
@@ -212,7 +225,7 @@ impl Session {
                 produce_one_row: false,
                 schema: PlanSchema::default(),
             }),
-            self.config.clone(),
+            self.query_config(),
         )
     }
 
@@ -253,6 +266,29 @@ impl Session {
                 }
                 return Ok(self.done());
             }
+            SqlStatement::CreateTimeTable {
+                name,
+                if_not_exists,
+                elements,
+                watermark,
+                options,
+            } => {
+                if self.catalog.contains(&name) {
+                    if if_not_exists {
+                        return Ok(self.done());
+                    }
+                    return Err(SluiceError::plan(format!("table '{name}' already exists")));
+                }
+                let plan = crate::sql::flink::plan_time_table(
+                    &self.catalog,
+                    &name,
+                    &elements,
+                    watermark.as_ref(),
+                    &options,
+                )?;
+                self.catalog.register(&name, CatalogEntry::View(plan))?;
+                return Ok(self.done());
+            }
             SqlStatement::Standard(st) => st,
         };
         match *st {
@@ -260,7 +296,7 @@ impl Session {
                 let plan = SqlPlanner::new(&self.catalog)
                     .with_params(params)
                     .plan_query(&q)?;
-                Ok(DataFrame::new(plan, self.config.clone()))
+                Ok(DataFrame::new(plan, self.query_config()))
             }
             Statement::Explain {
                 statement, analyze, ..
@@ -276,7 +312,7 @@ impl Session {
                 let plan = SqlPlanner::new(&self.catalog)
                     .with_params(params)
                     .plan_query(&q)?;
-                let df = DataFrame::new(plan, self.config.clone());
+                let df = DataFrame::new(plan, self.query_config());
                 let text = df.explain()?;
                 let mut rows = Vec::new();
                 for (kind, body) in ["logical_plan", "optimized_logical_plan", "physical_plan"]
@@ -338,7 +374,7 @@ impl Session {
                         let plan = SqlPlanner::new(&self.catalog)
                             .with_params(params)
                             .plan_query(q)?;
-                        let df = DataFrame::new(plan, self.config.clone());
+                        let df = DataFrame::new(plan, self.query_config());
                         (df.schema(), df.collect()?)
                     }
                     None => (column_schema(&ct.columns)?, vec![]),
@@ -356,6 +392,9 @@ impl Session {
                         "cannot INSERT into view '{name}'"
                     )));
                 };
+                if let Some(sink) = table.as_any().downcast_ref::<SinkTable>() {
+                    return self.insert_into_sink(&name, sink, &ins, params);
+                }
                 if table.as_any().is::<DatagenTable>() {
                     return Err(SluiceError::plan(format!(
                         "cannot INSERT into table '{name}': it is a datagen connector table, \
@@ -379,7 +418,7 @@ impl Session {
                 let plan = SqlPlanner::new(&self.catalog)
                     .with_params(params)
                     .plan_query(source)?;
-                let df = DataFrame::new(plan, self.config.clone());
+                let df = DataFrame::new(plan, self.query_config());
                 let got = df.schema();
                 if got.fields().len() != schema.fields().len() {
                     return Err(SluiceError::plan(format!(
@@ -471,6 +510,31 @@ impl Session {
                 }
                 Ok(self.done())
             }
+            Statement::Set(ast::Set::SingleAssignment {
+                variable, values, ..
+            }) => {
+                let key = object_name(&variable);
+                let value = match values.as_slice() {
+                    [ast::Expr::Value(v)] => match &v.value {
+                        ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => {
+                            s.clone()
+                        }
+                        other => other.to_string(),
+                    },
+                    [ast::Expr::Identifier(i)] => i.value.clone(),
+                    _ => return Err(SluiceError::plan(format!("SET {key}: expected one value"))),
+                };
+                if key != "execution.runtime-mode" {
+                    return Err(SluiceError::unsupported(format!(
+                        "SET '{key}' (settable: 'execution.runtime-mode')"
+                    )));
+                }
+                let mode: RuntimeMode = value.parse().map_err(SluiceError::plan)?;
+                if let Ok(mut m) = self.runtime_mode.lock() {
+                    *m = Some(mode);
+                }
+                Ok(self.done())
+            }
             Statement::ShowTables { .. } => {
                 let rows = self.table_names().into_iter().map(|n| vec![n]).collect();
                 self.text_result(&["table_name"], rows)
@@ -480,8 +544,73 @@ impl Session {
     }
 }
 
+impl Session {
+    /// `INSERT INTO sink SELECT ...`: runs the query (as a stream when it reads an unbounded
+    /// source or the runtime mode says so) and writes every result batch to the sink as it
+    /// comes. Returns the number of rows written; an unbounded query runs until it fails.
+    fn insert_into_sink(
+        &self,
+        name: &str,
+        sink: &SinkTable,
+        ins: &ast::Insert,
+        params: &[Scalar],
+    ) -> Result<DataFrame> {
+        let source = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| SluiceError::unsupported("INSERT without a query"))?;
+        let plan = SqlPlanner::new(&self.catalog)
+            .with_params(params)
+            .plan_query(source)?;
+        let df = DataFrame::new(plan, self.query_config());
+        let target = sink.schema();
+        let got = df.schema();
+        if got.fields().len() != target.fields().len() {
+            return Err(SluiceError::plan(format!(
+                "INSERT has {} columns but sink '{name}' has {}",
+                got.fields().len(),
+                target.fields().len()
+            )));
+        }
+        let mut written = 0u64;
+        let stdout = std::io::stdout();
+        for batch in df.execute_iter()? {
+            let batch = batch?;
+            let cols = batch
+                .columns()
+                .iter()
+                .zip(target.fields())
+                .map(|(c, f)| {
+                    if c.data_type() == f.data_type() {
+                        Ok(c.clone())
+                    } else {
+                        arrow::compute::cast(c, f.data_type()).map_err(|e| {
+                            SluiceError::Type(format!(
+                                "cannot write {} into column {} ({}) of sink '{name}': {e}",
+                                c.data_type(),
+                                f.name(),
+                                f.data_type()
+                            ))
+                        })
+                    }
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let batch = RecordBatch::try_new(target.clone(), cols)?;
+            sink.write(&batch, &mut stdout.lock())?;
+            written += batch.num_rows() as u64;
+        }
+        let count = Arc::new(arrow::array::Int64Array::from(vec![written as i64]));
+        let s = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::Int64,
+            false,
+        )]));
+        self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
+    }
+}
+
 /// The schema of a `CREATE TABLE` column list (`NOT NULL` columns are not nullable).
-fn column_schema(columns: &[ast::ColumnDef]) -> Result<SchemaRef> {
+pub(crate) fn column_schema(columns: &[ast::ColumnDef]) -> Result<SchemaRef> {
     let fields = columns
         .iter()
         .map(|c| {

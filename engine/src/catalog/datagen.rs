@@ -115,6 +115,9 @@ impl TableProvider for DatagenTable {
     fn describe(&self) -> String {
         describe_spec(&self.spec)
     }
+    fn is_bounded(&self) -> bool {
+        DatagenTable::is_bounded(self)
+    }
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
@@ -198,29 +201,44 @@ impl ExecNode for DatagenExec {
     fn output_partitions(&self) -> usize {
         self.partitions
     }
-    fn execute(&self, partition: usize, _ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         if partition >= self.partitions {
             return Err(SluiceError::exec("datagen scan partition out of range"));
         }
-        let Some(rows) = self.spec.rows else {
-            return Err(SluiceError::unsupported(format!(
-                "table '{}' is unbounded (datagen without 'number-of-rows'); streaming \
-                 execution is not implemented yet — set 'number-of-rows' to scan it",
-                self.table
-            )));
-        };
-        let n = self.partitions as u128;
-        let bound = |p: usize| (u128::from(rows) * p as u128 / n) as u64;
         let throttle = (self.spec.rows_per_second > 0).then(|| Throttle {
             start: None,
             rows_per_second: self.spec.rows_per_second as f64 / self.partitions as f64,
             emitted: 0,
         });
+        let n = self.partitions as u64;
+        let (next, end, stride) = match self.spec.rows {
+            // A stream deals batches round-robin, so partitions advance through the rows
+            // (and event time) together.
+            rows if ctx.streaming => (
+                partition as u64 * self.batch_rows,
+                rows.unwrap_or(u64::MAX),
+                n * self.batch_rows,
+            ),
+            Some(rows) => {
+                let bound = |p: u64| (u128::from(rows) * u128::from(p) / u128::from(n)) as u64;
+                let start = bound(partition as u64);
+                (start, bound(partition as u64 + 1), 0)
+            }
+            None => {
+                return Err(SluiceError::unsupported(format!(
+                    "table '{}' is unbounded (datagen without 'number-of-rows'): only a \
+                     streaming query can read it (SET 'execution.runtime-mode' = 'streaming' \
+                     or 'automatic'); or set 'number-of-rows'",
+                    self.table
+                )))
+            }
+        };
         Ok(Box::new(DatagenStream {
             generator: self.generator.clone(),
-            next: bound(partition),
-            end: bound(partition + 1),
+            next,
+            end,
             batch_rows: self.batch_rows,
+            stride,
             throttle,
             finished: false,
         }))
@@ -251,12 +269,14 @@ impl Throttle {
     }
 }
 
-/// One partition's rows `[next, end)`, batch by batch, then `End`.
+/// One partition's rows, batch by batch, then `End`: `[next, end)` in one run (`stride`
+/// 0), or batches of `batch_rows` starting every `stride` rows below `end`.
 struct DatagenStream {
     generator: Arc<Generator>,
     next: u64,
     end: u64,
     batch_rows: u64,
+    stride: u64,
     throttle: Option<Throttle>,
     finished: bool,
 }
@@ -274,7 +294,11 @@ impl Iterator for DatagenStream {
         }
         let n = self.batch_rows.min(self.end - self.next);
         let batch = self.generator.batch(self.next, n as usize);
-        self.next += n;
+        self.next = if self.stride == 0 {
+            self.next + n
+        } else {
+            self.next.saturating_add(self.stride)
+        };
         if batch.is_err() {
             self.finished = true;
         } else if let Some(t) = &mut self.throttle {

@@ -6,6 +6,7 @@ pub mod datagen;
 pub mod datagen_options;
 pub mod memory;
 pub mod parquet;
+pub mod sink;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -36,6 +37,10 @@ pub trait TableProvider: Send + Sync + Debug {
     ) -> Result<Arc<dyn ExecNode>>;
     /// A short description for EXPLAIN.
     fn describe(&self) -> String;
+    /// False for a source that never ends (its scan runs only in streaming mode).
+    fn is_bounded(&self) -> bool {
+        true
+    }
     /// For downcasting to the concrete table type (INSERT needs the in-memory table).
     fn as_any(&self) -> &dyn std::any::Any;
 }
@@ -129,7 +134,7 @@ impl Catalog {
 }
 
 /// Connectors `CREATE TABLE ... WITH ('connector' = '...')` accepts.
-pub const CONNECTORS: [&str; 1] = ["datagen"];
+pub const CONNECTORS: [&str; 3] = ["datagen", "print", "blackhole"];
 
 /// The table `name` of `schema` that `CREATE TABLE ... WITH (options)` defines: the
 /// `connector` option picks the implementation, which validates the other options.
@@ -147,6 +152,16 @@ pub fn connector_table(
         Some(c) if c.eq_ignore_ascii_case("datagen") => Ok(Arc::new(
             datagen::DatagenTable::try_new(name, schema, options)?,
         )),
+        Some(c) if c.eq_ignore_ascii_case("print") || c.eq_ignore_ascii_case("blackhole") => {
+            let kind = if c.eq_ignore_ascii_case("print") {
+                sink::SinkKind::Print
+            } else {
+                sink::SinkKind::Blackhole
+            };
+            Ok(Arc::new(sink::SinkTable::try_new(
+                name, schema, kind, options,
+            )?))
+        }
         Some(c) => {
             let hints = nearest(c, CONNECTORS, 1);
             Err(SluiceError::plan(format!(

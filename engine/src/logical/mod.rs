@@ -4,3 +4,4 @@ pub mod expr;
 pub mod expr_tree;
 pub mod plan;
 pub mod schema;
+pub mod time;

@@ -151,6 +151,29 @@ pub enum LogicalPlan {
         /// Output schema: input columns then one per window expression.
         schema: PlanSchema,
     },
+    /// Event time: `column` (a timestamp) is the rows' event time, and watermarks trail
+    /// the largest time seen by `delay_micros`. Streaming plans generate watermarks here;
+    /// batch plans pass rows through.
+    Watermark {
+        /// Input.
+        input: Arc<LogicalPlan>,
+        /// Index of the event-time column.
+        column: usize,
+        /// Bounded out-of-orderness, in microseconds.
+        delay_micros: i64,
+    },
+    /// A window table function: every input row once per window holding it, with the
+    /// columns `window_start`, `window_end` and `window_time` (end minus 1 µs) appended.
+    WindowTvf {
+        /// Input.
+        input: Arc<LogicalPlan>,
+        /// Window shape.
+        kind: super::time::WindowKind,
+        /// Index of the time column windows are taken over.
+        time_column: usize,
+        /// Output schema: input columns then the three window columns.
+        schema: PlanSchema,
+    },
     /// Rename the relation (`(subquery) AS alias`, `table AS alias`).
     Alias {
         /// Input.
@@ -226,8 +249,10 @@ impl LogicalPlan {
             | LogicalPlan::Join { schema, .. }
             | LogicalPlan::Union { schema, .. }
             | LogicalPlan::Window { schema, .. }
+            | LogicalPlan::WindowTvf { schema, .. }
             | LogicalPlan::Alias { schema, .. } => schema,
             LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Watermark { input, .. }
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. } => input.schema(),
         }
@@ -245,6 +270,8 @@ impl LogicalPlan {
             | LogicalPlan::Sort { input, .. }
             | LogicalPlan::Limit { input, .. }
             | LogicalPlan::Window { input, .. }
+            | LogicalPlan::Watermark { input, .. }
+            | LogicalPlan::WindowTvf { input, .. }
             | LogicalPlan::Alias { input, .. } => vec![input],
             LogicalPlan::Join { left, right, .. } => vec![left, right],
             LogicalPlan::Union { inputs, .. } => inputs.iter().collect(),
@@ -429,6 +456,26 @@ impl LogicalPlan {
             },
             LogicalPlan::Window { exprs, .. } => LogicalPlan::window(next()?, exprs.clone())?,
             LogicalPlan::Alias { alias, .. } => LogicalPlan::alias(next()?, alias),
+            LogicalPlan::Watermark {
+                column,
+                delay_micros,
+                ..
+            } => LogicalPlan::Watermark {
+                input: next()?,
+                column: *column,
+                delay_micros: *delay_micros,
+            },
+            LogicalPlan::WindowTvf {
+                kind,
+                time_column,
+                schema,
+                ..
+            } => LogicalPlan::WindowTvf {
+                input: next()?,
+                kind: *kind,
+                time_column: *time_column,
+                schema: schema.clone(),
+            },
             LogicalPlan::Join {
                 join_type,
                 on,
@@ -531,6 +578,24 @@ impl LogicalPlan {
             LogicalPlan::Union { .. } => "Union".to_string(),
             LogicalPlan::Window { exprs, .. } => format!("Window: {}", list(exprs)),
             LogicalPlan::Alias { alias, .. } => format!("Alias: {alias}"),
+            LogicalPlan::Watermark {
+                input,
+                column,
+                delay_micros,
+            } => format!(
+                "Watermark: {} - {} ms",
+                input.schema().fields()[*column].field.name(),
+                delay_micros / 1000
+            ),
+            LogicalPlan::WindowTvf {
+                kind,
+                time_column,
+                input,
+                ..
+            } => format!(
+                "WindowTvf: {kind} on {}",
+                input.schema().fields()[*time_column].field.name()
+            ),
         };
         let _ = writeln!(out, "{pad}{line}");
         for i in self.inputs() {

@@ -202,6 +202,11 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
                 schema: schema.clone(),
             })
         }
+        LogicalPlan::Watermark { input, .. } | LogicalPlan::WindowTvf { input, .. } => {
+            // These refer to input columns by position: the input keeps all of them.
+            let all: Vec<Column> = input.schema().fields().iter().map(|f| f.column()).collect();
+            Arc::new(plan.with_inputs(vec![prune(input, &all)?])?)
+        }
         LogicalPlan::Empty { .. } | LogicalPlan::Values { .. } => plan.clone(),
     })
 }

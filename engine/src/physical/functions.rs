@@ -47,6 +47,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "sqrt",
     "date_part",
     "extract",
+    "to_timestamp_ltz",
     "starts_with",
     "ends_with",
     "replace",
@@ -263,6 +264,20 @@ pub fn resolve(
                 )));
             }
             (f("date_part", date_part_fn), args)
+        }
+        "to_timestamp_ltz" => {
+            arity(name, &args, 1, 2)?;
+            if !types.iter().all(|t| t.is_integer() || *t == DataType::Null) {
+                return Err(SluiceError::Type(
+                    "to_timestamp_ltz(epoch, precision) needs integer arguments".into(),
+                ));
+            }
+            let a = args
+                .into_iter()
+                .zip(types)
+                .map(|(a, t)| cast_arg(a, t, &DataType::Int64))
+                .collect();
+            (f("to_timestamp_ltz", to_timestamp_ltz), a)
         }
         other => {
             let hints = crate::error::nearest(other, FUNCTION_NAMES.iter().copied(), 3);
@@ -535,6 +550,35 @@ fn one_row(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
         }
     }
     Ok(a[1].clone())
+}
+
+/// Flink's `TO_TIMESTAMP_LTZ(epoch, precision)`: seconds (precision 0) or milliseconds
+/// (precision 3, the default) since the epoch as a TIMESTAMP (microseconds, no zone).
+fn to_timestamp_ltz(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let precision = match a.get(1) {
+        None => 3,
+        Some(ColumnarValue::Scalar(p)) if p.is_valid(0) => p.as_primitive::<Int64Type>().value(0),
+        Some(_) => {
+            return Err(SluiceError::Type(
+                "to_timestamp_ltz() needs a constant precision (0 or 3)".into(),
+            ))
+        }
+    };
+    let factor = match precision {
+        0 => 1_000_000,
+        3 => 1_000,
+        p => {
+            return Err(SluiceError::Type(format!(
+                "to_timestamp_ltz() precision must be 0 or 3, got {p}"
+            )))
+        }
+    };
+    let rows = rows_of(&a[..1], n);
+    let v = a[0].clone().into_array(rows)?;
+    let micros: arrow::array::TimestampMicrosecondArray = v
+        .as_primitive::<Int64Type>()
+        .unary_opt(|x: i64| x.checked_mul(factor));
+    Ok(scalar_like(&a[..1], Arc::new(micros)))
 }
 
 fn date_part_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {

@@ -33,6 +33,7 @@ pub mod sort;
 pub mod sort_spill;
 pub mod union;
 pub mod window;
+pub mod window_tvf;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -49,7 +50,8 @@ use crate::error::Result;
 pub enum Element {
     /// A batch of rows.
     Batch(RecordBatch),
-    /// Event time has advanced to this value (milliseconds); no later element is older.
+    /// Event time has advanced to this value (microseconds since the epoch, the unit of
+    /// SQL timestamps); no later row is older.
     Watermark(i64),
     /// Checkpoint barrier with its id.
     Barrier(u64),
@@ -67,13 +69,19 @@ pub struct TaskContext {
     pub config: SessionConfig,
     /// Where buffering operators reserve memory.
     pub memory: Arc<memory::MemoryPool>,
+    /// The query runs as a stream: unbounded sources may be read.
+    pub streaming: bool,
 }
 
 impl TaskContext {
     /// A context for one query run with `config` (its own pool, limited by `memory_limit`).
     pub fn new(config: SessionConfig) -> Self {
         let memory = memory::MemoryPool::new(config.memory_limit);
-        Self { config, memory }
+        Self {
+            config,
+            memory,
+            streaming: false,
+        }
     }
 }
 

@@ -25,6 +25,7 @@ use crate::physical::scan::MemoryExec;
 use crate::physical::sort::{PhysSortExpr, SortExec};
 use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
+use crate::physical::window_tvf::WindowTvfExec;
 use crate::physical::ExecNode;
 
 /// Plans `plan` for execution with `config`.
@@ -95,8 +96,39 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
         LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| estimate_rows(i)).sum(),
         LogicalPlan::Projection { input, .. }
         | LogicalPlan::Window { input, .. }
+        | LogicalPlan::Watermark { input, .. }
+        | LogicalPlan::WindowTvf { input, .. }
         | LogicalPlan::Alias { input, .. } => estimate_rows(input),
     }
+}
+
+/// The physical aggregate calls of a logical aggregation's `aggs` over `in_schema`.
+pub(crate) fn agg_specs(aggs: &[Expr], in_schema: &PlanSchema) -> Result<Vec<AggSpec>> {
+    aggs.iter()
+        .map(|a| {
+            let Expr::Aggregate {
+                func,
+                args,
+                distinct,
+            } = a.clone().unalias()
+            else {
+                return Err(SluiceError::plan(format!(
+                    "expected an aggregate call, got {a}"
+                )));
+            };
+            let input_type = args.first().map(|x| expr_type(x, in_schema)).transpose()?;
+            let args = args
+                .iter()
+                .map(|x| create_physical_expr(x, in_schema))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(AggSpec {
+                func,
+                distinct,
+                args,
+                input_type,
+            })
+        })
+        .collect()
 }
 
 impl Planner<'_> {
@@ -219,7 +251,20 @@ impl Planner<'_> {
                     schema.to_arrow(),
                 )?)
             }
-            LogicalPlan::Alias { input, .. } => self.plan(input)?,
+            LogicalPlan::Alias { input, .. } | LogicalPlan::Watermark { input, .. } => {
+                self.plan(input)?
+            }
+            LogicalPlan::WindowTvf {
+                input,
+                kind,
+                time_column,
+                schema,
+            } => Arc::new(WindowTvfExec::try_new(
+                self.plan(input)?,
+                *kind,
+                *time_column,
+                schema.to_arrow(),
+            )?),
         })
     }
 
@@ -278,30 +323,7 @@ impl Planner<'_> {
             .iter()
             .map(|g| create_physical_expr(g, in_schema))
             .collect::<Result<Vec<_>>>()?;
-        let mut specs = Vec::new();
-        for a in aggs {
-            let Expr::Aggregate {
-                func,
-                args,
-                distinct,
-            } = a.clone().unalias()
-            else {
-                return Err(SluiceError::plan(format!(
-                    "expected an aggregate call, got {a}"
-                )));
-            };
-            let input_type = args.first().map(|x| expr_type(x, in_schema)).transpose()?;
-            let args = args
-                .iter()
-                .map(|x| create_physical_expr(x, in_schema))
-                .collect::<Result<Vec<_>>>()?;
-            specs.push(AggSpec {
-                func,
-                distinct,
-                args,
-                input_type,
-            });
-        }
+        let specs = agg_specs(aggs, in_schema)?;
         let out_schema = schema.to_arrow();
         let n = self.config.target_partitions;
         let one_phase = specs.iter().any(|s| s.distinct) || child.output_partitions() == 1;

@@ -4,10 +4,12 @@
 //! `CREATE EXTERNAL TABLE`); `planner::SqlPlanner` turns queries into [`crate::logical::plan::LogicalPlan`]s.
 
 pub mod expr;
+pub mod flink;
 pub mod params;
 pub mod planner;
 pub mod select;
 pub mod subquery;
+pub mod window_tvf;
 
 use std::sync::Arc;
 
@@ -47,6 +49,20 @@ pub enum SqlStatement {
         /// `IF NOT EXISTS`.
         if_not_exists: bool,
     },
+    /// Flink's `CREATE TABLE name (columns, computed AS expr, WATERMARK FOR ts AS expr)
+    /// WITH (options)`: a connector table with computed columns and/or event time.
+    CreateTimeTable {
+        /// Table name.
+        name: String,
+        /// `IF NOT EXISTS`.
+        if_not_exists: bool,
+        /// Stored and computed columns, in declared order.
+        elements: Vec<flink::TableElement>,
+        /// The event-time column and its watermark.
+        watermark: Option<flink::WatermarkDef>,
+        /// `WITH` options as text.
+        options: Vec<(String, String)>,
+    },
 }
 
 /// Parses `sql` into statements (separated by `;`); errors carry line and column.
@@ -63,9 +79,11 @@ pub fn parse(sql: &str) -> Result<Vec<SqlStatement>> {
 
 fn parse_inner(sql: &str) -> Result<Vec<SqlStatement>> {
     let dialect = GenericDialect {};
-    let mut parser = Parser::new(&dialect)
-        .try_with_sql(sql)
+    let tokens = sqlparser::tokenizer::Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
         .map_err(|e| SluiceError::Parse(e.to_string()))?;
+    let mut parser =
+        Parser::new(&dialect).with_tokens_with_locations(flink::rewrite_window_tvfs(tokens));
     let mut out = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -74,6 +92,14 @@ fn parse_inner(sql: &str) -> Result<Vec<SqlStatement>> {
         }
         if parser.parse_keywords(&[Keyword::CREATE, Keyword::EXTERNAL, Keyword::TABLE]) {
             out.push(parse_external_table(&mut parser)?);
+        } else if let Some(st) = parser
+            .maybe_parse(|p| {
+                p.expect_keywords(&[Keyword::CREATE, Keyword::TABLE])?;
+                flink::parse_time_table(p)
+            })
+            .map_err(|e| SluiceError::Parse(e.to_string()))?
+        {
+            out.push(st);
         } else {
             let st = parser
                 .parse_statement()

@@ -494,11 +494,21 @@ impl<'a> SqlPlanner<'a> {
                     None => p,
                 })
             }
+            TableFactor::TableFunction { expr, alias } => {
+                let p = self.plan_window_tvf(expr)?;
+                match alias {
+                    Some(a) => {
+                        let p = self.rename_columns(p, &a.columns)?;
+                        Ok(Arc::new(LogicalPlan::alias(p, &ident(&a.name))))
+                    }
+                    None => Ok(p),
+                }
+            }
             other => Err(SluiceError::unsupported(format!("FROM item {other}"))),
         }
     }
 
-    fn lookup_table(&self, name: &str) -> Result<Arc<LogicalPlan>> {
+    pub(crate) fn lookup_table(&self, name: &str) -> Result<Arc<LogicalPlan>> {
         for scope in self.ctes.iter().rev() {
             if let Some(p) = scope.get(name) {
                 return Ok(p.clone());

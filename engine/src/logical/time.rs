@@ -1,0 +1,212 @@
+//! Event time in logical plans: the watermark of a table with a `WATERMARK` clause and the
+//! window table functions (`TUMBLE`, `HOP`, `CUMULATE`) that assign rows to windows.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+
+use super::plan::LogicalPlan;
+use super::schema::{PlanSchema, QField};
+use crate::error::{Result, SluiceError};
+
+/// The columns a window table function appends.
+pub const WINDOW_COLUMNS: [&str; 3] = ["window_start", "window_end", "window_time"];
+
+/// How a window table function assigns a row (its time `t`) to windows. Sizes in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// `TUMBLE(size)`: the one window `[k·size, (k+1)·size)` holding `t`.
+    Tumble {
+        /// Window length.
+        size: i64,
+    },
+    /// `HOP(slide, size)`: every window `[k·slide, k·slide + size)` holding `t`.
+    Hop {
+        /// Distance between window starts.
+        slide: i64,
+        /// Window length (a multiple of `slide`).
+        size: i64,
+    },
+    /// `CUMULATE(step, size)`: windows `[k·size, k·size + j·step)`, j = 1..size/step, that
+    /// hold `t`.
+    Cumulate {
+        /// Growth of each window over the previous one.
+        step: i64,
+        /// Longest window (a multiple of `step`).
+        size: i64,
+    },
+}
+
+impl WindowKind {
+    /// Checks sizes: positive, and sizes a multiple of the slide or step.
+    pub fn validate(self) -> Result<Self> {
+        let (unit, size, name) = match self {
+            WindowKind::Tumble { size } => (size, size, "TUMBLE"),
+            WindowKind::Hop { slide, size } => (slide, size, "HOP"),
+            WindowKind::Cumulate { step, size } => (step, size, "CUMULATE"),
+        };
+        if unit <= 0 || size <= 0 {
+            return Err(SluiceError::plan(format!(
+                "{name}: window sizes must be positive intervals"
+            )));
+        }
+        if size % unit != 0 {
+            return Err(SluiceError::plan(format!(
+                "{name}: the window size must be a whole multiple of the {}",
+                if matches!(self, WindowKind::Hop { .. }) {
+                    "slide"
+                } else {
+                    "step"
+                }
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The longest window: a window ending at or before `watermark - max_size` is closed
+    /// for every row the watermark still admits.
+    pub fn size(self) -> i64 {
+        match self {
+            WindowKind::Tumble { size }
+            | WindowKind::Hop { size, .. }
+            | WindowKind::Cumulate { size, .. } => size,
+        }
+    }
+
+    /// Calls `f(start, end)` for every window of a row at time `t`.
+    pub fn assign(self, t: i64, mut f: impl FnMut(i64, i64)) {
+        match self {
+            WindowKind::Tumble { size } => {
+                let start = t - t.rem_euclid(size);
+                f(start, start + size);
+            }
+            WindowKind::Hop { slide, size } => {
+                let last = t - t.rem_euclid(slide);
+                let mut start = last - size + slide;
+                while start <= last {
+                    f(start, start + size);
+                    start += slide;
+                }
+            }
+            WindowKind::Cumulate { step, size } => {
+                let start = t - t.rem_euclid(size);
+                let first_end = t - t.rem_euclid(step) + step;
+                let mut end = first_end;
+                while end <= start + size {
+                    f(start, end);
+                    end += step;
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for WindowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |us: i64| format!("{}ms", us / 1000);
+        match self {
+            WindowKind::Tumble { size } => write!(f, "TUMBLE(size={})", s(*size)),
+            WindowKind::Hop { slide, size } => {
+                write!(f, "HOP(slide={}, size={})", s(*slide), s(*size))
+            }
+            WindowKind::Cumulate { step, size } => {
+                write!(f, "CUMULATE(step={}, size={})", s(*step), s(*size))
+            }
+        }
+    }
+}
+
+/// The event-time column's index in `input`, checked to be a timestamp.
+fn time_column(input: &LogicalPlan, column: &str, what: &str) -> Result<usize> {
+    let schema = input.schema();
+    let (i, f) = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.field.name() == column)
+        .ok_or_else(|| SluiceError::plan(format!("{what}: no column '{column}'")))?;
+    if !matches!(f.field.data_type(), DataType::Timestamp(..)) {
+        return Err(SluiceError::plan(format!(
+            "{what}: column '{column}' is {}, not a TIMESTAMP",
+            f.field.data_type()
+        )));
+    }
+    Ok(i)
+}
+
+impl LogicalPlan {
+    /// Event time on `column` with watermarks `delay_micros` behind the largest time seen.
+    pub fn watermark(input: Arc<LogicalPlan>, column: &str, delay_micros: i64) -> Result<Self> {
+        let column = time_column(&input, column, "WATERMARK")?;
+        Ok(LogicalPlan::Watermark {
+            input,
+            column,
+            delay_micros,
+        })
+    }
+
+    /// The window table function `kind` over `input`, windows by `column`.
+    pub fn window_tvf(input: Arc<LogicalPlan>, kind: WindowKind, column: &str) -> Result<Self> {
+        let time_column = time_column(&input, column, &kind.to_string())?;
+        let ts = input.schema().fields()[time_column]
+            .field
+            .data_type()
+            .clone();
+        let mut fields = input.schema().fields().to_vec();
+        for name in WINDOW_COLUMNS {
+            if fields.iter().any(|f| f.field.name() == name) {
+                return Err(SluiceError::plan(format!(
+                    "{kind}: the input already has a column '{name}'"
+                )));
+            }
+            fields.push(QField {
+                qualifier: None,
+                field: Arc::new(Field::new(name, ts.clone(), false)),
+            });
+        }
+        Ok(LogicalPlan::WindowTvf {
+            input,
+            kind: kind.validate()?,
+            time_column,
+            schema: PlanSchema::new(fields),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn windows(k: WindowKind, t: i64) -> Vec<(i64, i64)> {
+        let mut v = vec![];
+        k.assign(t, |s, e| v.push((s, e)));
+        v
+    }
+
+    #[test]
+    fn windows_hold_their_rows() {
+        assert_eq!(windows(WindowKind::Tumble { size: 10 }, 25), vec![(20, 30)]);
+        assert_eq!(windows(WindowKind::Tumble { size: 10 }, -1), vec![(-10, 0)]);
+        assert_eq!(
+            windows(WindowKind::Hop { slide: 5, size: 15 }, 12),
+            vec![(0, 15), (5, 20), (10, 25)]
+        );
+        assert_eq!(
+            windows(WindowKind::Cumulate { step: 5, size: 15 }, 17),
+            vec![(15, 20), (15, 25), (15, 30)]
+        );
+        assert_eq!(
+            windows(WindowKind::Cumulate { step: 5, size: 15 }, 14),
+            vec![(0, 15)]
+        );
+    }
+
+    #[test]
+    fn sizes_must_divide() {
+        let e = WindowKind::Hop { slide: 4, size: 10 }
+            .validate()
+            .expect_err("bad");
+        assert!(e.to_string().contains("multiple of the slide"), "{e}");
+    }
+}

@@ -1,0 +1,375 @@
+//! Windowed aggregation over a stream: `GROUP BY window_start, window_end, keys` after a
+//! window table function. Each batch is pre-aggregated (vectorized, one group per window
+//! and key in the batch) and each group's partial state is appended to keyed state
+//! (`sluice-state` list state: key = the arrow-row encoded group keys, namespace = the
+//! window). An event-time timer at the window's last instant fires it: the window's
+//! partial states are merged by the accumulators and emitted once, and its state is
+//! dropped. Rows for windows that already fired are late: dropped and counted.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use arrow::row::{RowConverter, SortField};
+use sluice_state::{
+    KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, WindowNamespace,
+};
+
+use super::exchange::MAX_PARALLELISM;
+use super::partial::{canonical, column_of, row_of, PartialRow};
+use crate::error::{Result, SluiceError};
+use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
+use crate::physical::aggregate::AggSpec;
+use crate::physical::expr::PhysExpr;
+use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+
+/// The plan node.
+#[derive(Debug)]
+pub struct WindowAggregateExec {
+    input: Arc<dyn ExecNode>,
+    group_exprs: Vec<PhysExpr>,
+    /// Positions of `window_start` and `window_end` among `group_exprs`.
+    window: (usize, usize),
+    aggs: Vec<AggSpec>,
+    schema: SchemaRef,
+    /// Microseconds per unit of the window columns (0: nanoseconds).
+    micros_per_unit: i64,
+    /// Rows dropped because their window had already fired.
+    pub late_rows: Arc<AtomicU64>,
+}
+
+impl WindowAggregateExec {
+    /// Aggregates `input` (partitioned by the non-window keys' key groups) per window.
+    pub fn try_new(
+        input: Arc<dyn ExecNode>,
+        group_exprs: Vec<PhysExpr>,
+        window: (usize, usize),
+        aggs: Vec<AggSpec>,
+        schema: SchemaRef,
+    ) -> Result<Self> {
+        if let Some(a) = aggs.iter().find(|a| a.distinct) {
+            return Err(SluiceError::unsupported(format!(
+                "{}(DISTINCT ...) in a streaming window aggregate",
+                a.func
+            )));
+        }
+        let t = group_exprs[window.1].data_type(&input.schema())?;
+        let micros_per_unit = match t {
+            DataType::Timestamp(u, _) => match u {
+                arrow::datatypes::TimeUnit::Second => 1_000_000,
+                arrow::datatypes::TimeUnit::Millisecond => 1000,
+                arrow::datatypes::TimeUnit::Microsecond => 1,
+                arrow::datatypes::TimeUnit::Nanosecond => 0,
+            },
+            other => {
+                return Err(SluiceError::plan(format!(
+                    "window_end must be a TIMESTAMP, got {other}"
+                )))
+            }
+        };
+        Ok(Self {
+            input,
+            group_exprs,
+            window,
+            aggs,
+            schema,
+            micros_per_unit,
+            late_rows: Arc::new(AtomicU64::new(0)),
+        })
+    }
+}
+
+impl ExecNode for WindowAggregateExec {
+    fn name(&self) -> &'static str {
+        "WindowAggregateExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.input.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        self.input.output_partitions()
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        let input = self.input.execute(partition, ctx)?;
+        let in_schema = self.input.schema();
+        let key_exprs: Vec<PhysExpr> = self
+            .group_exprs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.window.0 && *i != self.window.1)
+            .map(|(_, e)| e.clone())
+            .collect();
+        let key_fields = key_exprs
+            .iter()
+            .map(|k| Ok(SortField::new(k.data_type(&in_schema)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let state_types = self
+            .aggs
+            .iter()
+            .map(|a| state_types(a.func, a.input_type.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut backend = MemoryStateBackend::for_operator(
+            MAX_PARALLELISM,
+            self.output_partitions() as u32,
+            partition as u32,
+        )?;
+        let partials = backend.register_list::<PartialRow>(&StateDescriptor::new("partials"))?;
+        let op = WindowAggOp {
+            group_exprs: self.group_exprs.clone(),
+            window: self.window,
+            converter: RowConverter::new(key_fields)?,
+            key_exprs,
+            aggs: self.aggs.clone(),
+            state_types,
+            schema: self.schema.clone(),
+            micros_per_unit: self.micros_per_unit,
+            backend,
+            partials,
+            watermark: i64::MIN,
+            late_rows: self.late_rows.clone(),
+        };
+        Ok(OperatorStream::boxed(input, op))
+    }
+    fn details(&self) -> String {
+        let g: Vec<String> = self.group_exprs.iter().map(ToString::to_string).collect();
+        let a: Vec<String> = self.aggs.iter().map(|a| a.func.to_string()).collect();
+        format!("group=[{}], aggs=[{}]", g.join(", "), a.join(", "))
+    }
+}
+
+struct WindowAggOp {
+    group_exprs: Vec<PhysExpr>,
+    window: (usize, usize),
+    key_exprs: Vec<PhysExpr>,
+    converter: RowConverter,
+    aggs: Vec<AggSpec>,
+    /// State column types per aggregate.
+    state_types: Vec<Vec<DataType>>,
+    schema: SchemaRef,
+    micros_per_unit: i64,
+    backend: MemoryStateBackend,
+    partials: ListState<PartialRow>,
+    /// The current watermark (µs).
+    watermark: i64,
+    late_rows: Arc<AtomicU64>,
+}
+
+impl WindowAggOp {
+    fn to_micros(&self, v: i64) -> i64 {
+        if self.micros_per_unit == 0 {
+            v / 1000
+        } else {
+            v.saturating_mul(self.micros_per_unit)
+        }
+    }
+
+    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        self.aggs
+            .iter()
+            .map(|a| create_accumulator(a.func, false, a.input_type.as_ref()))
+            .collect()
+    }
+
+    /// The window bounds of every row, as i64 in the column's unit.
+    fn bounds(&self, batch: &RecordBatch) -> Result<(ArrayRef, ArrayRef)> {
+        let get = |i: usize| -> Result<ArrayRef> {
+            let a = self.group_exprs[i].evaluate_array(batch)?;
+            Ok(arrow::compute::cast(&a, &DataType::Int64)?)
+        };
+        Ok((get(self.window.0)?, get(self.window.1)?))
+    }
+
+    /// Drops rows whose window already fired (counted as late).
+    fn drop_late(&self, batch: RecordBatch) -> Result<RecordBatch> {
+        if self.watermark == i64::MIN {
+            return Ok(batch);
+        }
+        let (_, ends) = self.bounds(&batch)?;
+        let ends = ends.as_primitive::<Int64Type>();
+        let keep: BooleanArray = ends
+            .iter()
+            .map(|e| Some(e.is_some_and(|e| self.to_micros(e) - 1 > self.watermark)))
+            .collect();
+        let late = keep.false_count();
+        if late == 0 {
+            return Ok(batch);
+        }
+        self.late_rows.fetch_add(late as u64, Ordering::Relaxed);
+        Ok(filter_record_batch(&batch, &keep)?)
+    }
+
+    /// Fires the window `ns`: merges its partial states and emits one row per key.
+    fn fire(&mut self, ns: &[u8], out: &mut Vec<Element>) -> Result<()> {
+        let window = WindowNamespace::decode(ns)?;
+        let keys: Vec<Vec<u8>> = self
+            .partials
+            .keys(&self.backend, ns)?
+            .map(<[u8]>::to_vec)
+            .collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut rows: Vec<&PartialRow> = Vec::new();
+        let mut groups: Vec<u32> = Vec::new();
+        for (g, k) in keys.iter().enumerate() {
+            for r in self.partials.get(&self.backend, k, ns)? {
+                rows.push(r);
+                groups.push(g as u32);
+            }
+        }
+        let ng = keys.len();
+        let mut accs = self.accumulators()?;
+        let mut col = 0;
+        let mut values = Vec::with_capacity(accs.len());
+        for (acc, types) in accs.iter_mut().zip(&self.state_types) {
+            let states = types
+                .iter()
+                .enumerate()
+                .map(|(j, t)| column_of(rows.iter().copied(), col + j, t))
+                .collect::<Result<Vec<_>>>()?;
+            col += types.len();
+            acc.merge(&states, &groups, ng)?;
+            values.push(acc.evaluate(ng)?);
+        }
+        let parser = self.converter.parser();
+        let mut key_cols = if self.key_exprs.is_empty() {
+            vec![]
+        } else {
+            self.converter
+                .convert_rows(keys.iter().map(|k| parser.parse(k)))?
+        }
+        .into_iter();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for i in 0..self.group_exprs.len() {
+            let c: ArrayRef = if i == self.window.0 {
+                Arc::new(Int64Array::from(vec![window.start_ms; ng]))
+            } else if i == self.window.1 {
+                Arc::new(Int64Array::from(vec![window.end_ms; ng]))
+            } else {
+                key_cols
+                    .next()
+                    .ok_or_else(|| SluiceError::exec("window aggregate: missing key column"))?
+            };
+            cols.push(c);
+        }
+        cols.extend(values);
+        let cols = cols
+            .into_iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    Ok(arrow::compute::cast(&c, f.data_type())?)
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.push(Element::Batch(RecordBatch::try_new(
+            self.schema.clone(),
+            cols,
+        )?));
+        self.backend.clear_namespace(ns);
+        Ok(())
+    }
+}
+
+impl Operator for WindowAggOp {
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        let batch = self.drop_late(batch)?;
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let (starts, ends) = self.bounds(&batch)?;
+        let (starts, ends) = (
+            starts.as_primitive::<Int64Type>(),
+            ends.as_primitive::<Int64Type>(),
+        );
+        let key_cols = self
+            .key_exprs
+            .iter()
+            .map(|e| e.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = (!key_cols.is_empty())
+            .then(|| self.converter.convert_columns(&key_cols))
+            .transpose()?;
+        let key_of = |i: usize| -> &[u8] { rows.as_ref().map_or(&[], |r| r.row(i).data()) };
+        // One group per (window, key) in this batch.
+        let mut index: HashMap<(i64, i64, &[u8]), u32> = HashMap::new();
+        let mut firsts: Vec<usize> = Vec::new();
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let k = (starts.value(i), ends.value(i), key_of(i));
+            let next = firsts.len() as u32;
+            let id = *index.entry(k).or_insert_with(|| {
+                firsts.push(i);
+                next
+            });
+            ids.push(id);
+        }
+        let ng = firsts.len();
+        let mut accs = self.accumulators()?;
+        let mut states = Vec::new();
+        for (spec, acc) in self.aggs.iter().zip(accs.iter_mut()) {
+            let vals = spec
+                .args
+                .iter()
+                .map(|e| e.evaluate_array(&batch))
+                .collect::<Result<Vec<_>>>()?;
+            acc.update(&vals, &ids, ng)?;
+            for s in acc.state(ng)? {
+                let t = canonical(s.data_type())?;
+                states.push(if s.data_type() == &t {
+                    s
+                } else {
+                    arrow::compute::cast(&s, &t)?
+                });
+            }
+        }
+        let mut windows = BTreeSet::new();
+        for (g, &i) in firsts.iter().enumerate() {
+            let ns = WindowNamespace::new(starts.value(i), ends.value(i)).encode();
+            self.partials
+                .add(&mut self.backend, key_of(i), &ns, row_of(&states, g))?;
+            if windows.insert(ns) {
+                let fire_at = self.to_micros(ends.value(i)) - 1;
+                self.backend
+                    .timers_mut()
+                    .register_event_time_timer(fire_at, key_of(i), &ns)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
+        self.watermark = self.watermark.max(ts);
+        let fired = self.backend.timers_mut().advance_watermark(ts);
+        let mut seen = BTreeSet::new();
+        for t in fired {
+            if seen.insert(t.namespace.clone()) {
+                self.fire(&t.namespace, out)?;
+            }
+        }
+        out.push(Element::Watermark(ts));
+        Ok(())
+    }
+
+    /// The input ended: every window still open fires (as at a final `i64::MAX` watermark).
+    fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        let open: BTreeSet<Vec<u8>> = self
+            .partials
+            .entries(&self.backend)?
+            .map(|(_, ns, _)| ns.to_vec())
+            .collect();
+        for ns in open {
+            self.fire(&ns, out)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! Streaming mode against batch mode: every query over a bounded source must give, run as
+//! a stream (`SET 'execution.runtime-mode' = 'streaming'`), the same final result as the
+//! same SQL run as a batch. Plus what only streams have: unbounded sources read until the
+//! reader stops, late rows dropped, and clear errors for what has no streaming form yet.
+
+use arrow::array::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use sluice::{Session, SessionConfig};
+
+/// Bids with out-of-order event time: row `id` happens at `id * 7` ms minus up to 1.5 s of
+/// jitter; the watermark allows `delay` of disorder.
+fn session(rows: u64, delay: &str, partitions: usize) -> Session {
+    let cfg = SessionConfig {
+        batch_size: 1000,
+        ..SessionConfig::default()
+    }
+    .with_target_partitions(partitions);
+    let s = Session::with_config(cfg);
+    s.sql(&format!(
+        "CREATE TABLE bids (
+            id BIGINT, auction BIGINT, price BIGINT, jitter BIGINT,
+            ts AS TO_TIMESTAMP_LTZ(id * 7 - jitter, 3),
+            WATERMARK FOR ts AS ts - INTERVAL '{delay}' SECOND
+         ) WITH (
+            'connector' = 'datagen', 'number-of-rows' = '{rows}', 'seed' = '42',
+            'fields.id.kind' = 'sequence', 'fields.id.start' = '0',
+            'fields.id.end' = '{}',
+            'fields.auction.min' = '1', 'fields.auction.max' = '40',
+            'fields.price.min' = '1', 'fields.price.max' = '1000',
+            'fields.jitter.min' = '0', 'fields.jitter.max' = '1500'
+         )",
+        rows - 1
+    ))
+    .expect("create bids");
+    s
+}
+
+/// Rows as sorted text lines (order-insensitive comparison).
+fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt"))
+            .collect();
+        for r in 0..b.num_rows() {
+            let v: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
+            out.push(v.join(" | "));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn run(s: &Session, mode: &str, sql: &str) -> Vec<String> {
+    s.sql(&format!("SET 'execution.runtime-mode' = '{mode}'"))
+        .expect("set");
+    let df = s.sql(sql).expect("plan");
+    assert_eq!(df.is_streaming(), mode == "streaming", "{sql}");
+    rows(
+        &df.collect()
+            .unwrap_or_else(|e| panic!("{mode} run of {sql}: {e}")),
+    )
+}
+
+/// Runs `sql` both ways at 1 and 3 partitions and asserts equal, non-empty results.
+fn same_both_ways(sql: &str) {
+    for partitions in [1, 3] {
+        let s = session(20_000, "2", partitions);
+        let batch = run(&s, "batch", sql);
+        let stream = run(&s, "streaming", sql);
+        assert!(!batch.is_empty(), "{sql}: empty batch result");
+        assert_eq!(
+            batch.len(),
+            stream.len(),
+            "{sql} at {partitions} partitions: row counts differ"
+        );
+        assert_eq!(batch, stream, "{sql} at {partitions} partitions");
+    }
+}
+
+#[test]
+fn tumble_window_aggregate_equals_batch() {
+    same_both_ways(
+        "SELECT window_start, window_end, auction, COUNT(*) AS n, SUM(price) AS total,
+                MAX(price) AS hi, MIN(price) AS lo, AVG(price) AS mean
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+         GROUP BY window_start, window_end, auction",
+    );
+}
+
+#[test]
+fn hop_window_without_keys_equals_batch() {
+    same_both_ways(
+        "SELECT window_start, window_end, COUNT(*) AS n, SUM(price) AS total
+         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND))
+         GROUP BY window_start, window_end",
+    );
+}
+
+#[test]
+fn cumulate_window_with_filter_and_expression_key_equals_batch() {
+    same_both_ways(
+        "SELECT window_end, auction % 4 AS bucket, COUNT(*) AS n, MAX(price) AS hi
+         FROM TABLE(CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+         WHERE price > 500
+         GROUP BY window_start, window_end, auction % 4",
+    );
+}
+
+#[test]
+fn filter_and_projection_equal_batch() {
+    same_both_ways("SELECT id, price * 2 AS double_price, ts FROM bids WHERE price > 990");
+}
+
+#[test]
+fn window_table_function_rows_equal_batch() {
+    same_both_ways(
+        "SELECT id, window_start, window_end, window_time
+         FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '3' SECOND))
+         WHERE id < 500",
+    );
+}
+
+#[test]
+fn tumble_windows_hold_their_rows() {
+    let s = session(1000, "2", 1);
+    let r = run(
+        &s,
+        "batch",
+        "SELECT COUNT(*), SUM(CASE WHEN ts >= window_start AND ts < window_end THEN 1 ELSE 0 END),
+                MIN(window_end - window_start)
+         FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND))",
+    );
+    assert_eq!(r.len(), 1);
+    assert!(r[0].starts_with("1000 | 1000 | "), "{r:?}");
+}
+
+#[test]
+fn late_rows_are_dropped_when_the_watermark_allows_no_disorder() {
+    let sql = "SELECT window_start, COUNT(*) AS n
+               FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+               GROUP BY window_start, window_end";
+    let s = session(20_000, "0", 1);
+    let total = |r: &[String]| -> i64 {
+        r.iter()
+            .map(|l| {
+                l.rsplit(" | ")
+                    .next()
+                    .unwrap_or("0")
+                    .parse::<i64>()
+                    .unwrap_or(0)
+            })
+            .sum()
+    };
+    let batch = total(&run(&s, "batch", sql));
+    let stream = total(&run(&s, "streaming", sql));
+    assert_eq!(batch, 20_000);
+    assert!(
+        stream < batch && stream > batch / 2,
+        "a watermark without delay must drop the rows that arrive after their window fired: \
+         stream {stream}, batch {batch}"
+    );
+}
+
+#[test]
+fn unbounded_source_streams_until_the_reader_stops() {
+    let s = Session::new();
+    s.sql(
+        "CREATE TABLE events (k BIGINT, v DOUBLE) WITH ('connector' = 'datagen',
+         'fields.k.min' = '1', 'fields.k.max' = '9')",
+    )
+    .expect("create");
+    let df = s
+        .sql("SELECT k, v * 2 AS w FROM events WHERE k > 4")
+        .expect("plan");
+    assert!(
+        df.is_streaming(),
+        "automatic mode streams an unbounded source"
+    );
+    let e = df
+        .collect()
+        .expect_err("collect of an unbounded query")
+        .to_string();
+    assert!(e.contains("unbounded"), "{e}");
+    let mut seen = 0;
+    for b in df.execute_iter().expect("stream").take(5) {
+        let b = b.expect("batch");
+        assert!(b.num_rows() > 0);
+        seen += b.num_rows();
+    }
+    assert!(seen > 0);
+    s.sql("SET 'execution.runtime-mode' = 'batch'")
+        .expect("set");
+    let e = s
+        .sql("SELECT * FROM events")
+        .expect("plan")
+        .execute_iter()
+        .err()
+        .expect("batch over unbounded fails")
+        .to_string();
+    assert!(e.contains("unbounded") && e.contains("streaming"), "{e}");
+}
+
+#[test]
+fn insert_into_blackhole_and_print_sinks() {
+    let s = session(5000, "2", 2);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    s.sql("CREATE TABLE sink (ws TIMESTAMP, n BIGINT, hi BIGINT) WITH ('connector' = 'blackhole')")
+        .expect("sink");
+    let out = s
+        .sql(
+            "INSERT INTO sink SELECT window_start, COUNT(*), MAX(price)
+             FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+             GROUP BY window_start, window_end",
+        )
+        .expect("insert")
+        .collect()
+        .expect("count");
+    let windows = rows(&out);
+    // 5000 rows at 7 ms each span 35 s of event time: 8 windows of 5 s (jitter may add one).
+    let n: i64 = windows[0].parse().expect("count");
+    assert!((7..=9).contains(&n), "{windows:?}");
+    let e = s
+        .sql("SELECT * FROM sink")
+        .and_then(|df| df.collect())
+        .expect_err("sinks are write-only");
+    assert!(e.to_string().contains("not read"), "{e}");
+    s.sql("CREATE TABLE p (a BIGINT) WITH ('connector' = 'print')")
+        .expect("print sink");
+    let e = s
+        .sql("INSERT INTO p SELECT id, price FROM bids")
+        .expect_err("width");
+    assert!(e.to_string().contains("2 columns"), "{e}");
+}
+
+#[test]
+fn what_has_no_streaming_form_is_refused_by_name() {
+    let s = session(100, "2", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    for (sql, what) in [
+        (
+            "SELECT auction, COUNT(*) FROM bids GROUP BY auction",
+            "non-windowed",
+        ),
+        ("SELECT * FROM bids ORDER BY price", "Sort"),
+        ("SELECT a.id FROM bids a JOIN bids b ON a.id = b.id", "Join"),
+    ] {
+        let e = s
+            .sql(sql)
+            .and_then(|df| df.collect())
+            .expect_err(sql)
+            .to_string();
+        assert!(e.contains(what) && e.contains("streaming"), "{sql}: {e}");
+    }
+    let e = s
+        .sql("SET 'execution.runtime-mode' = 'sometimes'")
+        .expect_err("bad mode")
+        .to_string();
+    assert!(e.contains("streaming"), "{e}");
+    let e = s
+        .sql("SELECT * FROM TABLE(SESSION(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))")
+        .expect_err("session windows")
+        .to_string();
+    assert!(e.contains("SESSION"), "{e}");
+}
