@@ -41,7 +41,24 @@ pub fn write_result(
     }
     match format {
         OutputFormat::Table => write_table(out, schema, batches),
-        OutputFormat::Csv => write_csv(out, schema, batches),
+        OutputFormat::Csv => write_csv(out, schema, batches, true),
+        OutputFormat::Json => write_json(out, batches),
+    }
+}
+
+/// Writes one batch of a streaming result as it arrives: CSV writes its header only before
+/// the first batch; a table is drawn per batch.
+pub fn write_streamed(
+    out: &mut dyn Write,
+    format: OutputFormat,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+    first: bool,
+) -> Result<(), CliError> {
+    let batches = std::slice::from_ref(batch);
+    match format {
+        OutputFormat::Table => write_table(out, schema, batches),
+        OutputFormat::Csv => write_csv(out, schema, batches, first),
         OutputFormat::Json => write_json(out, batches),
     }
 }
@@ -60,16 +77,19 @@ fn write_csv(
     out: &mut dyn Write,
     schema: &SchemaRef,
     batches: &[RecordBatch],
+    header: bool,
 ) -> Result<(), CliError> {
     let mut line = String::new();
-    for (i, field) in schema.fields().iter().enumerate() {
-        if i > 0 {
-            line.push(',');
+    if header {
+        for (i, field) in schema.fields().iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            push_csv_field(&mut line, field.name());
         }
-        push_csv_field(&mut line, field.name());
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
-    line.push('\n');
-    out.write_all(line.as_bytes())?;
 
     let options = FormatOptions::default();
     let mut cell = String::new();

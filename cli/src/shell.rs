@@ -18,7 +18,7 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 use sluice::{Session, SluiceError};
 
-use crate::output::{write_result, OutputFormat};
+use crate::output::{write_result, write_streamed, OutputFormat};
 use crate::CliError;
 
 const PROMPT: &str = "sluice> ";
@@ -193,10 +193,12 @@ impl StatementResult {
     }
 }
 
-/// Plans and runs one statement. DDL takes effect during planning and is not collected.
-pub fn execute(session: &Session, statement: &Statement) -> Result<StatementResult, SluiceError> {
-    let started = Instant::now();
-    let df = session.sql(&statement.positioned_text())?;
+/// Runs a planned statement to completion. DDL took effect during planning and is not
+/// collected.
+fn execute_planned(
+    df: sluice::DataFrame,
+    started: Instant,
+) -> Result<StatementResult, SluiceError> {
     let schema = df.schema();
     let batches = if schema.fields().is_empty() {
         Vec::new()
@@ -208,6 +210,36 @@ pub fn execute(session: &Session, statement: &Statement) -> Result<StatementResu
         batches,
         elapsed: started.elapsed(),
     })
+}
+
+/// Runs one statement and writes its result to `out`; returns the summary line. A
+/// streaming query's rows are written as its windows fire, until its sources end (an
+/// unbounded one runs until the process is interrupted, e.g. Ctrl-C).
+pub fn run_statement(
+    session: &Session,
+    statement: &Statement,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<String, CliError> {
+    let started = Instant::now();
+    let df = session.sql(&statement.positioned_text())?;
+    let schema = df.schema();
+    if !df.is_streaming() || schema.fields().is_empty() {
+        let result = execute_planned(df, started)?;
+        write_result(out, format, &result.schema, &result.batches)?;
+        return Ok(result.summary());
+    }
+    let mut rows = 0;
+    for (i, batch) in df.execute_iter()?.enumerate() {
+        let batch = batch?;
+        rows += batch.num_rows();
+        write_streamed(out, format, &schema, &batch, i == 0)?;
+        out.flush()?;
+    }
+    Ok(format!(
+        "{rows} rows streamed in {:.3} s",
+        started.elapsed().as_secs_f64()
+    ))
 }
 
 /// Runs every statement in `text` once, writing each result to `out` in `format`.
@@ -226,11 +258,10 @@ pub fn run_script(
         return Err(CliError::NoStatement);
     }
     for statement in &statements {
-        let result = execute(session, statement)?;
-        write_result(out, format, &result.schema, &result.batches)?;
+        let summary = run_statement(session, statement, format, out)?;
         out.flush()?;
         if format == OutputFormat::Table {
-            eprintln!("{}", result.summary());
+            eprintln!("{summary}");
         }
     }
     Ok(())
@@ -373,15 +404,12 @@ fn run_command(session: &Session, command: &Command) {
 fn run_interactive(session: &Session, statements: Vec<Statement>, format: OutputFormat) {
     let stdout = std::io::stdout();
     for statement in &statements {
-        let printed = execute(session, statement)
-            .map_err(CliError::from)
-            .and_then(|result| {
-                let mut out = stdout.lock();
-                write_result(&mut out, format, &result.schema, &result.batches)?;
-                writeln!(out, "{}", result.summary())?;
-                out.flush()?;
-                Ok(())
-            });
+        let mut out = stdout.lock();
+        let printed = run_statement(session, statement, format, &mut out).and_then(|summary| {
+            writeln!(out, "{summary}")?;
+            out.flush()?;
+            Ok(())
+        });
         if let Err(e) = printed {
             eprintln!("Error: {e}");
             return;
