@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, Rows, SortField};
 
@@ -26,7 +26,9 @@ use crate::physical::exchange::SPILL_BUCKETS;
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::{hash_bytes, hash_columns};
 use crate::physical::memory::Reservation;
-use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+use crate::physical::{
+    cast_to_schema, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
+};
 
 /// Which phase an aggregation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,19 +490,7 @@ impl AggregateOp {
                 cols.push(acc.evaluate(ng)?);
             }
         }
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    Ok(arrow::compute::cast(&c, f.data_type())?)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let opts = RecordBatchOptions::new().with_row_count(Some(ng));
-        let batch = RecordBatch::try_new_with_options(self.schema.clone(), cols, &opts)?;
+        let batch = cast_to_schema(&self.schema, cols, ng)?;
         let mut off = 0;
         while off < ng {
             let len = self.batch_size.min(ng - off);

@@ -39,7 +39,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use crate::config::SessionConfig;
@@ -309,6 +309,28 @@ pub fn with_schema(schema: &SchemaRef, batch: RecordBatch) -> Result<RecordBatch
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         batch.columns().to_vec(),
+        &opts,
+    )?)
+}
+
+/// A batch of `rows` rows under `schema` from `cols`, each column cast to its field's type
+/// where it differs (accumulators produce their own widths).
+pub fn cast_to_schema(schema: &SchemaRef, cols: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let cols = cols
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                Ok(arrow::compute::cast(&c, f.data_type())?)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let opts = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        cols,
         &opts,
     )?)
 }

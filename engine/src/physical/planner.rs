@@ -102,6 +102,48 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
     }
 }
 
+/// The operator of a node that works row by row (filter, projection, window table
+/// function) over its planned input `child`; batch and streaming plans share these.
+pub(crate) fn row_by_row(
+    plan: &LogicalPlan,
+    child: Arc<dyn ExecNode>,
+) -> Result<Arc<dyn ExecNode>> {
+    Ok(match plan {
+        LogicalPlan::Filter { input, predicate } => {
+            let p = create_physical_expr(predicate, input.schema())?;
+            Arc::new(FilterExec::new(child, p))
+        }
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            schema,
+        } => {
+            let p = exprs
+                .iter()
+                .map(|e| create_physical_expr(e, input.schema()))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(ProjectionExec::new(child, p, schema.to_arrow()))
+        }
+        LogicalPlan::WindowTvf {
+            kind,
+            time_column,
+            schema,
+            ..
+        } => Arc::new(WindowTvfExec::try_new(
+            child,
+            *kind,
+            *time_column,
+            schema.to_arrow(),
+        )?),
+        other => {
+            return Err(SluiceError::plan(format!(
+                "internal: {} is not a row-by-row operator",
+                other.display_indent().trim_end()
+            )))
+        }
+    })
+}
+
 /// The physical aggregate calls of a logical aggregation's `aggs` over `in_schema`.
 pub(crate) fn agg_specs(aggs: &[Expr], in_schema: &PlanSchema) -> Result<Vec<AggSpec>> {
     aggs.iter()
@@ -162,21 +204,9 @@ impl Planner<'_> {
                 Arc::new(MemoryExec::single(schema, vec![b]))
             }
             LogicalPlan::Values { schema, rows } => self.values(schema, rows)?,
-            LogicalPlan::Filter { input, predicate } => {
-                let p = create_physical_expr(predicate, input.schema())?;
-                Arc::new(FilterExec::new(self.plan(input)?, p))
-            }
-            LogicalPlan::Projection {
-                input,
-                exprs,
-                schema,
-            } => {
-                let p = exprs
-                    .iter()
-                    .map(|e| create_physical_expr(e, input.schema()))
-                    .collect::<Result<Vec<_>>>()?;
-                Arc::new(ProjectionExec::new(self.plan(input)?, p, schema.to_arrow()))
-            }
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Projection { input, .. }
+            | LogicalPlan::WindowTvf { input, .. } => row_by_row(plan, self.plan(input)?)?,
             LogicalPlan::Aggregate {
                 input,
                 group_by,
@@ -254,17 +284,6 @@ impl Planner<'_> {
             LogicalPlan::Alias { input, .. } | LogicalPlan::Watermark { input, .. } => {
                 self.plan(input)?
             }
-            LogicalPlan::WindowTvf {
-                input,
-                kind,
-                time_column,
-                schema,
-            } => Arc::new(WindowTvfExec::try_new(
-                self.plan(input)?,
-                *kind,
-                *time_column,
-                schema.to_arrow(),
-            )?),
         })
     }
 

@@ -45,6 +45,27 @@ impl WindowTvfExec {
     }
 }
 
+/// Microseconds per unit of a timestamp type (0 for nanoseconds, see [`to_micros`]);
+/// `None` for other types.
+pub fn micros_per_unit(t: &DataType) -> Option<i64> {
+    match t {
+        DataType::Timestamp(TimeUnit::Second, _) => Some(1_000_000),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => Some(1000),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Some(1),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Some(0),
+        _ => None,
+    }
+}
+
+/// A timestamp value `v` in microseconds, given [`micros_per_unit`] of its type.
+pub fn to_micros(v: i64, micros_per_unit: i64) -> i64 {
+    if micros_per_unit == 0 {
+        v / 1000
+    } else {
+        v.saturating_mul(micros_per_unit)
+    }
+}
+
 /// Microseconds as a count of `unit`.
 pub fn micros_in_unit(us: i64, unit: TimeUnit) -> Option<i64> {
     match unit {

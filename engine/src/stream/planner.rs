@@ -10,10 +10,7 @@ use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::logical::time::WINDOW_COLUMNS;
 use crate::physical::expr::create_physical_expr;
-use crate::physical::filter::FilterExec;
-use crate::physical::planner::agg_specs;
-use crate::physical::projection::ProjectionExec;
-use crate::physical::window_tvf::WindowTvfExec;
+use crate::physical::planner::{agg_specs, row_by_row};
 use crate::physical::ExecNode;
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::watermark::WatermarkExec;
@@ -41,36 +38,11 @@ pub fn create_streaming_plan(
             *column,
             *delay_micros,
         )?),
-        LogicalPlan::Filter { input, predicate } => {
-            let p = create_physical_expr(predicate, input.schema())?;
-            Arc::new(FilterExec::new(create_streaming_plan(input, config)?, p))
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Projection { input, .. }
+        | LogicalPlan::WindowTvf { input, .. } => {
+            row_by_row(plan, create_streaming_plan(input, config)?)?
         }
-        LogicalPlan::Projection {
-            input,
-            exprs,
-            schema,
-        } => {
-            let p = exprs
-                .iter()
-                .map(|e| create_physical_expr(e, input.schema()))
-                .collect::<Result<Vec<_>>>()?;
-            Arc::new(ProjectionExec::new(
-                create_streaming_plan(input, config)?,
-                p,
-                schema.to_arrow(),
-            ))
-        }
-        LogicalPlan::WindowTvf {
-            input,
-            kind,
-            time_column,
-            schema,
-        } => Arc::new(WindowTvfExec::try_new(
-            create_streaming_plan(input, config)?,
-            *kind,
-            *time_column,
-            schema.to_arrow(),
-        )?),
         LogicalPlan::Alias { input, .. } => create_streaming_plan(input, config)?,
         LogicalPlan::Aggregate {
             input,

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
 use crate::error::{Result, SluiceError};
+use crate::physical::window_tvf::{micros_per_unit, to_micros};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// The plan node.
@@ -24,17 +25,10 @@ pub struct WatermarkExec {
 impl WatermarkExec {
     /// Watermarks on timestamp column `column`, `delay_micros` behind its maximum.
     pub fn try_new(input: Arc<dyn ExecNode>, column: usize, delay_micros: i64) -> Result<Self> {
-        let micros_per_unit = match input.schema().field(column).data_type() {
-            DataType::Timestamp(TimeUnit::Second, _) => 1_000_000,
-            DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
-            DataType::Timestamp(TimeUnit::Microsecond, _) => 1,
-            DataType::Timestamp(TimeUnit::Nanosecond, _) => 0,
-            other => {
-                return Err(SluiceError::plan(format!(
-                    "watermark column must be a TIMESTAMP, got {other}"
-                )))
-            }
-        };
+        let t = input.schema().field(column).data_type().clone();
+        let micros_per_unit = micros_per_unit(&t).ok_or_else(|| {
+            SluiceError::plan(format!("watermark column must be a TIMESTAMP, got {t}"))
+        })?;
         Ok(Self {
             input,
             column,
@@ -81,7 +75,7 @@ impl ExecNode for WatermarkExec {
 struct WatermarkOp {
     column: usize,
     delay_micros: i64,
-    /// 0 for nanoseconds (divide by 1000 instead).
+    /// See [`micros_per_unit`].
     micros_per_unit: i64,
     current: i64,
 }
@@ -92,12 +86,9 @@ impl Operator for WatermarkOp {
         let max = arrow::compute::max(times.as_primitive::<Int64Type>());
         out.push(Element::Batch(batch));
         if let Some(max) = max {
-            let micros = if self.micros_per_unit == 0 {
-                max / 1000
-            } else {
-                max.saturating_mul(self.micros_per_unit)
-            };
-            let wm = micros.saturating_sub(self.delay_micros).saturating_sub(1);
+            let wm = to_micros(max, self.micros_per_unit)
+                .saturating_sub(self.delay_micros)
+                .saturating_sub(1);
             if wm > self.current {
                 self.current = wm;
                 out.push(Element::Watermark(wm));

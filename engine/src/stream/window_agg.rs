@@ -24,7 +24,10 @@ use crate::error::{Result, SluiceError};
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
-use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+use crate::physical::window_tvf::{micros_per_unit, to_micros};
+use crate::physical::{
+    cast_to_schema, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
+};
 
 /// The plan node.
 #[derive(Debug)]
@@ -57,19 +60,8 @@ impl WindowAggregateExec {
             )));
         }
         let t = group_exprs[window.1].data_type(&input.schema())?;
-        let micros_per_unit = match t {
-            DataType::Timestamp(u, _) => match u {
-                arrow::datatypes::TimeUnit::Second => 1_000_000,
-                arrow::datatypes::TimeUnit::Millisecond => 1000,
-                arrow::datatypes::TimeUnit::Microsecond => 1,
-                arrow::datatypes::TimeUnit::Nanosecond => 0,
-            },
-            other => {
-                return Err(SluiceError::plan(format!(
-                    "window_end must be a TIMESTAMP, got {other}"
-                )))
-            }
-        };
+        let micros_per_unit = micros_per_unit(&t)
+            .ok_or_else(|| SluiceError::plan(format!("window_end must be a TIMESTAMP, got {t}")))?;
         Ok(Self {
             input,
             group_exprs,
@@ -162,11 +154,7 @@ struct WindowAggOp {
 
 impl WindowAggOp {
     fn to_micros(&self, v: i64) -> i64 {
-        if self.micros_per_unit == 0 {
-            v / 1000
-        } else {
-            v.saturating_mul(self.micros_per_unit)
-        }
+        to_micros(v, self.micros_per_unit)
     }
 
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
@@ -259,21 +247,7 @@ impl WindowAggOp {
             cols.push(c);
         }
         cols.extend(values);
-        let cols = cols
-            .into_iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    Ok(arrow::compute::cast(&c, f.data_type())?)
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        out.push(Element::Batch(RecordBatch::try_new(
-            self.schema.clone(),
-            cols,
-        )?));
+        out.push(Element::Batch(cast_to_schema(&self.schema, cols, ng)?));
         self.backend.clear_namespace(ns);
         Ok(())
     }
