@@ -1,6 +1,8 @@
 //! The embedded entry point: a [`Session`] holds registered tables and settings, runs SQL
 //! statements and starts DataFrames. Everything runs in the calling process.
 
+mod insert;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,10 +11,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sqlparser::ast::{self as ast, Statement};
 
 use crate::catalog::csv::CsvTable;
-use crate::catalog::datagen::DatagenTable;
 use crate::catalog::memory::MemTable;
 use crate::catalog::parquet::ParquetTable;
-use crate::catalog::sink::SinkTable;
 use crate::catalog::{connector_table, Catalog, CatalogEntry, TableProvider};
 use crate::config::{RuntimeMode, SessionConfig};
 use crate::dataframe::DataFrame;
@@ -31,8 +31,8 @@ use crate::sql::{
 pub struct Session {
     catalog: Arc<Catalog>,
     config: SessionConfig,
-    /// `SET 'execution.runtime-mode'`, shared by clones of the session.
-    runtime_mode: Arc<std::sync::Mutex<Option<RuntimeMode>>>,
+    /// The runtime mode (`SET 'execution.runtime-mode'`), shared by clones of the session.
+    runtime_mode: Arc<std::sync::Mutex<RuntimeMode>>,
 }
 
 impl Session {
@@ -45,16 +45,16 @@ impl Session {
     pub fn with_config(config: SessionConfig) -> Self {
         Self {
             catalog: Arc::new(Catalog::default()),
+            runtime_mode: Arc::new(std::sync::Mutex::new(config.runtime_mode)),
             config,
-            runtime_mode: Arc::default(),
         }
     }
 
     /// The settings queries get: the session's, with any `SET` applied.
     fn query_config(&self) -> SessionConfig {
         let mut c = self.config.clone();
-        if let Some(m) = self.runtime_mode.lock().ok().and_then(|m| *m) {
-            c.runtime_mode = m;
+        if let Ok(m) = self.runtime_mode.lock() {
+            c.runtime_mode = *m;
         }
         c
     }
@@ -219,6 +219,18 @@ impl Session {
         number_placeholders(&mut parse(sql)?)
     }
 
+    /// True when `name` exists and `IF NOT EXISTS` says to do nothing; an error when it
+    /// exists otherwise.
+    fn exists(&self, name: &str, if_not_exists: bool) -> Result<bool> {
+        if !self.catalog.contains(name) {
+            Ok(false)
+        } else if if_not_exists {
+            Ok(true)
+        } else {
+            Err(SluiceError::plan(format!("table '{name}' already exists")))
+        }
+    }
+
     fn done(&self) -> DataFrame {
         DataFrame::new(
             Arc::new(LogicalPlan::Empty {
@@ -254,11 +266,8 @@ impl Session {
                 location,
                 if_not_exists,
             } => {
-                if self.catalog.contains(&name) {
-                    if if_not_exists {
-                        return Ok(self.done());
-                    }
-                    return Err(SluiceError::plan(format!("table '{name}' already exists")));
+                if self.exists(&name, if_not_exists)? {
+                    return Ok(self.done());
                 }
                 match format {
                     FileFormat::Parquet => self.register_parquet(&name, &location)?,
@@ -273,11 +282,8 @@ impl Session {
                 watermark,
                 options,
             } => {
-                if self.catalog.contains(&name) {
-                    if if_not_exists {
-                        return Ok(self.done());
-                    }
-                    return Err(SluiceError::plan(format!("table '{name}' already exists")));
+                if self.exists(&name, if_not_exists)? {
+                    return Ok(self.done());
                 }
                 let plan = crate::sql::flink::plan_time_table(
                     &self.catalog,
@@ -382,101 +388,7 @@ impl Session {
                 self.register_batches(&name, schema, batches)?;
                 Ok(self.done())
             }
-            Statement::Insert(ins) => {
-                let name = match &ins.table {
-                    ast::TableObject::TableName(n) => object_name(n),
-                    other => return Err(SluiceError::unsupported(format!("INSERT INTO {other}"))),
-                };
-                let CatalogEntry::Table(table) = self.catalog.get(&name)? else {
-                    return Err(SluiceError::plan(format!(
-                        "cannot INSERT into view '{name}'"
-                    )));
-                };
-                if let Some(sink) = table.as_any().downcast_ref::<SinkTable>() {
-                    return self.insert_into_sink(&name, sink, &ins, params);
-                }
-                if table.as_any().is::<DatagenTable>() {
-                    return Err(SluiceError::plan(format!(
-                        "cannot INSERT into table '{name}': it is a datagen connector table, \
-                         a read-only source that generates its rows"
-                    )));
-                }
-                let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
-                    return Err(SluiceError::unsupported(format!(
-                        "INSERT into {}",
-                        table.describe()
-                    )));
-                };
-                let schema = table.schema();
-                let source = ins
-                    .source
-                    .as_ref()
-                    .ok_or_else(|| SluiceError::unsupported("INSERT without a query or VALUES"))?;
-                if !ins.columns.is_empty() {
-                    return Err(SluiceError::unsupported("INSERT with a column list"));
-                }
-                let plan = SqlPlanner::new(&self.catalog)
-                    .with_params(params)
-                    .plan_query(source)?;
-                let df = DataFrame::new(plan, self.query_config());
-                let got = df.schema();
-                if got.fields().len() != schema.fields().len() {
-                    return Err(SluiceError::plan(format!(
-                        "INSERT has {} columns but table '{name}' has {}",
-                        got.fields().len(),
-                        schema.fields().len()
-                    )));
-                }
-                // Convert everything first: a failing row leaves the table unchanged.
-                let mut inserted = 0;
-                let mut new_batches = Vec::new();
-                for b in df.collect()? {
-                    let cols = b
-                        .columns()
-                        .iter()
-                        .zip(schema.fields())
-                        .map(|(c, f)| {
-                            let c = if c.data_type() == f.data_type() {
-                                c.clone()
-                            } else {
-                                arrow::compute::cast_with_options(
-                                    c,
-                                    f.data_type(),
-                                    &arrow::compute::CastOptions {
-                                        safe: false,
-                                        ..Default::default()
-                                    },
-                                )
-                                .map_err(|e| {
-                                    SluiceError::Type(format!(
-                                        "cannot insert {} into column {} ({}): {e}",
-                                        c.data_type(),
-                                        f.name(),
-                                        f.data_type()
-                                    ))
-                                })?
-                            };
-                            if !f.is_nullable() && c.null_count() > 0 {
-                                return Err(SluiceError::plan(format!(
-                                    "NULL value in NOT NULL column {}",
-                                    f.name()
-                                )));
-                            }
-                            Ok(c)
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    inserted += b.num_rows();
-                    new_batches.push(RecordBatch::try_new(schema.clone(), cols)?);
-                }
-                mem.append(new_batches)?;
-                let count = Arc::new(arrow::array::Int64Array::from(vec![inserted as i64]));
-                let s = Arc::new(Schema::new(vec![Field::new(
-                    "count",
-                    DataType::Int64,
-                    false,
-                )]));
-                self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
-            }
+            Statement::Insert(ins) => self.insert(&ins, params),
             Statement::Drop {
                 object_type,
                 if_exists,
@@ -531,7 +443,7 @@ impl Session {
                 }
                 let mode: RuntimeMode = value.parse().map_err(SluiceError::plan)?;
                 if let Ok(mut m) = self.runtime_mode.lock() {
-                    *m = Some(mode);
+                    *m = mode;
                 }
                 Ok(self.done())
             }
@@ -541,71 +453,6 @@ impl Session {
             }
             other => Err(SluiceError::unsupported(format!("statement: {other}"))),
         }
-    }
-}
-
-impl Session {
-    /// `INSERT INTO sink SELECT ...`: runs the query (as a stream when it reads an unbounded
-    /// source or the runtime mode says so) and writes every result batch to the sink as it
-    /// comes. Returns the number of rows written; an unbounded query runs until it fails.
-    fn insert_into_sink(
-        &self,
-        name: &str,
-        sink: &SinkTable,
-        ins: &ast::Insert,
-        params: &[Scalar],
-    ) -> Result<DataFrame> {
-        let source = ins
-            .source
-            .as_ref()
-            .ok_or_else(|| SluiceError::unsupported("INSERT without a query"))?;
-        let plan = SqlPlanner::new(&self.catalog)
-            .with_params(params)
-            .plan_query(source)?;
-        let df = DataFrame::new(plan, self.query_config());
-        let target = sink.schema();
-        let got = df.schema();
-        if got.fields().len() != target.fields().len() {
-            return Err(SluiceError::plan(format!(
-                "INSERT has {} columns but sink '{name}' has {}",
-                got.fields().len(),
-                target.fields().len()
-            )));
-        }
-        let mut written = 0u64;
-        let stdout = std::io::stdout();
-        for batch in df.execute_iter()? {
-            let batch = batch?;
-            let cols = batch
-                .columns()
-                .iter()
-                .zip(target.fields())
-                .map(|(c, f)| {
-                    if c.data_type() == f.data_type() {
-                        Ok(c.clone())
-                    } else {
-                        arrow::compute::cast(c, f.data_type()).map_err(|e| {
-                            SluiceError::Type(format!(
-                                "cannot write {} into column {} ({}) of sink '{name}': {e}",
-                                c.data_type(),
-                                f.name(),
-                                f.data_type()
-                            ))
-                        })
-                    }
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let batch = RecordBatch::try_new(target.clone(), cols)?;
-            sink.write(&batch, &mut stdout.lock())?;
-            written += batch.num_rows() as u64;
-        }
-        let count = Arc::new(arrow::array::Int64Array::from(vec![written as i64]));
-        let s = Arc::new(Schema::new(vec![Field::new(
-            "count",
-            DataType::Int64,
-            false,
-        )]));
-        self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
     }
 }
 

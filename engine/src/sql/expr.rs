@@ -11,7 +11,7 @@ use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::sql::planner::{sort_expr, SqlPlanner};
 use crate::sql::{
-    convert_data_type, date_literal, ident, interval_literal, number_literal, object_name,
+    convert_data_type, date_literal, ident, interval_expr, number_literal, object_name,
 };
 
 /// A join that a subquery in an expression adds to the plan the expression runs over.
@@ -149,20 +149,7 @@ impl SqlPlanner<'_> {
                     other => lit(s.as_str()).cast(convert_data_type(other)?),
                 }
             }
-            S::Interval(iv) => {
-                let v = match iv.value.as_ref() {
-                    S::Value(v) => match &v.value {
-                        ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
-                        other => {
-                            return Err(SluiceError::plan(format!("invalid interval {other}")))
-                        }
-                    },
-                    other => {
-                        return Err(SluiceError::unsupported(format!("interval value {other}")))
-                    }
-                };
-                interval_literal(&v, iv.leading_field.as_ref())?
-            }
+            S::Interval(iv) => interval_expr(iv)?,
             S::Nested(inner) => self.sql_to_expr(inner, ctx)?,
             S::BinaryOp { left, op, right } => {
                 let l = self.sql_to_expr(left, ctx)?;

@@ -14,9 +14,12 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use std::sync::Arc;
 
+use arrow::array::AsArray;
+use arrow::datatypes::IntervalMonthDayNanoType;
+
 use super::expr::ExprCtx;
 use super::planner::SqlPlanner;
-use super::{ident, object_name, with_options, SqlStatement};
+use super::{ident, interval_expr, object_name, with_options, SqlStatement};
 use crate::catalog::{connector_table, Catalog};
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{Column, Expr};
@@ -212,37 +215,24 @@ pub fn watermark_delay_micros(w: &WatermarkDef) -> Result<i64> {
     }
 }
 
-/// A constant `INTERVAL 'n' unit` (second, minute, hour, day; or millisecond) in microseconds.
+/// A constant `INTERVAL` of fixed length (days and smaller units) in microseconds.
 pub fn interval_micros(e: &ast::Expr) -> Option<i64> {
     let ast::Expr::Interval(iv) = e else {
         return None;
     };
-    let text = match iv.value.as_ref() {
-        ast::Expr::Value(v) => match &v.value {
-            ast::Value::SingleQuotedString(s) => s.clone(),
-            ast::Value::Number(n, _) => n.clone(),
-            _ => return None,
-        },
-        _ => return None,
+    let Ok(Expr::Literal(lit)) = interval_expr(iv) else {
+        return None;
     };
-    let (num, unit) = match &iv.leading_field {
-        Some(u) => (text.trim().to_string(), u.to_string().to_lowercase()),
-        None => {
-            let mut parts = text.split_whitespace();
-            let n = parts.next()?.to_string();
-            (n, parts.next().unwrap_or("day").to_lowercase())
-        }
-    };
-    let n: i64 = num.parse().ok()?;
-    let per = match unit.trim_end_matches('s') {
-        "millisecond" => 1_000,
-        "second" => 1_000_000,
-        "minute" => 60_000_000,
-        "hour" => 3_600_000_000,
-        "day" => 86_400_000_000,
-        _ => return None,
-    };
-    n.checked_mul(per)
+    let v = lit
+        .0
+        .as_primitive_opt::<IntervalMonthDayNanoType>()?
+        .value(0);
+    if v.months != 0 {
+        return None; // months have no fixed length
+    }
+    i64::from(v.days)
+        .checked_mul(86_400_000_000)?
+        .checked_add(v.nanoseconds / 1000)
 }
 
 #[cfg(test)]

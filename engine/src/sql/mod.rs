@@ -306,6 +306,18 @@ pub fn date_literal(s: &str) -> Result<Expr> {
     ])))))
 }
 
+/// The literal of an `INTERVAL` expression (its value must be a constant).
+pub fn interval_expr(iv: &ast::Interval) -> Result<Expr> {
+    let v = match iv.value.as_ref() {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) | ast::Value::Number(s, _) => s.clone(),
+            other => return Err(SluiceError::plan(format!("invalid interval {other}"))),
+        },
+        other => return Err(SluiceError::unsupported(format!("interval value {other}"))),
+    };
+    interval_literal(&v, iv.leading_field.as_ref())
+}
+
 /// An `INTERVAL 'n' unit` or `INTERVAL 'n unit'` literal.
 pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Result<Expr> {
     let (num, unit_s) = match unit {
@@ -329,6 +341,7 @@ pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Resul
         "hour" => IntervalMonthDayNano::new(0, 0, n * 3_600_000_000_000),
         "minute" => IntervalMonthDayNano::new(0, 0, n * 60_000_000_000),
         "second" => IntervalMonthDayNano::new(0, 0, n * 1_000_000_000),
+        "millisecond" => IntervalMonthDayNano::new(0, 0, n * 1_000_000),
         other => return Err(SluiceError::unsupported(format!("interval unit {other}"))),
     };
     Ok(Expr::Literal(Scalar(Arc::new(

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
-use arrow::compute::filter_record_batch;
+use arrow::compute::{filter, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use sluice_state::{
@@ -173,23 +173,28 @@ impl WindowAggOp {
         Ok((get(self.window.0)?, get(self.window.1)?))
     }
 
-    /// Drops rows whose window already fired (counted as late).
-    fn drop_late(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// The rows whose window has not fired yet, with their window bounds; the others are
+    /// late: dropped and counted.
+    fn on_time(&self, batch: RecordBatch) -> Result<(RecordBatch, ArrayRef, ArrayRef)> {
+        let (starts, ends) = self.bounds(&batch)?;
         if self.watermark == i64::MIN {
-            return Ok(batch);
+            return Ok((batch, starts, ends));
         }
-        let (_, ends) = self.bounds(&batch)?;
-        let ends = ends.as_primitive::<Int64Type>();
         let keep: BooleanArray = ends
+            .as_primitive::<Int64Type>()
             .iter()
             .map(|e| Some(e.is_some_and(|e| self.to_micros(e) - 1 > self.watermark)))
             .collect();
         let late = keep.false_count();
         if late == 0 {
-            return Ok(batch);
+            return Ok((batch, starts, ends));
         }
         self.late_rows.fetch_add(late as u64, Ordering::Relaxed);
-        Ok(filter_record_batch(&batch, &keep)?)
+        Ok((
+            filter_record_batch(&batch, &keep)?,
+            filter(&starts, &keep)?,
+            filter(&ends, &keep)?,
+        ))
     }
 
     /// Fires the window `ns`: merges its partial states and emits one row per key.
@@ -255,12 +260,11 @@ impl WindowAggOp {
 
 impl Operator for WindowAggOp {
     fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
-        let batch = self.drop_late(batch)?;
+        let (batch, starts, ends) = self.on_time(batch)?;
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
         }
-        let (starts, ends) = self.bounds(&batch)?;
         let (starts, ends) = (
             starts.as_primitive::<Int64Type>(),
             ends.as_primitive::<Int64Type>(),

@@ -1,0 +1,149 @@
+//! `INSERT INTO`: into an in-memory table (all rows converted first, then appended at
+//! once, so a failing row leaves the table unchanged) or into a sink connector table
+//! (rows written as the query produces them, a stream's included).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use sqlparser::ast;
+
+use super::Session;
+use crate::catalog::datagen::DatagenTable;
+use crate::catalog::memory::MemTable;
+use crate::catalog::sink::SinkTable;
+use crate::catalog::CatalogEntry;
+use crate::dataframe::DataFrame;
+use crate::error::{Result, SluiceError};
+use crate::logical::expr::Scalar;
+use crate::sql::object_name;
+use crate::sql::planner::SqlPlanner;
+
+impl Session {
+    /// Runs `INSERT INTO table query`; the result is the number of rows written.
+    pub(super) fn insert(&self, ins: &ast::Insert, params: &[Scalar]) -> Result<DataFrame> {
+        let name = match &ins.table {
+            ast::TableObject::TableName(n) => object_name(n),
+            other => return Err(SluiceError::unsupported(format!("INSERT INTO {other}"))),
+        };
+        let CatalogEntry::Table(table) = self.catalog.get(&name)? else {
+            return Err(SluiceError::plan(format!(
+                "cannot INSERT into view '{name}'"
+            )));
+        };
+        if table.as_any().is::<DatagenTable>() {
+            return Err(SluiceError::plan(format!(
+                "cannot INSERT into table '{name}': it is a datagen connector table, \
+                 a read-only source that generates its rows"
+            )));
+        }
+        let schema = table.schema();
+        if let Some(sink) = table.as_any().downcast_ref::<SinkTable>() {
+            let df = self.insert_source(&name, &schema, ins, params)?;
+            let stdout = std::io::stdout();
+            let mut written = 0;
+            for batch in df.execute_iter()? {
+                let batch = conform(&batch?, &schema)?;
+                sink.write(&batch, &mut stdout.lock())?;
+                written += batch.num_rows();
+            }
+            return self.row_count(written);
+        }
+        let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
+            return Err(SluiceError::unsupported(format!(
+                "INSERT into {}",
+                table.describe()
+            )));
+        };
+        let df = self.insert_source(&name, &schema, ins, params)?;
+        let new_batches = df
+            .collect()?
+            .iter()
+            .map(|b| conform(b, &schema))
+            .collect::<Result<Vec<_>>>()?;
+        let inserted = new_batches.iter().map(RecordBatch::num_rows).sum();
+        mem.append(new_batches)?;
+        self.row_count(inserted)
+    }
+
+    /// The query of an INSERT into `name` of `schema`, checked to have as many columns.
+    fn insert_source(
+        &self,
+        name: &str,
+        schema: &SchemaRef,
+        ins: &ast::Insert,
+        params: &[Scalar],
+    ) -> Result<DataFrame> {
+        let source = ins
+            .source
+            .as_ref()
+            .ok_or_else(|| SluiceError::unsupported("INSERT without a query or VALUES"))?;
+        if !ins.columns.is_empty() {
+            return Err(SluiceError::unsupported("INSERT with a column list"));
+        }
+        let plan = SqlPlanner::new(&self.catalog)
+            .with_params(params)
+            .plan_query(source)?;
+        let df = DataFrame::new(plan, self.query_config());
+        let got = df.schema();
+        if got.fields().len() != schema.fields().len() {
+            return Err(SluiceError::plan(format!(
+                "INSERT has {} columns but table '{name}' has {}",
+                got.fields().len(),
+                schema.fields().len()
+            )));
+        }
+        Ok(df)
+    }
+
+    /// The one-row result `count` of an INSERT.
+    fn row_count(&self, rows: usize) -> Result<DataFrame> {
+        let count = Arc::new(arrow::array::Int64Array::from(vec![rows as i64]));
+        let s = Arc::new(Schema::new(vec![Field::new(
+            "count",
+            DataType::Int64,
+            false,
+        )]));
+        self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
+    }
+}
+
+/// `b` in the table's `schema`: each column cast to the column's type (a value that does
+/// not fit is an error, not a NULL), NULLs refused in NOT NULL columns.
+fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let cols = b
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            let c = if c.data_type() == f.data_type() {
+                c.clone()
+            } else {
+                arrow::compute::cast_with_options(
+                    c,
+                    f.data_type(),
+                    &arrow::compute::CastOptions {
+                        safe: false,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| {
+                    SluiceError::Type(format!(
+                        "cannot insert {} into column {} ({}): {e}",
+                        c.data_type(),
+                        f.name(),
+                        f.data_type()
+                    ))
+                })?
+            };
+            if !f.is_nullable() && c.null_count() > 0 {
+                return Err(SluiceError::plan(format!(
+                    "NULL value in NOT NULL column {}",
+                    f.name()
+                )));
+            }
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
