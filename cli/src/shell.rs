@@ -223,7 +223,7 @@ pub fn run_statement(
 ) -> Result<String, CliError> {
     let started = Instant::now();
     let df = session.sql(&statement.positioned_text())?;
-    let schema = df.schema();
+    let schema = df.result_schema();
     if !df.is_streaming() || schema.fields().is_empty() {
         let result = execute_planned(df, started)?;
         write_result(out, format, &result.schema, &result.batches)?;

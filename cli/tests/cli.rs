@@ -209,3 +209,40 @@ fn piped_shell_runs_multi_line_statements_and_survives_errors() {
     assert!(out.contains("1 row in "), "{out}");
     assert!(stderr(&o).contains("Error: "), "{}", stderr(&o));
 }
+
+#[test]
+fn streaming_group_by_prints_its_changelog_and_print_sink_shows_row_kinds() {
+    let sql = "CREATE TABLE t (k BIGINT) WITH ('connector' = 'datagen',
+                 'number-of-rows' = '20000', 'fields.k.min' = '1', 'fields.k.max' = '2');
+               CREATE TABLE p (k BIGINT, n BIGINT) WITH ('connector' = 'print');
+               SET 'execution.runtime-mode' = 'streaming';
+               SELECT k, COUNT(*) AS n FROM t GROUP BY k;
+               INSERT INTO p SELECT k, COUNT(*) FROM t GROUP BY k";
+    let o = sluice(&["sql", "--threads", "1", "--format", "csv", "-c", sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.iter().filter(|l| **l == "op,k,n").count(), 1, "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("+I,")), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("-U,")), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("+U,")), "{out}");
+    // Each key's last +U is its final count; together they count every row.
+    let total: u64 = ["1", "2"]
+        .iter()
+        .map(|k| {
+            let last = lines
+                .iter()
+                .rev()
+                .find(|l| l.starts_with(&format!("+U,{k},")))
+                .expect("an update");
+            last.rsplit(',')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("n")
+        })
+        .sum();
+    assert_eq!(total, 20_000, "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("+I[1, ")), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("-U[")), "{out}");
+    assert!(lines.iter().any(|l| l.starts_with("+U[")), "{out}");
+}

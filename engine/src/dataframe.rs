@@ -206,6 +206,12 @@ impl DataFrame {
         crate::stream::is_streaming(&self.plan, self.config.runtime_mode)
     }
 
+    /// True when the query's result is a changelog (a streaming non-windowed GROUP BY):
+    /// its batches then start with an `op` column (`+I`, `-U`, `+U`, `-D`).
+    pub fn is_updating(&self) -> bool {
+        self.is_streaming() && crate::stream::changelog::is_updating(&self.plan)
+    }
+
     /// True when the query never ends by itself (it reads an unbounded source).
     pub fn is_unbounded(&self) -> bool {
         crate::stream::reads_unbounded(&self.plan)
@@ -259,15 +265,21 @@ impl DataFrame {
 
     /// The schema of the batches [`DataFrame::collect`] and [`DataFrame::execute_stream`]
     /// yield: the logical names and types, every field nullable (physical plans may differ
-    /// from the logical schema in nullability only).
+    /// from the logical schema in nullability only), after an `op` column when the result
+    /// is a changelog ([`DataFrame::is_updating`]).
     pub fn result_schema(&self) -> SchemaRef {
-        Arc::new(arrow::datatypes::Schema::new(
+        let schema = arrow::datatypes::Schema::new(
             self.schema()
                 .fields()
                 .iter()
                 .map(|f| f.as_ref().clone().with_nullable(true))
                 .collect::<Vec<_>>(),
-        ))
+        );
+        if self.is_updating() {
+            crate::stream::changelog::with_op_first(&schema)
+        } else {
+            Arc::new(schema)
+        }
     }
 
     /// Runs the query, yielding result batches as they are produced, on the caller's

@@ -37,6 +37,13 @@ fn session(rows: u64, delay: &str, partitions: usize) -> Session {
 
 /// Rows as sorted text lines (order-insensitive comparison).
 fn rows(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = lines(batches);
+    out.sort();
+    out
+}
+
+/// Rows as text lines, in order.
+fn lines(batches: &[RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
     for b in batches {
@@ -50,19 +57,47 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
             out.push(v.join(" | "));
         }
     }
-    out.sort();
     out
 }
 
+/// The rows a changelog leaves (`op` first: `+I`/`+U` add a row, `-U`/`-D` remove an
+/// equal one, which must be there), sorted.
+fn apply_changelog(changelog: &[String]) -> Vec<String> {
+    let mut table: Vec<String> = Vec::new();
+    for line in changelog {
+        let (op, row) = line.split_once(" | ").unwrap_or((line, ""));
+        match op {
+            "+I" | "+U" => table.push(row.to_string()),
+            "-U" | "-D" => {
+                let at = table
+                    .iter()
+                    .position(|r| r == row)
+                    .unwrap_or_else(|| panic!("{op} of a row not in the result: {row}"));
+                table.swap_remove(at);
+            }
+            other => panic!("unknown op {other} in {line}"),
+        }
+    }
+    table.sort();
+    table
+}
+
+/// The result of `sql` in `mode`, as sorted text lines; an updating streaming result's
+/// changelog is applied first.
 fn run(s: &Session, mode: &str, sql: &str) -> Vec<String> {
     s.sql(&format!("SET 'execution.runtime-mode' = '{mode}'"))
         .expect("set");
     let df = s.sql(sql).expect("plan");
     assert_eq!(df.is_streaming(), mode == "streaming", "{sql}");
-    rows(
-        &df.collect()
-            .unwrap_or_else(|e| panic!("{mode} run of {sql}: {e}")),
-    )
+    let batches = df
+        .collect()
+        .unwrap_or_else(|e| panic!("{mode} run of {sql}: {e}"));
+    if !df.is_updating() {
+        return rows(&batches);
+    }
+    assert_eq!(df.result_schema().field(0).name(), "op");
+    // In the order emitted: each key's changes are in order within its partition.
+    apply_changelog(&lines(&batches))
 }
 
 /// Runs `sql` both ways at 1 and 3 partitions and asserts equal, non-empty results.
@@ -244,8 +279,9 @@ fn what_has_no_streaming_form_is_refused_by_name() {
         .expect("set");
     for (sql, what) in [
         (
-            "SELECT auction, COUNT(*) FROM bids GROUP BY auction",
-            "non-windowed",
+            "SELECT n, COUNT(*) FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction)
+             GROUP BY n",
+            "GROUP BY over an updating result",
         ),
         ("SELECT * FROM bids ORDER BY price", "Sort"),
         ("SELECT a.id FROM bids a JOIN bids b ON a.id = b.id", "Join"),
@@ -267,4 +303,80 @@ fn what_has_no_streaming_form_is_refused_by_name() {
         .expect_err("session windows")
         .to_string();
     assert!(e.contains("SESSION"), "{e}");
+}
+
+#[test]
+fn updating_group_by_changelog_applies_to_the_batch_result() {
+    same_both_ways(
+        "SELECT auction, COUNT(*) AS n, SUM(price) AS total, MAX(price) AS hi,
+                MIN(price) AS lo, AVG(price) AS mean
+         FROM bids GROUP BY auction",
+    );
+}
+
+#[test]
+fn updating_global_aggregate_equals_batch() {
+    same_both_ways("SELECT COUNT(*) AS n, SUM(price) AS total, MAX(ts) AS latest FROM bids");
+}
+
+#[test]
+fn filter_and_projection_over_a_changelog_equal_batch() {
+    same_both_ways(
+        "SELECT auction * 10 AS a10, n, n * 2 AS n2
+         FROM (SELECT auction, COUNT(*) AS n FROM bids WHERE price > 100 GROUP BY auction)
+         WHERE n > 400",
+    );
+}
+
+#[test]
+fn changelog_starts_with_inserts_and_skips_unchanged_results() {
+    let s = session(20_000, "2", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let df = s
+        .sql("SELECT auction, COUNT(*) AS n FROM bids WHERE auction <= 2 GROUP BY auction")
+        .expect("plan");
+    assert!(df.is_updating());
+    let out = lines(&df.collect().expect("run"));
+    // 20 batches of 1000 rows: each key is inserted once, then revised once per batch.
+    assert!(out[0].starts_with("+I | "), "{out:?}");
+    let count = |op: &str| out.iter().filter(|l| l.starts_with(op)).count();
+    assert_eq!(count("+I"), 2, "{out:?}");
+    assert_eq!(count("-U"), count("+U"), "{out:?}");
+    assert!(count("+U") >= 2 * 15, "{out:?}");
+    for (i, l) in out.iter().enumerate() {
+        if l.starts_with("-U") {
+            assert!(out[i + 1].starts_with("+U"), "-U then +U: {out:?}");
+        }
+    }
+    // A result that never changes is inserted once and never revised.
+    let df = s
+        .sql("SELECT auction % 2 AS k, MIN(price * 0) AS z FROM bids GROUP BY auction % 2")
+        .expect("plan");
+    let out = lines(&df.collect().expect("run"));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.iter().all(|l| l.starts_with("+I | ")), "{out:?}");
+}
+
+#[test]
+fn updating_query_into_sinks_and_memory_tables() {
+    let s = session(5000, "2", 2);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    s.sql("CREATE TABLE sink (a BIGINT, n BIGINT) WITH ('connector' = 'blackhole')")
+        .expect("sink");
+    let out = s
+        .sql("INSERT INTO sink SELECT auction, COUNT(*) FROM bids GROUP BY auction")
+        .expect("insert")
+        .collect()
+        .expect("count");
+    // 40 keys inserted once; every later batch revises them with a -U/+U pair.
+    let n: i64 = rows(&out)[0].parse().expect("count");
+    assert!(n > 40 && (n - 40) % 2 == 0, "{n}");
+    s.sql("CREATE TABLE mem (a BIGINT, n BIGINT)").expect("mem");
+    let e = s
+        .sql("INSERT INTO mem SELECT auction, COUNT(*) FROM bids GROUP BY auction")
+        .expect_err("changelog into an append-only table")
+        .to_string();
+    assert!(e.contains("updating") && e.contains("mem"), "{e}");
 }

@@ -1,12 +1,13 @@
 //! Sink connector tables, written by `INSERT INTO`: `print` (every row to standard output
-//! as Flink prints it, `+I[v1, v2, ...]`) and `blackhole` (rows are counted and dropped,
-//! for benchmarks). Neither can be read.
+//! as Flink prints it, `+I[v1, v2, ...]`, with `-U`/`+U`/`-D` for the rows of a changelog)
+//! and `blackhole` (rows are counted and dropped, for benchmarks). Both accept updating
+//! queries. Neither can be read.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -59,8 +60,14 @@ impl SinkTable {
         self.rows.load(Ordering::Relaxed)
     }
 
-    /// Writes `batch` (already in the table's schema).
-    pub fn write(&self, batch: &RecordBatch, out: &mut dyn Write) -> Result<()> {
+    /// Writes `batch` (already in the table's schema); `ops` are the row kinds of a
+    /// changelog (`+I` for every row when absent).
+    pub fn write(
+        &self,
+        batch: &RecordBatch,
+        ops: Option<&StringArray>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
         self.rows
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         if self.kind == SinkKind::Blackhole {
@@ -75,7 +82,8 @@ impl SinkTable {
         let io = |e: std::io::Error| SluiceError::exec(format!("print sink '{}': {e}", self.name));
         for row in 0..batch.num_rows() {
             let vals: Vec<String> = fmts.iter().map(|f| f.value(row).to_string()).collect();
-            writeln!(out, "+I[{}]", vals.join(", ")).map_err(io)?;
+            let op = ops.map_or("+I", |o| o.value(row));
+            writeln!(out, "{op}[{}]", vals.join(", ")).map_err(io)?;
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use sqlparser::ast;
 
@@ -42,9 +42,11 @@ impl Session {
             let df = self.insert_source(&name, &schema, ins, params)?;
             let stdout = std::io::stdout();
             let mut written = 0;
+            let updating = df.is_updating();
             for batch in df.execute_iter()? {
-                let batch = conform(&batch?, &schema)?;
-                sink.write(&batch, &mut stdout.lock())?;
+                let (ops, batch) = split_op(batch?, updating)?;
+                let batch = conform(&batch, &schema)?;
+                sink.write(&batch, ops.as_ref(), &mut stdout.lock())?;
                 written += batch.num_rows();
             }
             return self.row_count(written);
@@ -56,6 +58,14 @@ impl Session {
             )));
         };
         let df = self.insert_source(&name, &schema, ins, params)?;
+        if df.is_updating() {
+            return Err(SluiceError::unsupported(format!(
+                "INSERT INTO in-memory table '{name}' of an updating query (a streaming \
+                 GROUP BY without window columns produces a changelog, and an in-memory \
+                 table takes appends only); group by window_start and window_end, or run \
+                 the query in batch mode"
+            )));
+        }
         let new_batches = df
             .collect()?
             .iter()
@@ -106,6 +116,19 @@ impl Session {
         )]));
         self.read_batches(s.clone(), vec![RecordBatch::try_new(s, vec![count])?])
     }
+}
+
+/// A changelog batch's `op` column (first) and its other columns; `b` unchanged when the
+/// query is not `updating`.
+fn split_op(b: RecordBatch, updating: bool) -> Result<(Option<StringArray>, RecordBatch)> {
+    if !updating {
+        return Ok((None, b));
+    }
+    let ops = b.column(0).as_string_opt::<i32>().cloned().ok_or_else(|| {
+        SluiceError::exec("internal: a changelog batch without its op column first")
+    })?;
+    let rest: Vec<usize> = (1..b.num_columns()).collect();
+    Ok((Some(ops), b.project(&rest)?))
 }
 
 /// `b` in the table's `schema`: each column cast to the column's type (a value that does

@@ -5,19 +5,23 @@
 //! A streaming plan is built from the batch operators that are stateless (scan, filter,
 //! projection, window table functions) plus the streaming ones here: watermark generation
 //! ([`watermark`]), the key-group exchange that aligns watermarks and measures
-//! back-pressure ([`exchange`]), and the windowed aggregation that keeps its state in
-//! `sluice-state` ([`window_agg`]). What has no streaming form yet (joins, ORDER BY,
-//! LIMIT, non-windowed GROUP BY, OVER windows) is refused at planning with an error
-//! naming it.
+//! back-pressure ([`exchange`]), the windowed aggregation that keeps its state in
+//! `sluice-state` ([`window_agg`]), and the updating aggregation ([`group_agg`]) whose
+//! result is a [`changelog`]. What has no streaming form yet (joins, ORDER BY, LIMIT,
+//! OVER windows) is refused at planning with an error naming it.
 
+pub mod changelog;
 pub mod exchange;
+pub mod group_agg;
 pub mod partial;
 pub mod planner;
 pub mod watermark;
 pub mod window_agg;
 
 use crate::config::RuntimeMode;
+use crate::logical::expr::Expr;
 use crate::logical::plan::LogicalPlan;
+use crate::logical::time::WINDOW_COLUMNS;
 
 /// True when some table `plan` reads is unbounded.
 pub fn reads_unbounded(plan: &LogicalPlan) -> bool {
@@ -34,4 +38,16 @@ pub fn is_streaming(plan: &LogicalPlan, mode: RuntimeMode) -> bool {
         RuntimeMode::Batch => false,
         RuntimeMode::Automatic => reads_unbounded(plan),
     }
+}
+
+/// The positions of `window_start` and `window_end` in a GROUP BY list, when both are
+/// there (a windowed aggregation).
+pub fn window_columns(group_by: &[Expr]) -> Option<(usize, usize)> {
+    let find = |name: &str| {
+        group_by.iter().position(|g| match g.clone().unalias() {
+            Expr::Column(c) => c.name == name,
+            _ => false,
+        })
+    };
+    Some((find(WINDOW_COLUMNS[0])?, find(WINDOW_COLUMNS[1])?))
 }

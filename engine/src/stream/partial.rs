@@ -1,18 +1,145 @@
 //! Partial aggregate states as keyed-state values: one [`PartialRow`] holds the state
 //! columns of one group (as produced by an accumulator's `state`), one [`Partial`] per
 //! column, in a canonical type (integers, dates, timestamps and booleans as `i64`; floats
-//! as `f64`; decimals as `i128`; strings as bytes). The window operator stores rows as
-//! they come and lets the accumulators merge them, vectorized, when the window fires.
+//! as `f64`; decimals as `i128`; strings as bytes). [`AggCalls`] runs a streaming
+//! aggregation's accumulators over batches and over stored rows: the window operator
+//! stores rows as they come and merges them, vectorized, when the window fires; the
+//! updating aggregate keeps one merged row per key.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use sluice_state::{StateError, StateValue};
 
 use crate::error::{Result, SluiceError};
+use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
+use crate::physical::aggregate::AggSpec;
+
+/// The aggregate calls of a streaming aggregation, with the types of their state columns.
+#[derive(Debug, Clone)]
+pub struct AggCalls {
+    aggs: Vec<AggSpec>,
+    state_types: Vec<Vec<DataType>>,
+}
+
+/// One accumulator per aggregate call.
+pub type Accumulators = Vec<Box<dyn Accumulator>>;
+
+impl AggCalls {
+    /// The calls `aggs`; DISTINCT aggregates (which have no mergeable state) are refused.
+    pub fn try_new(aggs: Vec<AggSpec>) -> Result<Self> {
+        if let Some(a) = aggs.iter().find(|a| a.distinct) {
+            return Err(SluiceError::unsupported(format!(
+                "{}(DISTINCT ...) in a streaming aggregate",
+                a.func
+            )));
+        }
+        let state_types = aggs
+            .iter()
+            .map(|a| state_types(a.func, a.input_type.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { aggs, state_types })
+    }
+
+    /// The calls, for EXPLAIN.
+    pub fn specs(&self) -> &[AggSpec] {
+        &self.aggs
+    }
+
+    /// Fresh accumulators.
+    pub fn accumulators(&self) -> Result<Accumulators> {
+        self.aggs
+            .iter()
+            .map(|a| create_accumulator(a.func, false, a.input_type.as_ref()))
+            .collect()
+    }
+
+    /// Fresh accumulators updated with `batch`, row `i` into group `groups[i]`.
+    pub fn update(&self, batch: &RecordBatch, groups: &[u32], n: usize) -> Result<Accumulators> {
+        let mut accs = self.accumulators()?;
+        for (spec, acc) in self.aggs.iter().zip(accs.iter_mut()) {
+            let vals = spec
+                .args
+                .iter()
+                .map(|e| e.evaluate_array(batch))
+                .collect::<Result<Vec<_>>>()?;
+            acc.update(&vals, groups, n)?;
+        }
+        Ok(accs)
+    }
+
+    /// The state columns of every call, flattened, in their canonical types (taken out of
+    /// `accs`, which are empty afterwards).
+    pub fn states(&self, accs: &mut Accumulators, n: usize) -> Result<Vec<ArrayRef>> {
+        let mut out = Vec::new();
+        for acc in accs.iter_mut() {
+            for s in acc.state(n)? {
+                let t = canonical(s.data_type())?;
+                out.push(if s.data_type() == &t {
+                    s
+                } else {
+                    arrow::compute::cast(&s, &t)?
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `rows` as flattened state columns, in the accumulators' state types.
+    pub fn columns_of(&self, rows: &[&PartialRow]) -> Result<Vec<ArrayRef>> {
+        self.state_types
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(col, t)| column_of(rows.iter().copied(), col, t))
+            .collect()
+    }
+
+    /// Merges flattened state columns `states` (in their state or canonical types) into
+    /// `accs`, row `i` into group `groups[i]`.
+    pub fn merge(
+        &self,
+        accs: &mut Accumulators,
+        states: &[ArrayRef],
+        groups: &[u32],
+        n: usize,
+    ) -> Result<()> {
+        let mut cols = states.iter();
+        for (acc, types) in accs.iter_mut().zip(&self.state_types) {
+            let typed = types
+                .iter()
+                .map(|t| {
+                    let c = cols.next().ok_or_else(|| {
+                        SluiceError::exec("streaming aggregate: fewer state columns than calls")
+                    })?;
+                    Ok(if c.data_type() == t {
+                        c.clone()
+                    } else {
+                        arrow::compute::cast(c, t)?
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            acc.merge(&typed, groups, n)?;
+        }
+        Ok(())
+    }
+
+    /// The final values of `accs` (one column per call), taken out of them.
+    pub fn evaluate(&self, accs: &mut Accumulators, n: usize) -> Result<Vec<ArrayRef>> {
+        accs.iter_mut().map(|a| a.evaluate(n)).collect()
+    }
+
+    /// The final values of `n` groups whose state is `states` (one row per group).
+    pub fn values_of(&self, states: &[ArrayRef], n: usize) -> Result<Vec<ArrayRef>> {
+        let mut accs = self.accumulators()?;
+        let groups: Vec<u32> = (0..n as u32).collect();
+        self.merge(&mut accs, states, &groups, n)?;
+        self.evaluate(&mut accs, n)
+    }
+}
 
 /// One state value.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,7 @@
 //! The streaming physical planner: maps the logical operators that have a streaming form
-//! and refuses the rest with an error naming them.
+//! and refuses the rest with an error naming them. Over an updating input (a changelog,
+//! `op` last) filters keep working unchanged and projections carry `op` along; what
+//! cannot consume a changelog yet (a second GROUP BY, windows) is refused.
 
 use std::sync::Arc;
 
@@ -8,48 +10,102 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
-use crate::logical::time::WINDOW_COLUMNS;
 use crate::physical::expr::create_physical_expr;
 use crate::physical::planner::{agg_specs, row_by_row};
+use crate::physical::projection::ProjectionExec;
 use crate::physical::ExecNode;
+use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
+use crate::stream::group_agg::GroupAggregateExec;
 use crate::stream::watermark::WatermarkExec;
 use crate::stream::window_agg::WindowAggregateExec;
+use crate::stream::window_columns;
 
-/// Plans `plan` (optimized) to run as a stream with `config`.
+/// Plans `plan` (optimized) to run as a stream with `config`. An updating query's result
+/// is a changelog with its `op` column first.
 pub fn create_streaming_plan(
     plan: &LogicalPlan,
     config: &SessionConfig,
 ) -> Result<Arc<dyn ExecNode>> {
-    let n = config.target_partitions;
+    let node = plan_node(plan, config)?;
+    Ok(if is_updating(plan) {
+        op_first(node)
+    } else {
+        node
+    })
+}
+
+/// What a streaming plan node's input must not be: an updating one (`what` names the node).
+fn refuse_updating(input: &LogicalPlan, what: &str) -> Result<()> {
+    if is_updating(input) {
+        return Err(SluiceError::unsupported(format!(
+            "{what} over an updating result (the changelog of a non-windowed GROUP BY) in a \
+             streaming query"
+        )));
+    }
+    Ok(())
+}
+
+fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecNode>> {
     Ok(match plan {
         LogicalPlan::Scan {
             source,
             projection,
             filters,
             ..
-        } => source.scan(projection.as_deref(), filters, n, config.batch_size)?,
+        } => source.scan(
+            projection.as_deref(),
+            filters,
+            config.target_partitions,
+            config.batch_size,
+        )?,
         LogicalPlan::Watermark {
             input,
             column,
             delay_micros,
-        } => Arc::new(WatermarkExec::try_new(
-            create_streaming_plan(input, config)?,
-            *column,
-            *delay_micros,
-        )?),
-        LogicalPlan::Filter { input, .. }
-        | LogicalPlan::Projection { input, .. }
-        | LogicalPlan::WindowTvf { input, .. } => {
-            row_by_row(plan, create_streaming_plan(input, config)?)?
+        } => {
+            refuse_updating(input, "a watermark")?;
+            Arc::new(WatermarkExec::try_new(
+                plan_node(input, config)?,
+                *column,
+                *delay_micros,
+            )?)
         }
-        LogicalPlan::Alias { input, .. } => create_streaming_plan(input, config)?,
+        LogicalPlan::Projection {
+            input,
+            exprs,
+            schema,
+        } if is_updating(input) => {
+            let child = plan_node(input, config)?;
+            let width = child.schema().fields().len();
+            let exprs = exprs
+                .iter()
+                .map(|e| create_physical_expr(e, input.schema()))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(ProjectionExec::new(
+                child,
+                carry_op(exprs, width),
+                with_op_last(&schema.to_arrow()),
+            ))
+        }
+        LogicalPlan::WindowTvf { input, .. } => {
+            refuse_updating(input, "a window table function")?;
+            row_by_row(plan, plan_node(input, config)?)?
+        }
+        // A filter keeps its input's columns (a changelog's `op` among them).
+        LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
+            row_by_row(plan, plan_node(input, config)?)?
+        }
+        LogicalPlan::Alias { input, .. } => plan_node(input, config)?,
         LogicalPlan::Aggregate {
             input,
             group_by,
             aggs,
             schema,
-        } => window_aggregate(input, group_by, aggs, schema, config)?,
+        } => {
+            refuse_updating(input, "GROUP BY")?;
+            aggregate(input, group_by, aggs, schema, config)?
+        }
         other => {
             let name = other
                 .display_indent()
@@ -62,61 +118,55 @@ pub fn create_streaming_plan(
                 .to_string();
             return Err(SluiceError::unsupported(format!(
                 "{name} in a streaming query (streaming supports filters, projections, \
-                 window table functions and GROUP BY window_start, window_end; joins, \
-                 ORDER BY, LIMIT, UNION, OVER windows and non-windowed GROUP BY are not \
-                 implemented in streaming mode yet)"
+                 window table functions and GROUP BY; joins, ORDER BY, LIMIT, UNION and \
+                 OVER windows are not implemented in streaming mode yet)"
             )));
         }
     })
 }
 
-/// The position in `group_by` of a column named `name` (a window column).
-fn find_window_column(group_by: &[Expr], name: &str) -> Option<usize> {
-    group_by.iter().position(|g| match g.clone().unalias() {
-        Expr::Column(c) => c.name == name,
-        _ => false,
-    })
-}
-
-fn window_aggregate(
+/// A GROUP BY over a stream: windowed when it groups by `window_start` and `window_end`,
+/// updating (a changelog) otherwise. Either way its input is exchanged by the key groups
+/// of the keys its state is kept under.
+fn aggregate(
     input: &Arc<LogicalPlan>,
     group_by: &[Expr],
     aggs: &[Expr],
     schema: &PlanSchema,
     config: &SessionConfig,
 ) -> Result<Arc<dyn ExecNode>> {
-    let (Some(start), Some(end)) = (
-        find_window_column(group_by, WINDOW_COLUMNS[0]),
-        find_window_column(group_by, WINDOW_COLUMNS[1]),
-    ) else {
-        return Err(SluiceError::unsupported(
-            "GROUP BY without window_start and window_end over a stream (an updating, \
-             non-windowed aggregation) is not implemented in streaming mode yet; group by \
-             the window columns of TUMBLE, HOP or CUMULATE",
-        ));
-    };
     let in_schema = input.schema();
     let groups = group_by
         .iter()
         .map(|g| create_physical_expr(g, in_schema))
         .collect::<Result<Vec<_>>>()?;
+    let window = window_columns(group_by);
     let keys = groups
         .iter()
         .enumerate()
-        .filter(|(i, _)| *i != start && *i != end)
+        .filter(|(i, _)| window.is_none_or(|(s, e)| *i != s && *i != e))
         .map(|(_, g)| g.clone())
         .collect();
-    let child = create_streaming_plan(input, config)?;
+    let child = plan_node(input, config)?;
     let exchange = Arc::new(StreamExchangeExec::new(
         child,
         keys,
         config.target_partitions,
     ));
-    Ok(Arc::new(WindowAggregateExec::try_new(
-        exchange,
-        groups,
-        (start, end),
-        agg_specs(aggs, in_schema)?,
-        schema.to_arrow(),
-    )?))
+    let specs = agg_specs(aggs, in_schema)?;
+    Ok(match window {
+        Some(window) => Arc::new(WindowAggregateExec::try_new(
+            exchange,
+            groups,
+            window,
+            specs,
+            schema.to_arrow(),
+        )?),
+        None => Arc::new(GroupAggregateExec::try_new(
+            exchange,
+            groups,
+            specs,
+            with_op_last(&schema.to_arrow()),
+        )?),
+    })
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::{filter, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -19,9 +19,8 @@ use sluice_state::{
 };
 
 use super::exchange::MAX_PARALLELISM;
-use super::partial::{canonical, column_of, row_of, PartialRow};
+use super::partial::{row_of, AggCalls, PartialRow};
 use crate::error::{Result, SluiceError};
-use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
 use crate::physical::window_tvf::{micros_per_unit, to_micros};
@@ -36,7 +35,7 @@ pub struct WindowAggregateExec {
     group_exprs: Vec<PhysExpr>,
     /// Positions of `window_start` and `window_end` among `group_exprs`.
     window: (usize, usize),
-    aggs: Vec<AggSpec>,
+    aggs: AggCalls,
     schema: SchemaRef,
     /// Microseconds per unit of the window columns (0: nanoseconds).
     micros_per_unit: i64,
@@ -53,12 +52,7 @@ impl WindowAggregateExec {
         aggs: Vec<AggSpec>,
         schema: SchemaRef,
     ) -> Result<Self> {
-        if let Some(a) = aggs.iter().find(|a| a.distinct) {
-            return Err(SluiceError::unsupported(format!(
-                "{}(DISTINCT ...) in a streaming window aggregate",
-                a.func
-            )));
-        }
+        let aggs = AggCalls::try_new(aggs)?;
         let t = group_exprs[window.1].data_type(&input.schema())?;
         let micros_per_unit = micros_per_unit(&t)
             .ok_or_else(|| SluiceError::plan(format!("window_end must be a TIMESTAMP, got {t}")))?;
@@ -101,11 +95,6 @@ impl ExecNode for WindowAggregateExec {
             .iter()
             .map(|k| Ok(SortField::new(k.data_type(&in_schema)?)))
             .collect::<Result<Vec<_>>>()?;
-        let state_types = self
-            .aggs
-            .iter()
-            .map(|a| state_types(a.func, a.input_type.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
         let mut backend = MemoryStateBackend::for_operator(
             MAX_PARALLELISM,
             self.output_partitions() as u32,
@@ -118,7 +107,6 @@ impl ExecNode for WindowAggregateExec {
             converter: RowConverter::new(key_fields)?,
             key_exprs,
             aggs: self.aggs.clone(),
-            state_types,
             schema: self.schema.clone(),
             micros_per_unit: self.micros_per_unit,
             backend,
@@ -130,7 +118,12 @@ impl ExecNode for WindowAggregateExec {
     }
     fn details(&self) -> String {
         let g: Vec<String> = self.group_exprs.iter().map(ToString::to_string).collect();
-        let a: Vec<String> = self.aggs.iter().map(|a| a.func.to_string()).collect();
+        let a: Vec<String> = self
+            .aggs
+            .specs()
+            .iter()
+            .map(|a| a.func.to_string())
+            .collect();
         format!("group=[{}], aggs=[{}]", g.join(", "), a.join(", "))
     }
 }
@@ -140,9 +133,7 @@ struct WindowAggOp {
     window: (usize, usize),
     key_exprs: Vec<PhysExpr>,
     converter: RowConverter,
-    aggs: Vec<AggSpec>,
-    /// State column types per aggregate.
-    state_types: Vec<Vec<DataType>>,
+    aggs: AggCalls,
     schema: SchemaRef,
     micros_per_unit: i64,
     backend: MemoryStateBackend,
@@ -155,13 +146,6 @@ struct WindowAggOp {
 impl WindowAggOp {
     fn to_micros(&self, v: i64) -> i64 {
         to_micros(v, self.micros_per_unit)
-    }
-
-    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        self.aggs
-            .iter()
-            .map(|a| create_accumulator(a.func, false, a.input_type.as_ref()))
-            .collect()
     }
 
     /// The window bounds of every row, as i64 in the column's unit.
@@ -217,19 +201,10 @@ impl WindowAggOp {
             }
         }
         let ng = keys.len();
-        let mut accs = self.accumulators()?;
-        let mut col = 0;
-        let mut values = Vec::with_capacity(accs.len());
-        for (acc, types) in accs.iter_mut().zip(&self.state_types) {
-            let states = types
-                .iter()
-                .enumerate()
-                .map(|(j, t)| column_of(rows.iter().copied(), col + j, t))
-                .collect::<Result<Vec<_>>>()?;
-            col += types.len();
-            acc.merge(&states, &groups, ng)?;
-            values.push(acc.evaluate(ng)?);
-        }
+        let mut accs = self.aggs.accumulators()?;
+        let states = self.aggs.columns_of(&rows)?;
+        self.aggs.merge(&mut accs, &states, &groups, ng)?;
+        let values = self.aggs.evaluate(&mut accs, ng)?;
         let parser = self.converter.parser();
         let mut key_cols = if self.key_exprs.is_empty() {
             vec![]
@@ -292,24 +267,8 @@ impl Operator for WindowAggOp {
             ids.push(id);
         }
         let ng = firsts.len();
-        let mut accs = self.accumulators()?;
-        let mut states = Vec::new();
-        for (spec, acc) in self.aggs.iter().zip(accs.iter_mut()) {
-            let vals = spec
-                .args
-                .iter()
-                .map(|e| e.evaluate_array(&batch))
-                .collect::<Result<Vec<_>>>()?;
-            acc.update(&vals, &ids, ng)?;
-            for s in acc.state(ng)? {
-                let t = canonical(s.data_type())?;
-                states.push(if s.data_type() == &t {
-                    s
-                } else {
-                    arrow::compute::cast(&s, &t)?
-                });
-            }
-        }
+        let mut accs = self.aggs.update(&batch, &ids, ng)?;
+        let states = self.aggs.states(&mut accs, ng)?;
         let mut windows = BTreeSet::new();
         for (g, &i) in firsts.iter().enumerate() {
             let ns = WindowNamespace::new(starts.value(i), ends.value(i)).encode();
