@@ -57,6 +57,52 @@ pub struct SessionConfig {
     pub memory_limit: Option<usize>,
     /// Batch, streaming, or chosen from the sources.
     pub runtime_mode: RuntimeMode,
+    /// How long a streaming join keeps a key's rows after that key's last row arrived
+    /// (`SET 'table.exec.state.ttl'`, wall-clock time); `None` keeps them forever.
+    pub state_ttl: Option<std::time::Duration>,
+}
+
+impl SessionConfig {
+    /// Applies `SET 'key' = 'value'`: `execution.runtime-mode` (`streaming`, `batch`,
+    /// `automatic`) or `table.exec.state.ttl` (a duration such as `'1 h'`, `'30 s'`,
+    /// `'500 ms'`, a plain number of milliseconds; `0` = forever).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        match key {
+            "execution.runtime-mode" => self.runtime_mode = value.parse()?,
+            "table.exec.state.ttl" => {
+                let d = parse_duration(value).ok_or_else(|| {
+                    format!(
+                        "SET '{key}': '{value}' is not a duration (e.g. '1 h', '30 s', '500 ms')"
+                    )
+                })?;
+                self.state_ttl = (!d.is_zero()).then_some(d);
+            }
+            other => {
+                return Err(format!(
+                    "unknown setting '{other}' (settable: 'execution.runtime-mode', \
+                     'table.exec.state.ttl')"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A duration as Flink writes them: a number and an optional unit (`ms`, `s`, `min`, `h`,
+/// `d`, and their long forms; milliseconds without one).
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..split].parse().ok()?;
+    let ms = match s[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+        "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_millis(n.checked_mul(ms)?))
 }
 
 impl Default for SessionConfig {
@@ -69,6 +115,7 @@ impl Default for SessionConfig {
             exchange_mode: ExchangeMode::Pipelined,
             memory_limit: None,
             runtime_mode: RuntimeMode::Automatic,
+            state_ttl: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::catalog::csv::CsvTable;
 use crate::catalog::memory::MemTable;
 use crate::catalog::parquet::ParquetTable;
 use crate::catalog::{connector_table, Catalog, CatalogEntry, TableProvider};
-use crate::config::{RuntimeMode, SessionConfig};
+use crate::config::SessionConfig;
 use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::Scalar;
@@ -30,9 +30,8 @@ use crate::sql::{
 #[derive(Debug, Clone, Default)]
 pub struct Session {
     catalog: Arc<Catalog>,
-    config: SessionConfig,
-    /// The runtime mode (`SET 'execution.runtime-mode'`), shared by clones of the session.
-    runtime_mode: Arc<std::sync::Mutex<RuntimeMode>>,
+    /// The settings (`SET` changes them), shared by clones of the session.
+    config: Arc<std::sync::Mutex<SessionConfig>>,
 }
 
 impl Session {
@@ -45,23 +44,21 @@ impl Session {
     pub fn with_config(config: SessionConfig) -> Self {
         Self {
             catalog: Arc::new(Catalog::default()),
-            runtime_mode: Arc::new(std::sync::Mutex::new(config.runtime_mode)),
-            config,
+            config: Arc::new(std::sync::Mutex::new(config)),
         }
     }
 
     /// The settings queries get: the session's, with any `SET` applied.
     fn query_config(&self) -> SessionConfig {
-        let mut c = self.config.clone();
-        if let Ok(m) = self.runtime_mode.lock() {
-            c.runtime_mode = *m;
-        }
-        c
+        self.config()
     }
 
-    /// The settings.
-    pub fn config(&self) -> &SessionConfig {
-        &self.config
+    /// The settings, with any `SET` applied.
+    pub fn config(&self) -> SessionConfig {
+        match self.config.lock() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The table registry.
@@ -436,14 +433,11 @@ impl Session {
                     [ast::Expr::Identifier(i)] => i.value.clone(),
                     _ => return Err(SluiceError::plan(format!("SET {key}: expected one value"))),
                 };
-                if key != "execution.runtime-mode" {
-                    return Err(SluiceError::unsupported(format!(
-                        "SET '{key}' (settable: 'execution.runtime-mode')"
-                    )));
-                }
-                let mode: RuntimeMode = value.parse().map_err(SluiceError::plan)?;
-                if let Ok(mut m) = self.runtime_mode.lock() {
-                    *m = mode;
+                let mut config = self.query_config();
+                config.set(&key, &value).map_err(SluiceError::plan)?;
+                match self.config.lock() {
+                    Ok(mut c) => *c = config,
+                    Err(poisoned) => *poisoned.into_inner() = config,
                 }
                 Ok(self.done())
             }

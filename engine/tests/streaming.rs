@@ -284,7 +284,24 @@ fn what_has_no_streaming_form_is_refused_by_name() {
             "GROUP BY over an updating result",
         ),
         ("SELECT * FROM bids ORDER BY price", "Sort"),
-        ("SELECT a.id FROM bids a JOIN bids b ON a.id = b.id", "Join"),
+        (
+            "SELECT a.id FROM bids a LEFT JOIN bids b ON a.id = b.id",
+            "Left join",
+        ),
+        (
+            "SELECT a.id FROM bids a JOIN bids b ON a.id < b.id",
+            "without equality keys",
+        ),
+        (
+            "SELECT * FROM TABLE(TUMBLE(TABLE (SELECT a.ts FROM bids a JOIN bids b
+             ON a.id = b.id), DESCRIPTOR(ts), INTERVAL '1' SECOND))",
+            "regular join",
+        ),
+        (
+            "SELECT c.n FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) c
+             JOIN bids b ON c.auction = b.auction",
+            "a join over an updating result",
+        ),
     ] {
         let e = s
             .sql(sql)
@@ -379,4 +396,64 @@ fn updating_query_into_sinks_and_memory_tables() {
         .expect_err("changelog into an append-only table")
         .to_string();
     assert!(e.contains("updating") && e.contains("mem"), "{e}");
+}
+
+#[test]
+fn inner_join_of_two_streams_equals_batch() {
+    same_both_ways(
+        "SELECT a.id, b.id AS other, a.auction, b.price - a.price AS diff
+         FROM bids a JOIN bids b ON a.auction = b.auction AND a.id < b.id
+         WHERE a.id < 400 AND b.id < 400 AND b.price > 200",
+    );
+}
+
+#[test]
+fn join_of_window_aggregates_equals_batch() {
+    // Nexmark q5's shape: the auctions with the most bids in each window.
+    same_both_ways(
+        "WITH counts AS (
+           SELECT window_start, window_end, auction, COUNT(*) AS n
+           FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+           GROUP BY window_start, window_end, auction)
+         SELECT c.window_start, c.auction, c.n
+         FROM counts c JOIN (
+           SELECT window_start, window_end, MAX(n) AS top FROM counts
+           GROUP BY window_start, window_end) m
+         ON c.window_start = m.window_start AND c.window_end = m.window_end
+         WHERE c.n >= m.top",
+    );
+}
+
+#[test]
+fn state_ttl_is_a_setting() {
+    let s = session(100, "2", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let sql = "SELECT a.id FROM bids a JOIN bids b ON a.id = b.id";
+    let plan = s.sql(sql).expect("plan").explain().expect("explain");
+    assert!(
+        plan.contains("StreamJoinExec") && !plan.contains("ttl"),
+        "{plan}"
+    );
+    s.sql("SET 'table.exec.state.ttl' = '90 s'").expect("ttl");
+    let plan = s.sql(sql).expect("plan").explain().expect("explain");
+    assert!(plan.contains("state ttl=90s"), "{plan}");
+    assert_eq!(
+        s.config().state_ttl,
+        Some(std::time::Duration::from_secs(90))
+    );
+    s.sql("SET 'table.exec.state.ttl' = '0'").expect("ttl off");
+    assert_eq!(s.config().state_ttl, None);
+    for bad in ["soon", "5 fortnights", "-1 s"] {
+        let e = s
+            .sql(&format!("SET 'table.exec.state.ttl' = '{bad}'"))
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains("not a duration"), "{bad}: {e}");
+    }
+    let e = s
+        .sql("SET 'no.such.setting' = '1'")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(e.contains("table.exec.state.ttl"), "{e}");
 }

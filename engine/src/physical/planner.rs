@@ -144,6 +144,35 @@ pub(crate) fn row_by_row(
     })
 }
 
+/// The physical key expressions of an equi-join's `on` pairs over the left and right
+/// schemas, each pair cast to a common type (so equal keys encode equally).
+pub(crate) fn join_keys(
+    on: &[(Expr, Expr)],
+    ls: &PlanSchema,
+    rs: &PlanSchema,
+) -> Result<(Vec<PhysExpr>, Vec<PhysExpr>)> {
+    let mut lkeys = Vec::new();
+    let mut rkeys = Vec::new();
+    for (l, r) in on {
+        let (lt, rt) = (expr_type(l, ls)?, expr_type(r, rs)?);
+        let common = common_type(&lt, &rt).ok_or_else(|| {
+            SluiceError::Type(format!(
+                "join keys {l} ({lt}) and {r} ({rt}) cannot be compared"
+            ))
+        })?;
+        let cast = |e: PhysExpr, t: &DataType| {
+            if *t == common {
+                e
+            } else {
+                PhysExpr::Cast(Box::new(e), common.clone())
+            }
+        };
+        lkeys.push(cast(create_physical_expr(l, ls)?, &lt));
+        rkeys.push(cast(create_physical_expr(r, rs)?, &rt));
+    }
+    Ok((lkeys, rkeys))
+}
+
 /// The physical aggregate calls of a logical aggregation's `aggs` over `in_schema`.
 pub(crate) fn agg_specs(aggs: &[Expr], in_schema: &PlanSchema) -> Result<Vec<AggSpec>> {
     aggs.iter()
@@ -425,25 +454,7 @@ impl Planner<'_> {
         null_aware: bool,
     ) -> Result<Arc<dyn ExecNode>> {
         let (ls, rs) = (left.schema(), right.schema());
-        let mut lkeys = Vec::new();
-        let mut rkeys = Vec::new();
-        for (l, r) in on {
-            let (lt, rt) = (expr_type(l, ls)?, expr_type(r, rs)?);
-            let common = common_type(&lt, &rt).ok_or_else(|| {
-                SluiceError::Type(format!(
-                    "join keys {l} ({lt}) and {r} ({rt}) cannot be compared"
-                ))
-            })?;
-            let cast = |e: PhysExpr, t: &DataType| {
-                if *t == common {
-                    e
-                } else {
-                    PhysExpr::Cast(Box::new(e), common.clone())
-                }
-            };
-            lkeys.push(cast(create_physical_expr(l, ls)?, &lt));
-            rkeys.push(cast(create_physical_expr(r, rs)?, &rt));
-        }
+        let (lkeys, rkeys) = join_keys(on, ls, rs)?;
         let filter = filter
             .map(|f| create_physical_expr(f, &ls.join(rs)))
             .transpose()?;

@@ -7,14 +7,17 @@
 //! ([`watermark`]), the key-group exchange that aligns watermarks and measures
 //! back-pressure ([`exchange`]), the windowed aggregation that keeps its state in
 //! `sluice-state` ([`window_agg`]), and the updating aggregation ([`group_agg`]) whose
-//! result is a [`changelog`]. What has no streaming form yet (joins, ORDER BY, LIMIT,
-//! OVER windows) is refused at planning with an error naming it.
+//! result is a [`changelog`], and the regular inner [`join`] over two inputs
+//! ([`two_input`]). What has no streaming form yet (outer joins, ORDER BY, LIMIT, OVER
+//! windows) is refused at planning with an error naming it.
 
 pub mod changelog;
 pub mod exchange;
 pub mod group_agg;
+pub mod join;
 pub mod partial;
 pub mod planner;
+pub mod two_input;
 pub mod watermark;
 pub mod window_agg;
 

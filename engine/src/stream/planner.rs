@@ -8,15 +8,17 @@ use std::sync::Arc;
 use crate::config::SessionConfig;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
+use crate::logical::plan::JoinType;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::physical::expr::create_physical_expr;
-use crate::physical::planner::{agg_specs, row_by_row};
+use crate::physical::planner::{agg_specs, join_keys, row_by_row};
 use crate::physical::projection::ProjectionExec;
 use crate::physical::ExecNode;
 use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
+use crate::stream::join::StreamJoinExec;
 use crate::stream::watermark::WatermarkExec;
 use crate::stream::window_agg::WindowAggregateExec;
 use crate::stream::window_columns;
@@ -90,6 +92,13 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
         }
         LogicalPlan::WindowTvf { input, .. } => {
             refuse_updating(input, "a window table function")?;
+            if joins(input) {
+                return Err(SluiceError::unsupported(
+                    "a window table function over the result of a regular join in a \
+                     streaming query (a join emits rows out of event-time order, so they \
+                     have no watermark to window by; window each input before joining)",
+                ));
+            }
             row_by_row(plan, plan_node(input, config)?)?
         }
         // A filter keeps its input's columns (a changelog's `op` among them).
@@ -97,6 +106,49 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             row_by_row(plan, plan_node(input, config)?)?
         }
         LogicalPlan::Alias { input, .. } => plan_node(input, config)?,
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            schema,
+            ..
+        } => {
+            if *join_type != JoinType::Inner || on.is_empty() {
+                return Err(SluiceError::unsupported(format!(
+                    "{join_type:?} join{} in a streaming query (streaming joins are inner \
+                     equi-joins yet)",
+                    if on.is_empty() {
+                        " without equality keys"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            refuse_updating(left, "a join")?;
+            refuse_updating(right, "a join")?;
+            let (lkeys, rkeys) = join_keys(on, left.schema(), right.schema())?;
+            let filter = filter
+                .as_ref()
+                .map(|f| create_physical_expr(f, &left.schema().join(right.schema())))
+                .transpose()?;
+            let n = config.target_partitions;
+            let exchange = |input, keys: &Vec<_>| -> Result<Arc<dyn ExecNode>> {
+                Ok(Arc::new(StreamExchangeExec::new(
+                    plan_node(input, config)?,
+                    keys.clone(),
+                    n,
+                )))
+            };
+            Arc::new(StreamJoinExec::new(
+                (exchange(left, &lkeys)?, lkeys),
+                (exchange(right, &rkeys)?, rkeys),
+                filter,
+                schema.to_arrow(),
+                config.state_ttl,
+            ))
+        }
         LogicalPlan::Aggregate {
             input,
             group_by,
@@ -118,11 +170,16 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                 .to_string();
             return Err(SluiceError::unsupported(format!(
                 "{name} in a streaming query (streaming supports filters, projections, \
-                 window table functions and GROUP BY; joins, ORDER BY, LIMIT, UNION and \
-                 OVER windows are not implemented in streaming mode yet)"
+                 window table functions, GROUP BY and inner equi-joins; ORDER BY, LIMIT, \
+                 UNION and OVER windows are not implemented in streaming mode yet)"
             )));
         }
     })
+}
+
+/// True when `plan` contains a join.
+fn joins(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Join { .. }) || plan.inputs().into_iter().any(|i| joins(i))
 }
 
 /// A GROUP BY over a stream: windowed when it groups by `window_start` and `window_end`,

@@ -1,0 +1,360 @@
+//! The regular streaming join: an inner equi-join of two append-only streams, as a
+//! symmetric hash join. Each side's rows are kept in `sluice-state` list state (key = the
+//! arrow-row encoded join keys, value = the arrow-row encoded row); a batch from one side
+//! is probed against the other side's state, then added to its own. Every pair is emitted
+//! exactly once, when its later row arrives, and only as an insert: an inner join of
+//! append-only inputs is append-only. Both inputs arrive partitioned by the key groups of
+//! their join keys, so equal keys meet in one instance.
+//!
+//! State grows with both inputs unless `table.exec.state.ttl` is set: then a key's rows on
+//! one side are dropped once that side has seen no row for the key for that long (wall
+//! clock), and later rows of the other side no longer find them, as in Flink.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::{filter_record_batch, take};
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use sluice_state::{
+    KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, VOID_NAMESPACE,
+};
+
+use super::exchange::MAX_PARALLELISM;
+use super::two_input::{two_input_stream, Side, TwoInputOperator};
+use crate::error::Result;
+use crate::physical::expr::{to_mask, PhysExpr};
+use crate::physical::{cast_to_schema, Element, ElementStream, ExecNode, TaskContext};
+
+/// The plan node.
+#[derive(Debug)]
+pub struct StreamJoinExec {
+    left: Arc<dyn ExecNode>,
+    right: Arc<dyn ExecNode>,
+    left_keys: Vec<PhysExpr>,
+    right_keys: Vec<PhysExpr>,
+    /// Extra condition over the joined row.
+    filter: Option<PhysExpr>,
+    schema: SchemaRef,
+    ttl: Option<Duration>,
+}
+
+impl StreamJoinExec {
+    /// Joins `left` and `right` (each partitioned by the key groups of its keys, into the
+    /// same number of partitions) where `left_keys` equal `right_keys` and `filter` holds.
+    pub fn new(
+        (left, left_keys): (Arc<dyn ExecNode>, Vec<PhysExpr>),
+        (right, right_keys): (Arc<dyn ExecNode>, Vec<PhysExpr>),
+        filter: Option<PhysExpr>,
+        schema: SchemaRef,
+        ttl: Option<Duration>,
+    ) -> Self {
+        Self {
+            left,
+            right,
+            left_keys,
+            right_keys,
+            filter,
+            schema,
+            ttl,
+        }
+    }
+}
+
+impl ExecNode for StreamJoinExec {
+    fn name(&self) -> &'static str {
+        "StreamJoinExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.left.clone(), self.right.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        self.left.output_partitions()
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        two_input_stream(
+            self.left.execute(partition, ctx)?,
+            self.right.execute(partition, ctx)?,
+            ctx.config.exchange_capacity,
+            self.operator(partition)?,
+        )
+    }
+    fn details(&self) -> String {
+        let pairs: Vec<String> = self
+            .left_keys
+            .iter()
+            .zip(&self.right_keys)
+            .map(|(l, r)| format!("{l} = {r}"))
+            .collect();
+        let mut d = format!("inner, on=[{}]", pairs.join(", "));
+        if let Some(f) = &self.filter {
+            d.push_str(&format!(", filter={f}"));
+        }
+        if let Some(t) = self.ttl {
+            d.push_str(&format!(", state ttl={t:?}"));
+        }
+        d
+    }
+}
+
+impl StreamJoinExec {
+    /// The operator of instance `partition`, with empty state.
+    fn operator(&self, partition: usize) -> Result<JoinOp> {
+        let mut backend = MemoryStateBackend::for_operator(
+            MAX_PARALLELISM,
+            self.output_partitions() as u32,
+            partition as u32,
+        )?;
+        let mut sides = Vec::with_capacity(2);
+        for (name, input, keys) in [
+            ("left", &self.left, &self.left_keys),
+            ("right", &self.right, &self.right_keys),
+        ] {
+            let mut desc = StateDescriptor::new(format!("{name} rows"));
+            if let Some(ttl) = self.ttl {
+                desc = desc.with_ttl_ms(ttl.as_millis().try_into().unwrap_or(i64::MAX));
+            }
+            let schema = input.schema();
+            let key_fields = keys
+                .iter()
+                .map(|k| Ok(SortField::new(k.data_type(&schema)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let row_fields = schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect();
+            sides.push(JoinSide {
+                keys: keys.clone(),
+                key_conv: RowConverter::new(key_fields)?,
+                row_conv: RowConverter::new(row_fields)?,
+                rows: backend.register_list::<Vec<u8>>(&desc)?,
+            });
+        }
+        let (Some(right), Some(left)) = (sides.pop(), sides.pop()) else {
+            return Err(crate::error::SluiceError::exec("join: missing a side"));
+        };
+        Ok(JoinOp {
+            left,
+            right,
+            filter: self.filter.clone(),
+            schema: self.schema.clone(),
+            backend,
+            ttl: self.ttl,
+            last_cleanup: Instant::now(),
+        })
+    }
+}
+
+/// One input's keys, encoders and stored rows.
+struct JoinSide {
+    keys: Vec<PhysExpr>,
+    key_conv: RowConverter,
+    row_conv: RowConverter,
+    rows: ListState<Vec<u8>>,
+}
+
+struct JoinOp {
+    left: JoinSide,
+    right: JoinSide,
+    filter: Option<PhysExpr>,
+    schema: SchemaRef,
+    backend: MemoryStateBackend,
+    ttl: Option<Duration>,
+    last_cleanup: Instant,
+}
+
+impl JoinOp {
+    /// Moves the state clock to now and, every quarter TTL, drops expired rows.
+    fn tick(&mut self) {
+        let Some(ttl) = self.ttl else { return };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.backend.set_current_time(now_ms);
+        if self.last_cleanup.elapsed() >= ttl / 4 {
+            self.backend.cleanup_expired();
+            self.last_cleanup = Instant::now();
+        }
+    }
+}
+
+impl TwoInputOperator for JoinOp {
+    fn process_batch(
+        &mut self,
+        side: Side,
+        batch: RecordBatch,
+        out: &mut Vec<Element>,
+    ) -> Result<()> {
+        self.tick();
+        let (this, other) = match side {
+            Side::Left => (&self.left, &self.right),
+            Side::Right => (&self.right, &self.left),
+        };
+        let key_cols = this
+            .keys
+            .iter()
+            .map(|k| k.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        let keys = this.key_conv.convert_columns(&key_cols)?;
+        // A NULL key equals nothing: such rows neither match nor are kept.
+        let has_null = |i: usize| key_cols.iter().any(|c| c.is_null(i));
+        let mut probe: Vec<u32> = Vec::new();
+        let mut matched: Vec<&[u8]> = Vec::new();
+        for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
+            for r in other
+                .rows
+                .get(&self.backend, keys.row(i).as_ref(), VOID_NAMESPACE)?
+            {
+                probe.push(i as u32);
+                matched.push(r);
+            }
+        }
+        if !probe.is_empty() {
+            let idx = UInt32Array::from(probe);
+            let this_cols = batch
+                .columns()
+                .iter()
+                .map(|c| Ok(take(c, &idx, None)?))
+                .collect::<Result<Vec<ArrayRef>>>()?;
+            let parser = other.row_conv.parser();
+            let other_cols = other
+                .row_conv
+                .convert_rows(matched.iter().map(|r| parser.parse(r)))?;
+            let cols = match side {
+                Side::Left => [this_cols, other_cols].concat(),
+                Side::Right => [other_cols, this_cols].concat(),
+            };
+            let mut joined = cast_to_schema(&self.schema, cols, idx.len())?;
+            if let Some(f) = &self.filter {
+                joined = filter_record_batch(&joined, &to_mask(&f.evaluate_array(&joined)?)?)?;
+            }
+            if joined.num_rows() > 0 {
+                out.push(Element::Batch(joined));
+            }
+        }
+        let rows = this.row_conv.convert_columns(batch.columns())?;
+        let this = match side {
+            Side::Left => &self.left,
+            Side::Right => &self.right,
+        };
+        for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
+            this.rows.add(
+                &mut self.backend,
+                keys.row(i).as_ref(),
+                VOID_NAMESPACE,
+                rows.row(i).as_ref().to_vec(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::physical::scan::MemoryExec;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn input(name: &str) -> (Arc<dyn ExecNode>, Vec<PhysExpr>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new(format!("{name}k"), DataType::Int64, true),
+            Field::new(format!("{name}v"), DataType::Int64, true),
+        ]));
+        let exec = MemoryExec::try_new(schema, &[], None, 1, 10).expect("input");
+        (
+            Arc::new(exec),
+            vec![PhysExpr::Column(0, format!("{name}k"))],
+        )
+    }
+
+    fn op(ttl: Option<Duration>) -> JoinOp {
+        let (l, r) = (input("l"), input("r"));
+        let fields = [l.0.schema(), r.0.schema()]
+            .iter()
+            .flat_map(|s| s.fields().iter().cloned().collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        StreamJoinExec::new(l, r, None, Arc::new(Schema::new(fields)), ttl)
+            .operator(0)
+            .expect("operator")
+    }
+
+    fn batch(keys: Vec<Option<i64>>, vals: Vec<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Int64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(keys)),
+                Arc::new(Int64Array::from(vals)),
+            ],
+        )
+        .expect("batch")
+    }
+
+    /// The (left v, right v) pairs `side`'s batch produces.
+    fn pairs(op: &mut JoinOp, side: Side, b: RecordBatch) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        op.process_batch(side, b, &mut out).expect("process");
+        let mut p = Vec::new();
+        for e in out {
+            let Element::Batch(b) = e else { continue };
+            let v = |c: usize| b.column(c).as_any().downcast_ref::<Int64Array>().cloned();
+            let (Some(l), Some(r)) = (v(1), v(3)) else {
+                panic!("not int columns")
+            };
+            p.extend(l.values().iter().copied().zip(r.values().iter().copied()));
+        }
+        p.sort();
+        p
+    }
+
+    #[test]
+    fn each_pair_is_emitted_once_when_its_later_row_arrives() {
+        let mut op = op(None);
+        assert!(pairs(
+            &mut op,
+            Side::Left,
+            batch(vec![Some(1), Some(2)], vec![10, 20])
+        )
+        .is_empty());
+        let p = pairs(
+            &mut op,
+            Side::Right,
+            batch(
+                vec![Some(1), Some(1), Some(3), None],
+                vec![100, 101, 300, 400],
+            ),
+        );
+        assert_eq!(p, [(10, 100), (10, 101)]);
+        // A NULL key matches nothing and is not kept.
+        let p = pairs(
+            &mut op,
+            Side::Left,
+            batch(vec![Some(1), None], vec![11, 12]),
+        );
+        assert_eq!(p, [(11, 100), (11, 101)]);
+        let p = pairs(&mut op, Side::Right, batch(vec![Some(2)], vec![200]));
+        assert_eq!(p, [(20, 200)]);
+    }
+
+    #[test]
+    fn rows_older_than_the_state_ttl_no_longer_match() {
+        let mut op = op(Some(Duration::from_millis(30)));
+        assert!(pairs(&mut op, Side::Left, batch(vec![Some(1)], vec![10])).is_empty());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(
+            pairs(&mut op, Side::Right, batch(vec![Some(1)], vec![100])).is_empty(),
+            "the left row expired"
+        );
+        let p = pairs(&mut op, Side::Left, batch(vec![Some(1)], vec![11]));
+        assert_eq!(p, [(11, 100)], "the right row is fresh");
+    }
+}
