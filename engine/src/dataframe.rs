@@ -287,6 +287,37 @@ impl DataFrame {
     /// Dropping the iterator cancels the query.
     pub fn execute_iter(&self) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send> {
         let (phys, ctx) = self.prepare()?;
+        self.iterate(phys, &ctx)
+    }
+
+    /// Runs the query to its end, discarding its rows, and returns its physical plan with
+    /// what each operator measured (back-pressure, late rows), the rows produced and the
+    /// time taken (EXPLAIN ANALYZE).
+    pub fn explain_analyze(&self) -> Result<String> {
+        if self.is_unbounded() {
+            return Err(SluiceError::unsupported(
+                "EXPLAIN ANALYZE of a query over an unbounded source (it would never finish)",
+            ));
+        }
+        let (phys, ctx) = self.prepare()?;
+        let started = std::time::Instant::now();
+        let mut rows = 0;
+        for b in self.iterate(phys.clone(), &ctx)? {
+            rows += b?.num_rows();
+        }
+        Ok(format!(
+            "{}rows={rows}, elapsed={:.3} s",
+            crate::physical::display_plan_with_metrics(&phys),
+            started.elapsed().as_secs_f64()
+        ))
+    }
+
+    /// Runs `phys` with `ctx`, yielding its result batches on the caller's thread.
+    fn iterate(
+        &self,
+        phys: Arc<dyn ExecNode>,
+        ctx: &Arc<TaskContext>,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send> {
         let schema = self.result_schema();
         let gathered = if phys.output_partitions() == 1 {
             phys
@@ -296,7 +327,7 @@ impl DataFrame {
                 crate::physical::exchange::Partitioning::Single,
             )) as Arc<dyn ExecNode>
         };
-        let stream = gathered.execute(0, &ctx)?;
+        let stream = gathered.execute(0, ctx)?;
         Ok(stream.filter_map(move |el| match el {
             Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
                 Some(crate::physical::with_schema(&schema, b))

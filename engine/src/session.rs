@@ -304,9 +304,6 @@ impl Session {
             Statement::Explain {
                 statement, analyze, ..
             } => {
-                if analyze {
-                    return Err(SluiceError::unsupported("EXPLAIN ANALYZE"));
-                }
                 let Statement::Query(q) = *statement else {
                     return Err(SluiceError::unsupported(
                         "EXPLAIN of a statement other than a query",
@@ -316,6 +313,13 @@ impl Session {
                     .with_params(params)
                     .plan_query(&q)?;
                 let df = DataFrame::new(plan, self.query_config());
+                if analyze {
+                    let text = df.explain_analyze()?;
+                    return self.text_result(
+                        &["plan_type", "plan"],
+                        vec![vec!["physical_plan_with_metrics".into(), text]],
+                    );
+                }
                 let text = df.explain()?;
                 let mut rows = Vec::new();
                 for (kind, body) in ["logical_plan", "optimized_logical_plan", "physical_plan"]

@@ -457,3 +457,47 @@ fn state_ttl_is_a_setting() {
         .to_string();
     assert!(e.contains("table.exec.state.ttl"), "{e}");
 }
+
+#[test]
+fn explain_analyze_shows_late_rows_and_back_pressure() {
+    let s = session(20_000, "0", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let out = s
+        .sql(
+            "EXPLAIN ANALYZE SELECT window_start, COUNT(*) AS n
+             FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+             GROUP BY window_start, window_end",
+        )
+        .expect("plan")
+        .collect()
+        .expect("run");
+    let text = lines(&out).join("\n");
+    let late: u64 = text
+        .split("late_rows=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no late_rows metric: {text}"));
+    assert!(late > 0, "a zero-delay watermark drops late rows: {text}");
+    assert!(text.contains("back_pressure="), "{text}");
+    assert!(text.contains("rows="), "{text}");
+    // A batch query analyzes too; an unbounded one would never finish.
+    s.sql("SET 'execution.runtime-mode' = 'batch'")
+        .expect("set");
+    let out = s
+        .sql("EXPLAIN ANALYZE SELECT COUNT(*) FROM bids")
+        .expect("plan")
+        .collect()
+        .expect("run");
+    assert!(lines(&out).join("\n").contains("rows=1,"), "{out:?}");
+    s.sql("CREATE TABLE forever (x BIGINT) WITH ('connector' = 'datagen')")
+        .expect("create");
+    s.sql("SET 'execution.runtime-mode' = 'automatic'")
+        .expect("set");
+    let e = s
+        .sql("EXPLAIN ANALYZE SELECT x FROM forever")
+        .expect_err("unbounded")
+        .to_string();
+    assert!(e.contains("unbounded"), "{e}");
+}

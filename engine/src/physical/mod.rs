@@ -106,6 +106,11 @@ pub trait ExecNode: Send + Sync + fmt::Debug {
     fn details(&self) -> String {
         String::new()
     }
+    /// What the operator measured while it ran, for EXPLAIN ANALYZE (empty when it
+    /// measures nothing).
+    fn metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// A streaming operator: called for every element of its input, in order.
@@ -337,7 +342,16 @@ pub fn cast_to_schema(schema: &SchemaRef, cols: Vec<ArrayRef>, rows: usize) -> R
 
 /// Renders a physical plan, one node per line (EXPLAIN).
 pub fn display_plan(plan: &Arc<dyn ExecNode>) -> String {
-    fn go(p: &Arc<dyn ExecNode>, depth: usize, out: &mut String) {
+    render_plan(plan, false)
+}
+
+/// Renders a physical plan that has run, with each node's metrics (EXPLAIN ANALYZE).
+pub fn display_plan_with_metrics(plan: &Arc<dyn ExecNode>) -> String {
+    render_plan(plan, true)
+}
+
+fn render_plan(plan: &Arc<dyn ExecNode>, metrics: bool) -> String {
+    fn go(p: &Arc<dyn ExecNode>, depth: usize, metrics: bool, out: &mut String) {
         let d = p.details();
         out.push_str(&"  ".repeat(depth));
         out.push_str(p.name());
@@ -345,13 +359,18 @@ pub fn display_plan(plan: &Arc<dyn ExecNode>) -> String {
             out.push_str(": ");
             out.push_str(&d);
         }
-        out.push_str(&format!(" [partitions={}]\n", p.output_partitions()));
+        out.push_str(&format!(" [partitions={}]", p.output_partitions()));
+        let m = if metrics { p.metrics() } else { String::new() };
+        if !m.is_empty() {
+            out.push_str(&format!(" metrics=[{m}]"));
+        }
+        out.push('\n');
         for c in p.children() {
-            go(&c, depth + 1, out);
+            go(&c, depth + 1, metrics, out);
         }
     }
     let mut s = String::new();
-    go(plan, 0, &mut s);
+    go(plan, 0, metrics, &mut s);
     s
 }
 

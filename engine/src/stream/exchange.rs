@@ -249,6 +249,13 @@ impl ExecNode for StreamExchangeExec {
             done: false,
         }))
     }
+    fn metrics(&self) -> String {
+        format!(
+            "back_pressure={} ({:.1}% of producer time blocked)",
+            self.back_pressure.level(),
+            self.back_pressure.ratio() * 100.0
+        )
+    }
     fn details(&self) -> String {
         let k: Vec<String> = self.keys.iter().map(ToString::to_string).collect();
         format!("key_groups([{}], {})", k.join(", "), self.partitions)

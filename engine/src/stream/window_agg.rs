@@ -116,6 +116,9 @@ impl ExecNode for WindowAggregateExec {
         };
         Ok(OperatorStream::boxed(input, op))
     }
+    fn metrics(&self) -> String {
+        format!("late_rows={}", self.late_rows.load(Ordering::Relaxed))
+    }
     fn details(&self) -> String {
         let g: Vec<String> = self.group_exprs.iter().map(ToString::to_string).collect();
         let a: Vec<String> = self
