@@ -150,6 +150,19 @@ impl<V: StateValue> ValueState<V> {
         self.meta.live_keys::<ValueEntry<V>>(b, ns)
     }
 
+    /// Every live `(key, value)` in `ns` (unordered).
+    pub fn entries_in<'a>(
+        &self,
+        b: &'a MemoryStateBackend,
+        ns: &'a [u8],
+    ) -> Result<impl Iterator<Item = (&'a [u8], &'a V)> + 'a> {
+        let now = b.now();
+        let t = b.table::<ValueEntry<V>>(&self.meta)?;
+        Ok(t.iter_namespace(ns)
+            .filter(move |(_, e)| e.is_live(now))
+            .map(|(k, e)| (k, &e.value)))
+    }
+
     /// All live `(key, namespace, value)` (unordered).
     pub fn entries<'a>(
         &self,

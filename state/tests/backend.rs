@@ -35,6 +35,11 @@ fn value_state_get_update_clear() {
     let entries: Vec<_> = count.entries(&b).expect("entries").collect();
     assert_eq!(entries, vec![(&b"b"[..], NS, &10)]);
     assert_eq!(b.entry_count("count"), Some(1));
+    count.update(&mut b, b"c", b"w1", 7).expect("update");
+    let in_ns: Vec<_> = count.entries_in(&b, b"w1").expect("entries").collect();
+    assert_eq!(in_ns, vec![(&b"c"[..], &7)]);
+    let in_void: Vec<_> = count.entries_in(&b, NS).expect("entries").collect();
+    assert_eq!(in_void, vec![(&b"b"[..], &10)]);
 }
 
 #[test]

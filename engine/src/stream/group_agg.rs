@@ -20,7 +20,7 @@ use sluice_state::{MemoryStateBackend, StateDescriptor, ValueState, VOID_NAMESPA
 
 use super::changelog::{op_column, RowKind};
 use super::exchange::MAX_PARALLELISM;
-use super::partial::{row_of, AggCalls, PartialRow};
+use super::partial::{AggCalls, PartialRow};
 use crate::error::Result;
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -181,32 +181,17 @@ impl Operator for GroupAggOp {
         }
         let ng = firsts.len();
         let mut accs = self.aggs.update(&batch, &ids, ng)?;
-        // The keys seen before, with their state: merged in, and their old results.
-        let mut old_rows: Vec<&PartialRow> = Vec::new();
-        let mut old_groups: Vec<u32> = Vec::new();
-        for (g, &first) in firsts.iter().enumerate() {
-            if let Some(r) = self
-                .accs
-                .get(&self.backend, key_of(first as usize), VOID_NAMESPACE)?
-            {
-                old_rows.push(r);
-                old_groups.push(g as u32);
-            }
-        }
-        let old_states = self.aggs.columns_of(&old_rows)?;
-        let n_old = old_rows.len();
-        self.aggs.merge(&mut accs, &old_states, &old_groups, ng)?;
+        // The keys seen before: their state merged in, and their old results.
+        let slot = |g: usize| (key_of(firsts[g] as usize), VOID_NAMESPACE);
+        let (old_groups, old_states) =
+            self.aggs
+                .merge_stored(&mut accs, ng, &self.backend, &self.accs, slot)?;
+        let n_old = old_groups.len();
         let old_values = self.aggs.values_of(&old_states, n_old)?;
-        let states = self.aggs.states(&mut accs, ng)?;
+        let states = self
+            .aggs
+            .store(&mut accs, ng, &mut self.backend, &self.accs, slot)?;
         let new_values = self.aggs.values_of(&states, ng)?;
-        for (g, &first) in firsts.iter().enumerate() {
-            self.accs.update(
-                &mut self.backend,
-                key_of(first as usize),
-                VOID_NAMESPACE,
-                row_of(&states, g),
-            )?;
-        }
         // -U/+U pairs for changed keys (unchanged ones emit nothing), +I for new keys.
         let old_idx = UInt32Array::from(old_groups.clone());
         let after_of_old = new_values

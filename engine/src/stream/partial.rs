@@ -12,7 +12,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
-use sluice_state::{StateError, StateValue};
+use sluice_state::{MemoryStateBackend, StateError, StateValue, ValueState};
 
 use crate::error::{Result, SluiceError};
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
@@ -130,6 +130,49 @@ impl AggCalls {
     /// The final values of `accs` (one column per call), taken out of them.
     pub fn evaluate(&self, accs: &mut Accumulators, n: usize) -> Result<Vec<ArrayRef>> {
         accs.iter_mut().map(|a| a.evaluate(n)).collect()
+    }
+
+    /// Merges the state stored in `store` for each of `n` groups (group `g` under key and
+    /// namespace `slot(g)`) into `accs`; returns which groups had stored state and that
+    /// state, as columns (one row per such group).
+    pub fn merge_stored<'k>(
+        &self,
+        accs: &mut Accumulators,
+        n: usize,
+        backend: &MemoryStateBackend,
+        store: &ValueState<PartialRow>,
+        slot: impl Fn(usize) -> (&'k [u8], &'k [u8]),
+    ) -> Result<(Vec<u32>, Vec<ArrayRef>)> {
+        let mut rows: Vec<&PartialRow> = Vec::new();
+        let mut groups: Vec<u32> = Vec::new();
+        for g in 0..n {
+            let (key, ns) = slot(g);
+            if let Some(r) = store.get(backend, key, ns)? {
+                rows.push(r);
+                groups.push(g as u32);
+            }
+        }
+        let states = self.columns_of(&rows)?;
+        self.merge(accs, &states, &groups, n)?;
+        Ok((groups, states))
+    }
+
+    /// Takes the state out of `accs` and stores group `g`'s under `slot(g)` in `store`;
+    /// returns the state columns.
+    pub fn store<'k>(
+        &self,
+        accs: &mut Accumulators,
+        n: usize,
+        backend: &mut MemoryStateBackend,
+        store: &ValueState<PartialRow>,
+        slot: impl Fn(usize) -> (&'k [u8], &'k [u8]),
+    ) -> Result<Vec<ArrayRef>> {
+        let states = self.states(accs, n)?;
+        for g in 0..n {
+            let (key, ns) = slot(g);
+            store.update(backend, key, ns, row_of(&states, g))?;
+        }
+        Ok(states)
     }
 
     /// The final values of `n` groups whose state is `states` (one row per group).

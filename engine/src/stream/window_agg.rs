@@ -15,11 +15,12 @@ use arrow::compute::{filter, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use sluice_state::{
-    KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, WindowNamespace,
+    KeyedStateBackend, MemoryStateBackend, StateDescriptor, ValueState, WindowNamespace,
+    WINDOW_NAMESPACE_LEN,
 };
 
 use super::exchange::MAX_PARALLELISM;
-use super::partial::{row_of, AggCalls, PartialRow};
+use super::partial::{AggCalls, PartialRow};
 use crate::error::{Result, SluiceError};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -100,7 +101,7 @@ impl ExecNode for WindowAggregateExec {
             self.output_partitions() as u32,
             partition as u32,
         )?;
-        let partials = backend.register_list::<PartialRow>(&StateDescriptor::new("partials"))?;
+        let partials = backend.register_value::<PartialRow>(&StateDescriptor::new("partials"))?;
         let op = WindowAggOp {
             group_exprs: self.group_exprs.clone(),
             window: self.window,
@@ -140,7 +141,8 @@ struct WindowAggOp {
     schema: SchemaRef,
     micros_per_unit: i64,
     backend: MemoryStateBackend,
-    partials: ListState<PartialRow>,
+    /// Each (key, window)'s merged partial state.
+    partials: ValueState<PartialRow>,
     /// The current watermark (µs).
     watermark: i64,
     late_rows: Arc<AtomicU64>,
@@ -187,27 +189,17 @@ impl WindowAggOp {
     /// Fires the window `ns`: merges its partial states and emits one row per key.
     fn fire(&mut self, ns: &[u8], out: &mut Vec<Element>) -> Result<()> {
         let window = WindowNamespace::decode(ns)?;
-        let keys: Vec<Vec<u8>> = self
-            .partials
-            .keys(&self.backend, ns)?
-            .map(<[u8]>::to_vec)
-            .collect();
+        let mut keys: Vec<&[u8]> = Vec::new();
+        let mut rows: Vec<&PartialRow> = Vec::new();
+        for (k, r) in self.partials.entries_in(&self.backend, ns)? {
+            keys.push(k);
+            rows.push(r);
+        }
         if keys.is_empty() {
             return Ok(());
         }
-        let mut rows: Vec<&PartialRow> = Vec::new();
-        let mut groups: Vec<u32> = Vec::new();
-        for (g, k) in keys.iter().enumerate() {
-            for r in self.partials.get(&self.backend, k, ns)? {
-                rows.push(r);
-                groups.push(g as u32);
-            }
-        }
         let ng = keys.len();
-        let mut accs = self.aggs.accumulators()?;
-        let states = self.aggs.columns_of(&rows)?;
-        self.aggs.merge(&mut accs, &states, &groups, ng)?;
-        let values = self.aggs.evaluate(&mut accs, ng)?;
+        let values = self.aggs.values_of(&self.aggs.columns_of(&rows)?, ng)?;
         let parser = self.converter.parser();
         let mut key_cols = if self.key_exprs.is_empty() {
             vec![]
@@ -270,18 +262,24 @@ impl Operator for WindowAggOp {
             ids.push(id);
         }
         let ng = firsts.len();
+        let nss: Vec<[u8; WINDOW_NAMESPACE_LEN]> = firsts
+            .iter()
+            .map(|&i| WindowNamespace::new(starts.value(i), ends.value(i)).encode())
+            .collect();
+        // Each (key, window)'s state so far merged in, and stored back.
         let mut accs = self.aggs.update(&batch, &ids, ng)?;
-        let states = self.aggs.states(&mut accs, ng)?;
+        let slot = |g: usize| (key_of(firsts[g]), &nss[g][..]);
+        self.aggs
+            .merge_stored(&mut accs, ng, &self.backend, &self.partials, slot)?;
+        self.aggs
+            .store(&mut accs, ng, &mut self.backend, &self.partials, slot)?;
         let mut windows = BTreeSet::new();
         for (g, &i) in firsts.iter().enumerate() {
-            let ns = WindowNamespace::new(starts.value(i), ends.value(i)).encode();
-            self.partials
-                .add(&mut self.backend, key_of(i), &ns, row_of(&states, g))?;
-            if windows.insert(ns) {
+            if windows.insert(nss[g]) {
                 let fire_at = self.to_micros(ends.value(i)) - 1;
                 self.backend
                     .timers_mut()
-                    .register_event_time_timer(fire_at, key_of(i), &ns)?;
+                    .register_event_time_timer(fire_at, key_of(i), &nss[g])?;
             }
         }
         Ok(())
