@@ -12,8 +12,8 @@
 //!   end-of-input) — see [`physical::Element`] and [`physical::Operator`].
 //! * [`stream`] runs the same plans as streams: watermarks, window aggregation over keyed
 //!   state (`sluice-state`), a key-group exchange with back-pressure metrics.
-//! * [`catalog`] knows the tables (memory, Parquet, CSV, `datagen` connector); [`session`]
-//!   ties it together.
+//! * [`catalog`] knows the tables (memory, Parquet, CSV, the `datagen` and `nexmark`
+//!   generators, `print`/`blackhole` sinks); [`session`] ties it together.
 //!
 //! ```
 //! use sluice::Session;

@@ -205,11 +205,8 @@ impl ExecNode for DatagenExec {
         if partition >= self.partitions {
             return Err(SluiceError::exec("datagen scan partition out of range"));
         }
-        let throttle = (self.spec.rows_per_second > 0).then(|| Throttle {
-            start: None,
-            rows_per_second: self.spec.rows_per_second as f64 / self.partitions as f64,
-            emitted: 0,
-        });
+        let throttle = (self.spec.rows_per_second > 0)
+            .then(|| Throttle::new(self.spec.rows_per_second as f64 / self.partitions as f64));
         let n = self.partitions as u64;
         let (next, end, stride) = match self.spec.rows {
             // A stream deals batches round-robin, so partitions advance through the rows
@@ -250,15 +247,24 @@ impl ExecNode for DatagenExec {
 
 /// Sleeps so a partition emits no more than its share of `rows-per-second`.
 #[derive(Debug)]
-struct Throttle {
+pub(crate) struct Throttle {
     start: Option<Instant>,
     rows_per_second: f64,
     emitted: u64,
 }
 
 impl Throttle {
+    /// A throttle to `rows_per_second` (> 0) whose clock starts at the first wait.
+    pub(crate) fn new(rows_per_second: f64) -> Self {
+        Self {
+            start: None,
+            rows_per_second,
+            emitted: 0,
+        }
+    }
+
     /// Waits until `rows` more rows may be emitted.
-    fn wait(&mut self, rows: u64) {
+    pub(crate) fn wait(&mut self, rows: u64) {
         let start = *self.start.get_or_insert_with(Instant::now);
         self.emitted += rows;
         let due = start + Duration::from_secs_f64(self.emitted as f64 / self.rows_per_second);
@@ -324,27 +330,28 @@ struct Generator {
     columns: Vec<GenColumn>,
 }
 
-const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+/// 2^64 / φ: the Weyl increment of SplitMix64.
+pub(crate) const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The SplitMix64 finalizer: a bijective mix of all 64 bits.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
 /// The key of one random stream: `salt` 0 = values, 1 = NULL decisions.
-fn stream_key(seed: u64, column: u64, salt: u64) -> u64 {
+pub(crate) fn stream_key(seed: u64, column: u64, salt: u64) -> u64 {
     mix(mix(seed.wrapping_add(GOLDEN)) ^ mix((column << 1 | salt).wrapping_add(GOLDEN)))
 }
 
 /// The random word of row `row` in the stream `key`.
-fn at(key: u64, row: u64) -> u64 {
+pub(crate) fn at(key: u64, row: u64) -> u64 {
     mix(key.wrapping_add(row.wrapping_add(1).wrapping_mul(GOLDEN)))
 }
 
 /// A uniform float in `[0, 1)`.
-fn unit(x: u64) -> f64 {
+pub(crate) fn unit(x: u64) -> f64 {
     (x >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 

@@ -1,10 +1,13 @@
 //! Tables a session can query: the [`TableProvider`] trait and its in-memory, Parquet,
-//! CSV and connector (`datagen`) implementations, plus the name → table registry.
+//! CSV and connector (`datagen`, `nexmark`, `print`, `blackhole`) implementations, plus the
+//! name → table registry.
 
 pub mod csv;
 pub mod datagen;
 pub mod datagen_options;
 pub mod memory;
+pub mod nexmark;
+pub mod nexmark_gen;
 pub mod parquet;
 pub mod sink;
 
@@ -134,7 +137,7 @@ impl Catalog {
 }
 
 /// Connectors `CREATE TABLE ... WITH ('connector' = '...')` accepts.
-pub const CONNECTORS: [&str; 3] = ["datagen", "print", "blackhole"];
+pub const CONNECTORS: [&str; 4] = ["datagen", "nexmark", "print", "blackhole"];
 
 /// The table `name` of `schema` that `CREATE TABLE ... WITH (options)` defines: the
 /// `connector` option picks the implementation, which validates the other options.
@@ -151,6 +154,9 @@ pub fn connector_table(
     match connector {
         Some(c) if c.eq_ignore_ascii_case("datagen") => Ok(Arc::new(
             datagen::DatagenTable::try_new(name, schema, options)?,
+        )),
+        Some(c) if c.eq_ignore_ascii_case("nexmark") => Ok(Arc::new(
+            nexmark::NexmarkTable::try_new(name, schema, options)?,
         )),
         Some(c) if c.eq_ignore_ascii_case("print") || c.eq_ignore_ascii_case("blackhole") => {
             let kind = if c.eq_ignore_ascii_case("print") {

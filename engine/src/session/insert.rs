@@ -11,6 +11,7 @@ use sqlparser::ast;
 use super::Session;
 use crate::catalog::datagen::DatagenTable;
 use crate::catalog::memory::MemTable;
+use crate::catalog::nexmark::NexmarkTable;
 use crate::catalog::sink::SinkTable;
 use crate::catalog::CatalogEntry;
 use crate::dataframe::DataFrame;
@@ -31,10 +32,11 @@ impl Session {
                 "cannot INSERT into view '{name}'"
             )));
         };
-        if table.as_any().is::<DatagenTable>() {
+        if table.as_any().is::<DatagenTable>() || table.as_any().is::<NexmarkTable>() {
             return Err(SluiceError::plan(format!(
-                "cannot INSERT into table '{name}': it is a datagen connector table, \
-                 a read-only source that generates its rows"
+                "cannot INSERT into table '{name}': it is a {} connector table, a \
+                 read-only source that generates its rows",
+                table.describe()
             )));
         }
         let schema = table.schema();
