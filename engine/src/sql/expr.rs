@@ -463,6 +463,12 @@ impl SqlPlanner<'_> {
         if distinct || star {
             return Err(SluiceError::plan(format!("{name}() is not an aggregate")));
         }
+        if name == "mod" {
+            // MOD(a, b), as in Flink and most SQL dialects: the remainder, a % b.
+            let [a, b] = <[Expr; 2]>::try_from(args)
+                .map_err(|_| SluiceError::plan("mod() takes two arguments"))?;
+            return Ok(a % b);
+        }
         Ok(Expr::Function { name, args })
     }
 }

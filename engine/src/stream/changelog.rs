@@ -89,12 +89,12 @@ pub fn with_op_first(schema: &Schema) -> SchemaRef {
 }
 
 /// True when `plan`, run as a stream, produces a changelog rather than only inserts: it
-/// has a GROUP BY without the window columns `window_start` and `window_end`.
+/// has a GROUP BY without a window's start and end (see [`super::window_columns`]).
 pub fn is_updating(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Aggregate {
             group_by, input, ..
-        } => super::window_columns(group_by).is_none() || is_updating(input),
+        } => super::window_columns(group_by, input).is_none() || is_updating(input),
         other => other.inputs().into_iter().any(|i| is_updating(i)),
     }
 }

@@ -24,7 +24,6 @@ pub mod window_agg;
 use crate::config::RuntimeMode;
 use crate::logical::expr::Expr;
 use crate::logical::plan::LogicalPlan;
-use crate::logical::time::WINDOW_COLUMNS;
 
 /// True when some table `plan` reads is unbounded.
 pub fn reads_unbounded(plan: &LogicalPlan) -> bool {
@@ -43,14 +42,57 @@ pub fn is_streaming(plan: &LogicalPlan, mode: RuntimeMode) -> bool {
     }
 }
 
-/// The positions of `window_start` and `window_end` in a GROUP BY list, when both are
-/// there (a windowed aggregation).
-pub fn window_columns(group_by: &[Expr]) -> Option<(usize, usize)> {
-    let find = |name: &str| {
-        group_by.iter().position(|g| match g.clone().unalias() {
-            Expr::Column(c) => c.name == name,
-            _ => false,
-        })
+/// The positions in `group_by` (over `input`) of a window's start and end, when both are
+/// there (a windowed aggregation). A group expression is a window bound when it is a
+/// column that traces back, through projections (renamed or not), filters and windowed
+/// aggregations, to the `window_start` / `window_end` a window table function appended.
+pub fn window_columns(group_by: &[Expr], input: &LogicalPlan) -> Option<(usize, usize)> {
+    let role = |g: &Expr| match g.clone().unalias() {
+        Expr::Column(c) => input
+            .schema()
+            .index_of(&c)
+            .ok()
+            .and_then(|i| window_bound(input, i)),
+        _ => None,
     };
-    Some((find(WINDOW_COLUMNS[0])?, find(WINDOW_COLUMNS[1])?))
+    let find = |b: WindowBound| group_by.iter().position(|g| role(g) == Some(b));
+    Some((find(WindowBound::Start)?, find(WindowBound::End)?))
+}
+
+/// Which bound of a window a column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowBound {
+    Start,
+    End,
+}
+
+/// Whether column `i` of `plan`'s output is a window bound.
+fn window_bound(plan: &LogicalPlan, i: usize) -> Option<WindowBound> {
+    let through = |input: &LogicalPlan, e: &Expr| match e.clone().unalias() {
+        Expr::Column(c) => input
+            .schema()
+            .index_of(&c)
+            .ok()
+            .and_then(|j| window_bound(input, j)),
+        _ => None,
+    };
+    match plan {
+        LogicalPlan::WindowTvf { input, .. } => {
+            let width = input.schema().fields().len();
+            match i.checked_sub(width) {
+                Some(0) => Some(WindowBound::Start),
+                Some(1) => Some(WindowBound::End),
+                Some(_) => None,
+                None => window_bound(input, i),
+            }
+        }
+        LogicalPlan::Projection { input, exprs, .. } => through(input, exprs.get(i)?),
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Alias { input, .. }
+        | LogicalPlan::Watermark { input, .. } => window_bound(input, i),
+        LogicalPlan::Aggregate {
+            input, group_by, ..
+        } if window_columns(group_by, input).is_some() => through(input, group_by.get(i)?),
+        _ => None,
+    }
 }

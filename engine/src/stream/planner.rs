@@ -197,7 +197,7 @@ fn aggregate(
         .iter()
         .map(|g| create_physical_expr(g, in_schema))
         .collect::<Result<Vec<_>>>()?;
-    let window = window_columns(group_by);
+    let window = window_columns(group_by, input);
     let keys = groups
         .iter()
         .enumerate()
