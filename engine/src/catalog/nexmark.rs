@@ -490,9 +490,10 @@ impl NexmarkExec {
             partitions = partitions.min(usize::try_from(batches).unwrap_or(usize::MAX));
         }
         if spec.rate > 0 {
-            // About ten batches a second per partition, so a throttled scan trickles.
+            // A batch every 10 ms or less per partition, so a throttled scan trickles and
+            // an event waits at most that long in its batch before it is emitted.
             let per_partition = rows_per_second(spec) / partitions as f64;
-            batch_rows = batch_rows.min(((per_partition / 10.0).ceil() as u64).max(1));
+            batch_rows = batch_rows.min(((per_partition / 100.0).ceil() as u64).max(1));
         }
         Ok(Self {
             table: table.to_string(),
