@@ -14,9 +14,6 @@ use sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use std::sync::Arc;
 
-use arrow::array::AsArray;
-use arrow::datatypes::IntervalMonthDayNanoType;
-
 use super::expr::ExprCtx;
 use super::planner::SqlPlanner;
 use super::{ident, interval_expr, object_name, with_options, SqlStatement};
@@ -223,16 +220,7 @@ pub fn interval_micros(e: &ast::Expr) -> Option<i64> {
     let Ok(Expr::Literal(lit)) = interval_expr(iv) else {
         return None;
     };
-    let v = lit
-        .0
-        .as_primitive_opt::<IntervalMonthDayNanoType>()?
-        .value(0);
-    if v.months != 0 {
-        return None; // months have no fixed length
-    }
-    i64::from(v.days)
-        .checked_mul(86_400_000_000)?
-        .checked_add(v.nanoseconds / 1000)
+    crate::stream::interval::interval_scalar_micros(&lit)
 }
 
 #[cfg(test)]

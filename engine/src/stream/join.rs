@@ -6,14 +6,19 @@
 //! append-only inputs is append-only. Both inputs arrive partitioned by the key groups of
 //! their join keys, so equal keys meet in one instance.
 //!
-//! State grows with both inputs unless `table.exec.state.ttl` is set: then a key's rows on
-//! one side are dropped once that side has seen no row for the key for that long (wall
-//! clock), and later rows of the other side no longer find them, as in Flink.
+//! An *interval join* (the condition bounds `left.t - right.t` between constants, see
+//! [`super::interval`]) drops a row once the watermark shows no future row of the other
+//! side can match it: a left row at `t` when the watermark reaches `t - lower`, a right row
+//! at `t` when it reaches `t + upper`. A per-key event-time timer (rounded up to the
+//! second) triggers the cleanup. Otherwise state grows with both inputs unless
+//! `table.exec.state.ttl` is set: then a key's rows on one side are dropped once that side
+//! has seen no row for the key for that long (wall clock), and later rows of the other
+//! side no longer find them, as in Flink.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
@@ -22,9 +27,11 @@ use sluice_state::{
 };
 
 use super::exchange::MAX_PARALLELISM;
+use super::interval::TimeBounds;
 use super::two_input::{two_input_stream, Side, TwoInputOperator};
 use crate::error::Result;
 use crate::physical::expr::{to_mask, PhysExpr};
+use crate::physical::window_tvf::{micros_per_unit, to_micros};
 use crate::physical::{cast_to_schema, Element, ElementStream, ExecNode, TaskContext};
 
 /// The plan node.
@@ -38,6 +45,7 @@ pub struct StreamJoinExec {
     filter: Option<PhysExpr>,
     schema: SchemaRef,
     ttl: Option<Duration>,
+    bounds: Option<TimeBounds>,
 }
 
 impl StreamJoinExec {
@@ -58,7 +66,14 @@ impl StreamJoinExec {
             filter,
             schema,
             ttl,
+            bounds: None,
         }
+    }
+
+    /// An interval join: rows are dropped once `bounds` and the watermark rule out a match.
+    pub fn with_time_bounds(mut self, bounds: Option<TimeBounds>) -> Self {
+        self.bounds = bounds;
+        self
     }
 }
 
@@ -94,6 +109,16 @@ impl ExecNode for StreamJoinExec {
         if let Some(f) = &self.filter {
             d.push_str(&format!(", filter={f}"));
         }
+        if let Some(b) = &self.bounds {
+            let s = |v: Option<i64>| v.map_or("unbounded".into(), |v| format!("{v}µs"));
+            d.push_str(&format!(
+                ", interval: {} <= {} - {} <= {}",
+                s(b.lower),
+                b.left,
+                b.right,
+                s(b.upper)
+            ));
+        }
         if let Some(t) = self.ttl {
             d.push_str(&format!(", state ttl={t:?}"));
         }
@@ -110,9 +135,17 @@ impl StreamJoinExec {
             partition as u32,
         )?;
         let mut sides = Vec::with_capacity(2);
-        for (name, input, keys) in [
-            ("left", &self.left, &self.left_keys),
-            ("right", &self.right, &self.right_keys),
+        // Each side's time column and how long after it a row may still match.
+        let (left_time, right_time) = match &self.bounds {
+            Some(b) => (
+                b.lower.map(|lo| (b.left.clone(), -lo)),
+                b.upper.map(|hi| (b.right.clone(), hi)),
+            ),
+            None => (None, None),
+        };
+        for (name, input, keys, time) in [
+            ("left", &self.left, &self.left_keys, left_time),
+            ("right", &self.right, &self.right_keys, right_time),
         ] {
             let mut desc = StateDescriptor::new(format!("{name} rows"));
             if let Some(ttl) = self.ttl {
@@ -128,11 +161,24 @@ impl StreamJoinExec {
                 .iter()
                 .map(|f| SortField::new(f.data_type().clone()))
                 .collect();
+            let retain = match time {
+                Some((expr, after)) => {
+                    let t = expr.data_type(&schema)?;
+                    let unit = micros_per_unit(&t).ok_or_else(|| {
+                        crate::error::SluiceError::plan(format!(
+                            "interval join time column {expr} is {t}, not a TIMESTAMP"
+                        ))
+                    })?;
+                    Some(Retain { expr, unit, after })
+                }
+                None => None,
+            };
             sides.push(JoinSide {
                 keys: keys.clone(),
                 key_conv: RowConverter::new(key_fields)?,
                 row_conv: RowConverter::new(row_fields)?,
-                rows: backend.register_list::<Vec<u8>>(&desc)?,
+                rows: backend.register_list::<StoredRow>(&desc)?,
+                retain,
             });
         }
         let (Some(right), Some(left)) = (sides.pop(), sides.pop()) else {
@@ -150,12 +196,40 @@ impl StreamJoinExec {
     }
 }
 
+/// A stored row: the watermark (µs) at which it can no longer match (`i64::MAX`: never),
+/// and its arrow-row encoding.
+type StoredRow = (i64, Vec<u8>);
+
+/// How long an interval join keeps one side's rows: until the watermark reaches the time
+/// column (`expr`, in units of `unit` µs; 0 = nanoseconds) plus `after` µs.
+struct Retain {
+    expr: PhysExpr,
+    unit: i64,
+    after: i64,
+}
+
 /// One input's keys, encoders and stored rows.
 struct JoinSide {
     keys: Vec<PhysExpr>,
     key_conv: RowConverter,
     row_conv: RowConverter,
-    rows: ListState<Vec<u8>>,
+    rows: ListState<StoredRow>,
+    retain: Option<Retain>,
+}
+
+/// The timer namespace of a side's cleanup timers.
+fn side_ns(side: Side) -> &'static [u8] {
+    match side {
+        Side::Left => b"L",
+        Side::Right => b"R",
+    }
+}
+
+/// Cleanup timers fire on whole seconds (µs), so a key has at most one per second.
+fn round_up_to_second(t: i64) -> i64 {
+    t.div_euclid(1_000_000)
+        .saturating_add(1)
+        .saturating_mul(1_000_000)
 }
 
 struct JoinOp {
@@ -206,7 +280,7 @@ impl TwoInputOperator for JoinOp {
         let mut probe: Vec<u32> = Vec::new();
         let mut matched: Vec<&[u8]> = Vec::new();
         for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
-            for r in other
+            for (_, r) in other
                 .rows
                 .get(&self.backend, keys.row(i).as_ref(), VOID_NAMESPACE)?
             {
@@ -242,14 +316,61 @@ impl TwoInputOperator for JoinOp {
             Side::Left => &self.left,
             Side::Right => &self.right,
         };
+        let drop_at = match &this.retain {
+            Some(r) => {
+                let t = arrow::compute::cast(
+                    &r.expr.evaluate_array(&batch)?,
+                    &arrow::datatypes::DataType::Int64,
+                )?;
+                let t = t.as_primitive::<arrow::datatypes::Int64Type>();
+                // A NULL time never matches a bound: keep such rows no longer than needed.
+                (0..batch.num_rows())
+                    .map(|i| match t.is_null(i) {
+                        true => i64::MIN,
+                        false => to_micros(t.value(i), r.unit).saturating_add(r.after),
+                    })
+                    .collect()
+            }
+            None => vec![i64::MAX; batch.num_rows()],
+        };
         for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
+            let key = keys.row(i);
             this.rows.add(
                 &mut self.backend,
-                keys.row(i).as_ref(),
+                key.as_ref(),
                 VOID_NAMESPACE,
-                rows.row(i).as_ref().to_vec(),
+                (drop_at[i], rows.row(i).as_ref().to_vec()),
             )?;
+            if drop_at[i] != i64::MAX {
+                self.backend.timers_mut().register_event_time_timer(
+                    round_up_to_second(drop_at[i]),
+                    key.as_ref(),
+                    side_ns(side),
+                )?;
+            }
         }
+        Ok(())
+    }
+
+    /// Drops the rows the watermark `wm` has ruled out of any future match.
+    fn on_watermark(&mut self, wm: i64, out: &mut Vec<Element>) -> Result<()> {
+        for timer in self.backend.timers_mut().advance_watermark(wm) {
+            let side = if timer.namespace == side_ns(Side::Left) {
+                &self.left
+            } else {
+                &self.right
+            };
+            let kept: Vec<StoredRow> = side
+                .rows
+                .get(&self.backend, &timer.key, VOID_NAMESPACE)?
+                .iter()
+                .filter(|(drop_at, _)| *drop_at > wm)
+                .cloned()
+                .collect();
+            side.rows
+                .update(&mut self.backend, &timer.key, VOID_NAMESPACE, kept)?;
+        }
+        out.push(Element::Watermark(wm));
         Ok(())
     }
 }
@@ -343,6 +464,63 @@ mod tests {
         assert_eq!(p, [(11, 100), (11, 101)]);
         let p = pairs(&mut op, Side::Right, batch(vec![Some(2)], vec![200]));
         assert_eq!(p, [(20, 200)]);
+    }
+
+    #[test]
+    fn an_interval_join_drops_rows_the_watermark_rules_out() {
+        use arrow::array::TimestampMicrosecondArray;
+        use arrow::datatypes::TimeUnit;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("t", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        ]));
+        let side = || -> (Arc<dyn ExecNode>, Vec<PhysExpr>) {
+            let exec = MemoryExec::try_new(schema.clone(), &[], None, 1, 10).expect("input");
+            (Arc::new(exec), vec![PhysExpr::Column(0, "k".into())])
+        };
+        let joined = Arc::new(Schema::new(
+            [schema.fields().to_vec(), schema.fields().to_vec()].concat(),
+        ));
+        // -10 s <= left.t - right.t <= 0: a left row may match for 10 s after its time,
+        // a right row only until its own time.
+        let bounds = TimeBounds {
+            left: PhysExpr::Column(1, "t".into()),
+            right: PhysExpr::Column(1, "t".into()),
+            lower: Some(-10_000_000),
+            upper: Some(0),
+        };
+        let mut op = StreamJoinExec::new(side(), side(), None, joined, None)
+            .with_time_bounds(Some(bounds))
+            .operator(0)
+            .expect("operator");
+        let rows = |ts: &[i64]| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![1; ts.len()])),
+                    Arc::new(TimestampMicrosecondArray::from(ts.to_vec())),
+                ],
+            )
+            .expect("batch")
+        };
+        let sec = 1_000_000;
+        let mut out = Vec::new();
+        op.process_batch(Side::Left, rows(&[sec, 5 * sec]), &mut out)
+            .expect("left");
+        op.process_batch(Side::Right, rows(&[3 * sec]), &mut out)
+            .expect("right");
+        let stored = |op: &JoinOp, s: &JoinSide| {
+            s.rows
+                .entries(&op.backend)
+                .map_or(0, |e| e.map(|(_, _, l)| l.len()).sum::<usize>())
+        };
+        assert_eq!((stored(&op, &op.left), stored(&op, &op.right)), (2, 1));
+        // At 12 s the left row of 1 s (matchable until 11 s) and the right row of 3 s go.
+        op.on_watermark(12 * sec, &mut out).expect("watermark");
+        assert_eq!((stored(&op, &op.left), stored(&op, &op.right)), (1, 0));
+        assert!(matches!(out.last(), Some(Element::Watermark(w)) if *w == 12 * sec));
+        op.on_watermark(16 * sec, &mut out).expect("watermark");
+        assert_eq!(stored(&op, &op.left), 0);
     }
 
     #[test]

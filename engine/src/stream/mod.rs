@@ -14,6 +14,7 @@
 pub mod changelog;
 pub mod exchange;
 pub mod group_agg;
+pub mod interval;
 pub mod join;
 pub mod partial;
 pub mod planner;

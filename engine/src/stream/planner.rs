@@ -18,6 +18,7 @@ use crate::physical::ExecNode;
 use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
+use crate::stream::interval::time_bounds;
 use crate::stream::join::StreamJoinExec;
 use crate::stream::watermark::WatermarkExec;
 use crate::stream::window_agg::WindowAggregateExec;
@@ -129,10 +130,6 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             refuse_updating(left, "a join")?;
             refuse_updating(right, "a join")?;
             let (lkeys, rkeys) = join_keys(on, left.schema(), right.schema())?;
-            let filter = filter
-                .as_ref()
-                .map(|f| create_physical_expr(f, &left.schema().join(right.schema())))
-                .transpose()?;
             let n = config.target_partitions;
             let exchange = |input, keys: &Vec<_>| -> Result<Arc<dyn ExecNode>> {
                 Ok(Arc::new(StreamExchangeExec::new(
@@ -141,13 +138,24 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                     n,
                 )))
             };
-            Arc::new(StreamJoinExec::new(
-                (exchange(left, &lkeys)?, lkeys),
-                (exchange(right, &rkeys)?, rkeys),
-                filter,
-                schema.to_arrow(),
-                config.state_ttl,
-            ))
+            let bounds = match filter {
+                Some(f) => time_bounds(f, left.schema(), right.schema())?,
+                None => None,
+            };
+            let phys_filter = filter
+                .as_ref()
+                .map(|f| create_physical_expr(f, &left.schema().join(right.schema())))
+                .transpose()?;
+            Arc::new(
+                StreamJoinExec::new(
+                    (exchange(left, &lkeys)?, lkeys),
+                    (exchange(right, &rkeys)?, rkeys),
+                    phys_filter,
+                    schema.to_arrow(),
+                    config.state_ttl,
+                )
+                .with_time_bounds(bounds),
+            )
         }
         LogicalPlan::Aggregate {
             input,
