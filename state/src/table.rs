@@ -71,8 +71,10 @@ pub(crate) trait Entry: Sized + Send + 'static {
     fn merge(&mut self, other: Self);
 }
 
-type Keys<E> = HashMap<Box<[u8]>, E>;
-type Group<E> = HashMap<Box<[u8]>, Keys<E>>;
+// aHash rather than SipHash: state lookups are the hot path of keyed operators, and keys
+// come from the job's own data.
+type Keys<E> = HashMap<Box<[u8]>, E, ahash::RandomState>;
+type Group<E> = HashMap<Box<[u8]>, Keys<E>, ahash::RandomState>;
 
 /// One registered state's storage.
 pub(crate) struct Table<E> {
@@ -102,7 +104,7 @@ impl<E: Entry> Table<E> {
             signature,
             ttl_ms,
             first_group,
-            groups: (0..groups).map(|_| HashMap::new()).collect(),
+            groups: (0..groups).map(|_| HashMap::default()).collect(),
             bytes: 0,
             len: 0,
         }
@@ -158,7 +160,9 @@ impl<E: Entry> Table<E> {
                 keys.insert(key.into(), e);
             }
             None => {
-                group.insert(ns.into(), HashMap::from([(Box::from(key), e)]));
+                let mut keys = Keys::default();
+                keys.insert(Box::from(key), e);
+                group.insert(ns.into(), keys);
             }
         }
     }

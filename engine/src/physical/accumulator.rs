@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array,
+    new_null_array, Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray,
+    Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
@@ -58,12 +59,16 @@ pub fn create_accumulator(
         }),
         AggFunc::Min | AggFunc::Max => {
             let t = input.cloned().unwrap_or(DataType::Null);
-            Box::new(MinMaxAcc {
-                conv: RowConverter::new(vec![SortField::new(t.clone())])?,
-                best: vec![],
-                is_min: func == AggFunc::Min,
-                data_type: t,
-            })
+            let is_min = func == AggFunc::Min;
+            match primitive_min_max(&t, is_min) {
+                Some(acc) => acc,
+                None => Box::new(MinMaxAcc {
+                    conv: RowConverter::new(vec![SortField::new(t.clone())])?,
+                    best: vec![],
+                    is_min,
+                    data_type: t,
+                }),
+            }
         }
     };
     if distinct {
@@ -314,6 +319,89 @@ impl Accumulator for AvgAcc {
 }
 
 /// `MIN`/`MAX` of any orderable type, compared through Arrow's row format.
+/// MIN/MAX over a primitive type: the best value per group, compared natively (floats in
+/// IEEE total order, as the row format orders them).
+struct PrimMinMax<T: ArrowPrimitiveType> {
+    best: Vec<Option<T::Native>>,
+    is_min: bool,
+    data_type: DataType,
+}
+
+/// The primitive MIN/MAX accumulator for `t`, when `t` is a primitive type.
+fn primitive_min_max(t: &DataType, is_min: bool) -> Option<Box<dyn Accumulator>> {
+    fn make<T: ArrowPrimitiveType>(t: &DataType, is_min: bool) -> Option<Box<dyn Accumulator>> {
+        Some(Box::new(PrimMinMax::<T> {
+            best: vec![],
+            is_min,
+            data_type: t.clone(),
+        }))
+    }
+    use arrow::datatypes::*;
+    match t {
+        DataType::Int8 => make::<Int8Type>(t, is_min),
+        DataType::Int16 => make::<Int16Type>(t, is_min),
+        DataType::Int32 => make::<Int32Type>(t, is_min),
+        DataType::Int64 => make::<Int64Type>(t, is_min),
+        DataType::UInt8 => make::<UInt8Type>(t, is_min),
+        DataType::UInt16 => make::<UInt16Type>(t, is_min),
+        DataType::UInt32 => make::<UInt32Type>(t, is_min),
+        DataType::UInt64 => make::<UInt64Type>(t, is_min),
+        DataType::Float32 => make::<Float32Type>(t, is_min),
+        DataType::Float64 => make::<Float64Type>(t, is_min),
+        DataType::Date32 => make::<Date32Type>(t, is_min),
+        DataType::Date64 => make::<Date64Type>(t, is_min),
+        DataType::Decimal128(..) => make::<Decimal128Type>(t, is_min),
+        DataType::Timestamp(TimeUnit::Second, _) => make::<TimestampSecondType>(t, is_min),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            make::<TimestampMillisecondType>(t, is_min)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            make::<TimestampMicrosecondType>(t, is_min)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => make::<TimestampNanosecondType>(t, is_min),
+        _ => None,
+    }
+}
+
+impl<T: ArrowPrimitiveType> Accumulator for PrimMinMax<T> {
+    fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
+        self.best.resize(n, None);
+        let v = values
+            .first()
+            .and_then(|v| v.as_primitive_opt::<T>())
+            .ok_or_else(|| SluiceError::exec(format!("min/max: expected {}", self.data_type)))?;
+        for (i, g) in groups.iter().enumerate() {
+            if v.is_null(i) {
+                continue;
+            }
+            let x = v.value(i);
+            let slot = &mut self.best[*g as usize];
+            let better = match slot {
+                None => true,
+                Some(b) if self.is_min => x.is_lt(*b),
+                Some(b) => x.is_gt(*b),
+            };
+            if better {
+                *slot = Some(x);
+            }
+        }
+        Ok(())
+    }
+    fn merge(&mut self, states: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
+        self.update(states, groups, n)
+    }
+    fn state(&mut self, n: usize) -> Result<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(n)?])
+    }
+    fn evaluate(&mut self, n: usize) -> Result<ArrayRef> {
+        self.best.resize(n, None);
+        let best = std::mem::take(&mut self.best);
+        Ok(Arc::new(
+            PrimitiveArray::<T>::from_iter(best).with_data_type(self.data_type.clone()),
+        ))
+    }
+}
+
 struct MinMaxAcc {
     conv: RowConverter,
     best: Vec<Option<OwnedRow>>,
@@ -417,5 +505,54 @@ impl Accumulator for DistinctAcc {
     }
     fn extra_memory(&self) -> usize {
         self.seen_bytes + self.inner.extra_memory()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(func: AggFunc, t: DataType, values: ArrayRef, groups: &[u32], n: usize) -> ArrayRef {
+        let mut acc = create_accumulator(func, false, Some(&t)).expect("accumulator");
+        acc.update(&[values], groups, n).expect("update");
+        acc.evaluate(n).expect("evaluate")
+    }
+
+    #[test]
+    fn primitive_min_max_skip_nulls_and_order_floats_totally() {
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1.5),
+            None,
+            Some(f64::NAN),
+            Some(-2.0),
+            None,
+        ]));
+        let groups = [0, 0, 1, 1, 2];
+        let max = run(AggFunc::Max, DataType::Float64, v.clone(), &groups, 3);
+        let max = max.as_primitive::<Float64Type>();
+        assert_eq!(max.value(0), 1.5);
+        assert!(max.value(1).is_nan(), "NaN is the largest float");
+        assert!(max.is_null(2), "a group of NULLs has a NULL max");
+        let min = run(AggFunc::Min, DataType::Float64, v, &groups, 3);
+        assert_eq!(min.as_primitive::<Float64Type>().value(1), -2.0);
+    }
+
+    #[test]
+    fn primitive_min_max_keep_decimal_scale_and_merge_states() {
+        let t = DataType::Decimal128(10, 2);
+        let v: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![125, -300, 990])
+                .with_precision_and_scale(10, 2)
+                .expect("decimal"),
+        );
+        let mut acc = create_accumulator(AggFunc::Max, false, Some(&t)).expect("acc");
+        acc.update(&[v], &[0, 0, 1], 2).expect("update");
+        let state = acc.state(2).expect("state");
+        let mut merged = create_accumulator(AggFunc::Max, false, Some(&t)).expect("acc");
+        merged.merge(&state, &[1, 0], 2).expect("merge");
+        let out = merged.evaluate(2).expect("evaluate");
+        assert_eq!(out.data_type(), &t);
+        let out = out.as_primitive::<Decimal128Type>();
+        assert_eq!((out.value(0), out.value(1)), (990, 125));
     }
 }

@@ -169,7 +169,7 @@ impl Operator for GroupAggOp {
             .transpose()?;
         let key_of = |i: usize| -> &[u8] { encoded.as_ref().map_or(&[], |r| r.row(i).data()) };
         // One group per key in this batch.
-        let mut index: HashMap<&[u8], u32> = HashMap::new();
+        let mut index: HashMap<&[u8], u32, ahash::RandomState> = HashMap::default();
         let mut firsts: Vec<u32> = Vec::new();
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {

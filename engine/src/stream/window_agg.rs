@@ -249,7 +249,7 @@ impl Operator for WindowAggOp {
             .transpose()?;
         let key_of = |i: usize| -> &[u8] { rows.as_ref().map_or(&[], |r| r.row(i).data()) };
         // One group per (window, key) in this batch.
-        let mut index: HashMap<(i64, i64, &[u8]), u32> = HashMap::new();
+        let mut index: HashMap<(i64, i64, &[u8]), u32, ahash::RandomState> = HashMap::default();
         let mut firsts: Vec<usize> = Vec::new();
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {
@@ -273,9 +273,12 @@ impl Operator for WindowAggOp {
             .merge_stored(&mut accs, ng, &self.backend, &self.partials, slot)?;
         self.aggs
             .store(&mut accs, ng, &mut self.backend, &self.partials, slot)?;
-        let mut windows = BTreeSet::new();
+        // One timer per window (a batch spans few windows: a linear scan is enough).
+        let mut windows: Vec<(i64, i64)> = Vec::new();
         for (g, &i) in firsts.iter().enumerate() {
-            if windows.insert(nss[g]) {
+            let w = (starts.value(i), ends.value(i));
+            if !windows.contains(&w) {
+                windows.push(w);
                 let fire_at = self.to_micros(ends.value(i)) - 1;
                 self.backend
                     .timers_mut()
