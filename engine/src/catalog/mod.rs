@@ -1,10 +1,12 @@
 //! Tables a session can query: the [`TableProvider`] trait and its in-memory, Parquet,
-//! CSV and connector (`datagen`, `nexmark`, `print`, `blackhole`) implementations, plus the
-//! name → table registry.
+//! CSV and connector (`datagen`, `nexmark`, `filesystem`, `print`, `blackhole`)
+//! implementations, plus the name → table registry.
 
 pub mod csv;
 pub mod datagen;
 pub mod datagen_options;
+pub mod filesystem;
+pub mod filesystem_sink;
 pub mod memory;
 pub mod nexmark;
 pub mod nexmark_gen;
@@ -137,7 +139,7 @@ impl Catalog {
 }
 
 /// Connectors `CREATE TABLE ... WITH ('connector' = '...')` accepts.
-pub const CONNECTORS: [&str; 4] = ["datagen", "nexmark", "print", "blackhole"];
+pub const CONNECTORS: [&str; 5] = ["datagen", "nexmark", "filesystem", "print", "blackhole"];
 
 /// The table `name` of `schema` that `CREATE TABLE ... WITH (options)` defines: the
 /// `connector` option picks the implementation, which validates the other options.
@@ -157,6 +159,9 @@ pub fn connector_table(
         )),
         Some(c) if c.eq_ignore_ascii_case("nexmark") => Ok(Arc::new(
             nexmark::NexmarkTable::try_new(name, schema, options)?,
+        )),
+        Some(c) if c.eq_ignore_ascii_case("filesystem") => Ok(Arc::new(
+            filesystem::FileSystemTable::try_new(name, schema, options)?,
         )),
         Some(c) if c.eq_ignore_ascii_case("print") || c.eq_ignore_ascii_case("blackhole") => {
             let kind = if c.eq_ignore_ascii_case("print") {

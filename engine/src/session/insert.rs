@@ -1,6 +1,7 @@
 //! `INSERT INTO`: into an in-memory table (all rows converted first, then appended at
-//! once, so a failing row leaves the table unchanged) or into a sink connector table
-//! (rows written as the query produces them, a stream's included).
+//! once, so a failing row leaves the table unchanged), into a sink connector table (rows
+//! written as the query produces them, a stream's included) or into a filesystem table
+//! (rolling part files, see [`crate::catalog::filesystem_sink`]).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use sqlparser::ast;
 
 use super::Session;
 use crate::catalog::datagen::DatagenTable;
+use crate::catalog::filesystem::FileSystemTable;
 use crate::catalog::memory::MemTable;
 use crate::catalog::nexmark::NexmarkTable;
 use crate::catalog::sink::SinkTable;
@@ -51,6 +53,11 @@ impl Session {
                 sink.write(&batch, ops.as_ref(), &mut stdout.lock())?;
                 written += batch.num_rows();
             }
+            return self.row_count(written);
+        }
+        if let Some(fs) = table.as_any().downcast_ref::<FileSystemTable>() {
+            let df = self.insert_source(&name, &schema, ins, params)?;
+            let written = fs.write_query(&df, &|b| conform(b, &schema))?;
             return self.row_count(written);
         }
         let Some(mem) = table.as_any().downcast_ref::<MemTable>() else {
