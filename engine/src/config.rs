@@ -88,16 +88,21 @@ impl SessionConfig {
     }
 }
 
-/// A duration as Flink writes them: a number and an optional unit (`ms`, `s`, `min`, `h`,
-/// `d`, and their long forms; milliseconds without one).
-fn parse_duration(s: &str) -> Option<std::time::Duration> {
+/// Parses a duration as Flink writes them: a number of milliseconds, or a number and a
+/// unit — `ms` (`milli`, `millis`, `millisecond`, `milliseconds`), `s` (`sec`, `secs`,
+/// `second`, `seconds`), `min` or `m` (`mins`, `minute`, `minutes`), `h` (`hour`, `hours`)
+/// or `d` (`day`, `days`) — case-insensitive, with optional whitespace around and between
+/// them: `'500 ms'`, `'30s'`, `'1 MIN'`, `'250'`. `None` for anything else, a sign or a
+/// fraction included, and for more milliseconds than a `u64` holds. Zero is a duration; a
+/// caller that needs a positive one checks.
+pub(crate) fn parse_duration(s: &str) -> Option<std::time::Duration> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let n: u64 = s[..split].parse().ok()?;
     let ms = match s[split..].trim().to_ascii_lowercase().as_str() {
         "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
         "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
-        "min" | "mins" | "minute" | "minutes" => 60_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
         "h" | "hour" | "hours" => 3_600_000,
         "d" | "day" | "days" => 86_400_000,
         _ => return None,
@@ -137,5 +142,65 @@ impl SessionConfig {
     pub fn with_target_partitions(mut self, n: usize) -> Self {
         self.target_partitions = n.max(1);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn durations_take_flink_units() {
+        fn ms(v: &str) -> Option<u128> {
+            parse_duration(v).map(|d| d.as_millis())
+        }
+        let units: [(&[&str], u128); 5] = [
+            (&["ms", "milli", "millis", "millisecond", "milliseconds"], 1),
+            (&["s", "sec", "secs", "second", "seconds"], 1_000),
+            (&["m", "min", "mins", "minute", "minutes"], 60_000),
+            (&["h", "hour", "hours"], 3_600_000),
+            (&["d", "day", "days"], 86_400_000),
+        ];
+        for (names, factor) in units {
+            for unit in names {
+                assert_eq!(ms(&format!("3{unit}")), Some(3 * factor), "{unit}");
+                assert_eq!(ms(&format!("3 {unit}")), Some(3 * factor), "{unit}");
+                let upper = unit.to_ascii_uppercase();
+                assert_eq!(ms(&format!("3 {upper}")), Some(3 * factor), "{upper}");
+            }
+        }
+        assert_eq!(ms("1 Min"), Some(60_000));
+        assert_eq!(ms(" \t2 \t s \n"), Some(2_000));
+        assert_eq!(ms("250"), Some(250));
+        assert_eq!(ms(" 250 "), Some(250));
+        assert_eq!(ms("0"), Some(0));
+        assert_eq!(ms("0 s"), Some(0));
+        let max_days = u64::MAX / 86_400_000;
+        assert_eq!(
+            parse_duration(&format!("{max_days} d")),
+            Some(Duration::from_millis(max_days * 86_400_000))
+        );
+        for bad in [
+            "",
+            "   ",
+            "s",
+            "-1",
+            "-1 s",
+            "+1 s",
+            "1.5 s",
+            "1,5 s",
+            "soon",
+            "5 weeks",
+            "5 fortnights",
+            "1 s 2",
+            "1 2 s",
+            "18446744073709551616",
+            "18446744073709551615 s",
+            &format!("{} d", max_days + 1),
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
     }
 }

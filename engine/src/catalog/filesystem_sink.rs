@@ -28,7 +28,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::filesystem::{FileSystemTable, Format};
+use super::filesystem::FileSystemTable;
+use super::filesystem_options::Format;
 use crate::dataframe::DataFrame;
 use crate::error::{Result, SluiceError};
 

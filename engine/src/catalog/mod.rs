@@ -6,6 +6,7 @@ pub mod csv;
 pub mod datagen;
 pub mod datagen_options;
 pub mod filesystem;
+pub mod filesystem_options;
 pub mod filesystem_sink;
 pub mod memory;
 pub mod nexmark;
