@@ -14,10 +14,12 @@ use arrow::array::{
 };
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ArrowWriter;
 use sluice::catalog::CatalogEntry;
 use sluice::{Session, SessionConfig};
+
+mod common;
+use common::rows;
 
 fn session(partitions: usize, batch_size: usize) -> Session {
     let cfg = SessionConfig {
@@ -41,25 +43,6 @@ fn err(s: &Session, sql: &str) -> String {
         Ok(b) => panic!("expected an error for {sql}, got {} batches", b.len()),
         Err(e) => e.to_string(),
     }
-}
-
-/// Rows as text lines, sorted.
-fn lines(batches: &[RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let fmts: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt"))
-            .collect();
-        for r in 0..b.num_rows() {
-            let v: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
-            out.push(v.join(" | "));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn i64s(b: &RecordBatch, col: usize) -> Vec<i64> {
@@ -183,8 +166,8 @@ fn bounded_parquet_directory_reads_data_files_only() {
     assert_eq!(b.column(1).as_string::<i32>().value(0), "v3");
     let all = run(&s, "SELECT a, b, ts FROM t");
     assert_eq!(
-        lines(&[all]),
-        lines(&[events(0, 100), events(100, 150), events(250, 50)])
+        rows(&[all]),
+        rows(&[events(0, 100), events(100, 150), events(250, 50)])
     );
     let CatalogEntry::Table(t) = s.catalog().get("t").expect("t") else {
         panic!("t is a table");
@@ -196,7 +179,7 @@ fn bounded_parquet_directory_reads_data_files_only() {
         t.describe()
     );
     let plan = run(&s, "EXPLAIN SELECT a FROM t");
-    let text = lines(&[plan]).join("\n");
+    let text = rows(&[plan]).join("\n");
     assert!(
         text.contains("FileSystemScanExec") && text.contains("files=3"),
         "{text}"
@@ -234,7 +217,7 @@ fn bounded_csv_directory_parses_declared_types() {
         got.schema().field(2).data_type(),
         events_schema().field(2).data_type()
     );
-    assert_eq!(lines(&[got]), lines(&[events(0, 100)]));
+    assert_eq!(rows(&[got]), rows(&[events(0, 100)]));
     // A CSV value that does not parse as the declared type names the file.
     std::fs::write(
         dir.path().join("c.csv"),
@@ -383,7 +366,7 @@ fn insert_rolls_part_files_that_read_back_equal() {
             "{format}: only final part files: {files:?}"
         );
         let back = run(&s, "SELECT * FROM sink");
-        assert_eq!(lines(&[back]), lines(&[events(0, 1000)]), "{format}");
+        assert_eq!(rows(&[back]), rows(&[events(0, 1000)]), "{format}");
         // A second INSERT appends new part files.
         run(
             &s,
@@ -540,7 +523,7 @@ fn windows(dir: &Path, partitions: usize, mode: &str, sql: &str) -> Vec<String> 
         .expect("set");
     let df = s.sql(sql).expect("plan");
     assert_eq!(df.is_streaming(), mode == "streaming");
-    lines(&df.collect().unwrap_or_else(|e| panic!("{mode}: {e}")))
+    rows(&df.collect().unwrap_or_else(|e| panic!("{mode}: {e}")))
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! connector: each one that has a streaming form must give, run as a stream, the batch
 //! result of the same SQL over the same events; the others must be refused by name.
 
-use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sluice::{Session, SessionConfig};
+
+mod common;
+use common::rows;
 
 /// The text of `engine/nexmark/{name}.sql` without its comment lines.
 fn sql(name: &str) -> String {
@@ -26,25 +27,6 @@ fn session(events: u64, partitions: usize) -> Session {
         s.sql(stmt).unwrap_or_else(|e| panic!("{stmt}: {e}"));
     }
     s
-}
-
-/// Rows as sorted text lines.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let fmts: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt"))
-            .collect();
-        for r in 0..b.num_rows() {
-            let v: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
-            out.push(v.join(" | "));
-        }
-    }
-    out.sort();
-    out
 }
 
 fn run(s: &Session, mode: &str, q: &str) -> Result<Vec<String>, String> {

@@ -3,9 +3,10 @@
 //! same SQL run as a batch. Plus what only streams have: unbounded sources read until the
 //! reader stops, late rows dropped, and clear errors for what has no streaming form yet.
 
-use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sluice::{Session, SessionConfig};
+
+mod common;
+use common::{lines, rows};
 
 /// Bids with out-of-order event time: row `id` happens at `id * 7` ms minus up to 1.5 s of
 /// jitter; the watermark allows `delay` of disorder.
@@ -33,31 +34,6 @@ fn session(rows: u64, delay: &str, partitions: usize) -> Session {
     ))
     .expect("create bids");
     s
-}
-
-/// Rows as sorted text lines (order-insensitive comparison).
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
-    let mut out = lines(batches);
-    out.sort();
-    out
-}
-
-/// Rows as text lines, in order.
-fn lines(batches: &[RecordBatch]) -> Vec<String> {
-    let opts = FormatOptions::default().with_null("NULL");
-    let mut out = Vec::new();
-    for b in batches {
-        let fmts: Vec<_> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("fmt"))
-            .collect();
-        for r in 0..b.num_rows() {
-            let v: Vec<String> = fmts.iter().map(|f| f.value(r).to_string()).collect();
-            out.push(v.join(" | "));
-        }
-    }
-    out
 }
 
 /// The rows a changelog leaves (`op` first: `+I`/`+U` add a row, `-U`/`-D` remove an

@@ -92,6 +92,19 @@ impl<V: StateValue> ListEntry<V> {
         self.items.clear();
         self.bytes = 0;
     }
+
+    /// Keeps the items `keep` accepts, in order.
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        let mut dropped = 0;
+        self.items.retain(|v| {
+            let k = keep(v);
+            if !k {
+                dropped += v.size_estimate();
+            }
+            k
+        });
+        self.bytes = self.bytes.saturating_sub(dropped);
+    }
 }
 
 impl<V: StateValue> Entry for ListEntry<V> {

@@ -214,6 +214,24 @@ impl<V: StateValue> ListState<V> {
         Ok(())
     }
 
+    /// Keeps only the values `keep` accepts, in place and in order (a list left empty is
+    /// removed); the list's TTL is not refreshed. Returns how many values were dropped.
+    pub fn retain(
+        &self,
+        b: &mut MemoryStateBackend,
+        key: &[u8],
+        ns: &[u8],
+        mut keep: impl FnMut(&V) -> bool,
+    ) -> Result<usize> {
+        let kg = b.key_group(&self.meta, key)?;
+        let t = b.table_mut::<ListEntry<V>>(&self.meta)?;
+        Ok(t.upsert(kg, key, ns, ListEntry::empty, |e| {
+            let before = e.items.len();
+            e.retain(&mut keep);
+            before - e.items.len()
+        }))
+    }
+
     /// Replaces the list (an empty `values` removes it).
     pub fn update(
         &self,

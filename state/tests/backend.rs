@@ -43,6 +43,33 @@ fn value_state_get_update_clear() {
 }
 
 #[test]
+fn list_state_retain_filters_in_place() {
+    let mut b = backend();
+    let list = b
+        .register_list::<i64>(&StateDescriptor::new("nums"))
+        .expect("register");
+    list.add_all(&mut b, b"k", NS, [1, 2, 3, 4]).expect("add");
+    assert_eq!(
+        list.retain(&mut b, b"k", NS, |v| v % 2 == 0)
+            .expect("retain"),
+        2
+    );
+    assert_eq!(list.get(&b, b"k", NS).expect("get"), &[2, 4]);
+    assert_eq!(list.retain(&mut b, b"k", NS, |_| false).expect("retain"), 2);
+    assert_eq!(b.entry_count("nums"), Some(0), "an emptied list is removed");
+    assert_eq!(
+        list.retain(&mut b, b"absent", NS, |_| true)
+            .expect("retain"),
+        0
+    );
+    assert_eq!(
+        b.entry_count("nums"),
+        Some(0),
+        "retain does not create lists"
+    );
+}
+
+#[test]
 fn list_state_add_get_update_clear() {
     let mut b = backend();
     let list = b

@@ -14,7 +14,6 @@
 //! instead of running forever.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow::array::{
     ArrayRef, ArrowPrimitiveType, BooleanArray, PrimitiveArray, RecordBatch, RecordBatchOptions,
@@ -27,10 +26,11 @@ use arrow::datatypes::{
 };
 
 use super::datagen_options::{parse_spec, ColumnGen, ColumnSpec, DatagenSpec};
+use super::generated::{partition_rows, GeneratedStream, Throttle};
 use crate::catalog::TableProvider;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
-use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
+use crate::physical::{ElementStream, ExecNode, TaskContext};
 
 /// Days from 1970-01-01 to 2026-01-01: the fixed "now" random DATE values count back from.
 pub const BASE_DATE_DAYS: i32 = 20_454;
@@ -207,110 +207,31 @@ impl ExecNode for DatagenExec {
         }
         let throttle = (self.spec.rows_per_second > 0)
             .then(|| Throttle::new(self.spec.rows_per_second as f64 / self.partitions as f64));
-        let n = self.partitions as u64;
-        let (next, end, stride) = match self.spec.rows {
-            // A stream deals batches round-robin, so partitions advance through the rows
-            // (and event time) together.
-            rows if ctx.streaming => (
-                partition as u64 * self.batch_rows,
-                rows.unwrap_or(u64::MAX),
-                n * self.batch_rows,
-            ),
-            Some(rows) => {
-                let bound = |p: u64| (u128::from(rows) * u128::from(p) / u128::from(n)) as u64;
-                let start = bound(partition as u64);
-                (start, bound(partition as u64 + 1), 0)
-            }
-            None => {
-                return Err(SluiceError::unsupported(format!(
-                    "table '{}' is unbounded (datagen without 'number-of-rows'): only a \
-                     streaming query can read it (SET 'execution.runtime-mode' = 'streaming' \
-                     or 'automatic'); or set 'number-of-rows'",
-                    self.table
-                )))
-            }
-        };
-        Ok(Box::new(DatagenStream {
-            generator: self.generator.clone(),
-            next,
-            end,
-            batch_rows: self.batch_rows,
-            stride,
+        let range = partition_rows(
+            self.spec.rows,
+            partition,
+            self.partitions,
+            self.batch_rows,
+            ctx.streaming,
+        )
+        .ok_or_else(|| {
+            SluiceError::unsupported(format!(
+                "table '{}' is unbounded (datagen without 'number-of-rows'): only a \
+                 streaming query can read it (SET 'execution.runtime-mode' = 'streaming' \
+                 or 'automatic'); or set 'number-of-rows'",
+                self.table
+            ))
+        })?;
+        let generator = self.generator.clone();
+        Ok(GeneratedStream::boxed(
+            range,
+            self.batch_rows,
             throttle,
-            finished: false,
-        }))
+            move |start, n| generator.batch(start, n as usize),
+        ))
     }
     fn details(&self) -> String {
         format!("table={}, {}", self.table, describe_spec(&self.spec))
-    }
-}
-
-/// Sleeps so a partition emits no more than its share of `rows-per-second`.
-#[derive(Debug)]
-pub(crate) struct Throttle {
-    start: Option<Instant>,
-    rows_per_second: f64,
-    emitted: u64,
-}
-
-impl Throttle {
-    /// A throttle to `rows_per_second` (> 0) whose clock starts at the first wait.
-    pub(crate) fn new(rows_per_second: f64) -> Self {
-        Self {
-            start: None,
-            rows_per_second,
-            emitted: 0,
-        }
-    }
-
-    /// Waits until `rows` more rows may be emitted.
-    pub(crate) fn wait(&mut self, rows: u64) {
-        let start = *self.start.get_or_insert_with(Instant::now);
-        self.emitted += rows;
-        let due = start + Duration::from_secs_f64(self.emitted as f64 / self.rows_per_second);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-    }
-}
-
-/// One partition's rows, batch by batch, then `End`: `[next, end)` in one run (`stride`
-/// 0), or batches of `batch_rows` starting every `stride` rows below `end`.
-struct DatagenStream {
-    generator: Arc<Generator>,
-    next: u64,
-    end: u64,
-    batch_rows: u64,
-    stride: u64,
-    throttle: Option<Throttle>,
-    finished: bool,
-}
-
-impl Iterator for DatagenStream {
-    type Item = Result<Element>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        if self.next >= self.end {
-            self.finished = true;
-            return Some(Ok(Element::End));
-        }
-        let n = self.batch_rows.min(self.end - self.next);
-        let batch = self.generator.batch(self.next, n as usize);
-        self.next = if self.stride == 0 {
-            self.next + n
-        } else {
-            self.next.saturating_add(self.stride)
-        };
-        if batch.is_err() {
-            self.finished = true;
-        } else if let Some(t) = &mut self.throttle {
-            t.wait(n);
-        }
-        Some(batch.map(Element::Batch))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod datagen_options;
 pub mod filesystem;
 pub mod filesystem_options;
 pub mod filesystem_sink;
+pub mod generated;
 pub mod memory;
 pub mod nexmark;
 pub mod nexmark_gen;

@@ -21,12 +21,12 @@ use std::sync::Arc;
 use arrow::array::{RecordBatch, RecordBatchOptions};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 
-use super::datagen::Throttle;
+use super::generated::{partition_rows, GeneratedStream, Throttle};
 use super::nexmark_gen::{EventGen, Kind, DEFAULT_EVENT_TIME_RATE, TOTAL_PROPORTION};
 use crate::catalog::TableProvider;
 use crate::error::{did_you_mean, nearest, Result, SluiceError};
 use crate::logical::expr::Expr;
-use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
+use crate::physical::{ElementStream, ExecNode, TaskContext};
 
 /// SQL type of a Nexmark column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -530,62 +530,50 @@ impl ExecNode for NexmarkExec {
         if partition >= self.partitions {
             return Err(SluiceError::exec("nexmark scan partition out of range"));
         }
-        let n = self.partitions as u64;
-        let (next, end, stride) = match self.spec.rows() {
-            rows if ctx.streaming => (
-                partition as u64 * self.batch_rows,
-                rows.unwrap_or(u64::MAX),
-                n * self.batch_rows,
-            ),
-            Some(rows) => {
-                let bound = |p: u64| (u128::from(rows) * u128::from(p) / u128::from(n)) as u64;
-                (bound(partition as u64), bound(partition as u64 + 1), 0)
-            }
-            None => {
-                return Err(SluiceError::unsupported(format!(
-                    "table '{}' is unbounded (nexmark without 'events'): only a streaming \
-                     query can read it (SET 'execution.runtime-mode' = 'streaming' or \
-                     'automatic'); or set 'events'",
-                    self.table
-                )))
-            }
-        };
-        let throttle =
-            (self.spec.rate > 0).then(|| Throttle::new(rows_per_second(&self.spec) / n as f64));
-        Ok(Box::new(NexmarkStream {
+        let range = partition_rows(
+            self.spec.rows(),
+            partition,
+            self.partitions,
+            self.batch_rows,
+            ctx.streaming,
+        )
+        .ok_or_else(|| {
+            SluiceError::unsupported(format!(
+                "table '{}' is unbounded (nexmark without 'events'): only a streaming \
+                 query can read it (SET 'execution.runtime-mode' = 'streaming' or \
+                 'automatic'); or set 'events'",
+                self.table
+            ))
+        })?;
+        let throttle = (self.spec.rate > 0)
+            .then(|| Throttle::new(rows_per_second(&self.spec) / self.partitions as f64));
+        let rows = NexmarkRows {
             generator: self.generator.clone(),
             schema: self.schema.clone(),
             fields: self.fields.clone(),
             kind: self.spec.kind,
-            next,
-            end,
-            batch_rows: self.batch_rows,
-            stride,
+        };
+        Ok(GeneratedStream::boxed(
+            range,
+            self.batch_rows,
             throttle,
-            finished: false,
-        }))
+            move |start, n| rows.batch(start, n),
+        ))
     }
     fn details(&self) -> String {
         format!("table={}, {}", self.table, describe_spec(&self.spec))
     }
 }
 
-/// One partition's rows, batch by batch, then `End`: rows `[next, end)` in one run
-/// (`stride` 0), or batches of `batch_rows` starting every `stride` rows below `end`.
-struct NexmarkStream {
+/// Builds batches of one table's rows.
+struct NexmarkRows {
     generator: Arc<EventGen>,
     schema: SchemaRef,
     fields: Arc<Vec<Field>>,
     kind: Kind,
-    next: u64,
-    end: u64,
-    batch_rows: u64,
-    stride: u64,
-    throttle: Option<Throttle>,
-    finished: bool,
 }
 
-impl NexmarkStream {
+impl NexmarkRows {
     /// Rows `start..start + n` of the table.
     fn batch(&self, start: u64, n: u64) -> Result<RecordBatch> {
         let events: Vec<u64> = (start..start + n).map(|r| self.kind.event_of(r)).collect();
@@ -601,33 +589,6 @@ impl NexmarkStream {
             columns,
             &opts,
         )?)
-    }
-}
-
-impl Iterator for NexmarkStream {
-    type Item = Result<Element>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        if self.next >= self.end {
-            self.finished = true;
-            return Some(Ok(Element::End));
-        }
-        let n = self.batch_rows.min(self.end - self.next);
-        let batch = self.batch(self.next, n);
-        self.next = if self.stride == 0 {
-            self.next + n
-        } else {
-            self.next.saturating_add(self.stride)
-        };
-        if batch.is_err() {
-            self.finished = true;
-        } else if let Some(t) = &mut self.throttle {
-            t.wait(n);
-        }
-        Some(batch.map(Element::Batch))
     }
 }
 

@@ -15,6 +15,7 @@
 //! has seen no row for the key for that long (wall clock), and later rows of the other
 //! side no longer find them, as in Flink.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -333,20 +334,23 @@ impl TwoInputOperator for JoinOp {
             }
             None => vec![i64::MAX; batch.num_rows()],
         };
+        // One cleanup timer per key and second (registered once per batch).
+        let mut timers: HashSet<(i64, &[u8]), ahash::RandomState> = HashSet::default();
         for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
-            let key = keys.row(i);
+            let key = keys.row(i).data();
             this.rows.add(
                 &mut self.backend,
-                key.as_ref(),
+                key,
                 VOID_NAMESPACE,
                 (drop_at[i], rows.row(i).as_ref().to_vec()),
             )?;
             if drop_at[i] != i64::MAX {
-                self.backend.timers_mut().register_event_time_timer(
-                    round_up_to_second(drop_at[i]),
-                    key.as_ref(),
-                    side_ns(side),
-                )?;
+                let at = round_up_to_second(drop_at[i]);
+                if timers.insert((at, key)) {
+                    self.backend
+                        .timers_mut()
+                        .register_event_time_timer(at, key, side_ns(side))?;
+                }
             }
         }
         Ok(())
@@ -360,15 +364,12 @@ impl TwoInputOperator for JoinOp {
             } else {
                 &self.right
             };
-            let kept: Vec<StoredRow> = side
-                .rows
-                .get(&self.backend, &timer.key, VOID_NAMESPACE)?
-                .iter()
-                .filter(|(drop_at, _)| *drop_at > wm)
-                .cloned()
-                .collect();
-            side.rows
-                .update(&mut self.backend, &timer.key, VOID_NAMESPACE, kept)?;
+            side.rows.retain(
+                &mut self.backend,
+                &timer.key,
+                VOID_NAMESPACE,
+                |(drop_at, _)| *drop_at > wm,
+            )?;
         }
         out.push(Element::Watermark(wm));
         Ok(())
