@@ -48,6 +48,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "date_part",
     "extract",
     "to_timestamp_ltz",
+    "to_timestamp",
     "starts_with",
     "ends_with",
     "replace",
@@ -278,6 +279,17 @@ pub fn resolve(
                 .map(|(a, t)| cast_arg(a, t, &DataType::Int64))
                 .collect();
             (f("to_timestamp_ltz", to_timestamp_ltz), a)
+        }
+        "to_timestamp" => {
+            if args.len() == 2 {
+                return Err(SluiceError::unsupported(
+                    "TO_TIMESTAMP(string, format): only the default format \
+                     'yyyy-MM-dd HH:mm:ss[.SSS]' is supported (call TO_TIMESTAMP(string))",
+                ));
+            }
+            arity(name, &args, 1, 1)?;
+            want_string(name, &types[0])?;
+            (f("to_timestamp", to_timestamp), strings(args))
         }
         other => {
             let hints = crate::error::nearest(other, FUNCTION_NAMES.iter().copied(), 3);
@@ -579,6 +591,21 @@ fn to_timestamp_ltz(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
         .as_primitive::<Int64Type>()
         .unary_opt(|x: i64| x.checked_mul(factor));
     Ok(scalar_like(&a[..1], Arc::new(micros)))
+}
+
+/// `TO_TIMESTAMP(string)`: `yyyy-MM-dd HH:mm:ss[.fraction]` (or with a `T`) as a
+/// TIMESTAMP; a string that is not one is an error, not a NULL.
+fn to_timestamp(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
+    let rows = rows_of(a, n);
+    let v = a[0].clone().into_array(rows)?;
+    let t = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None);
+    let opts = arrow::compute::CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    let out = arrow::compute::cast_with_options(&v, &t, &opts)
+        .map_err(|e| SluiceError::Type(format!("to_timestamp(): {e}")))?;
+    Ok(scalar_like(a, out))
 }
 
 fn date_part_fn(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
