@@ -60,27 +60,37 @@ pub struct SessionConfig {
     /// How long a streaming join keeps a key's rows after that key's last row arrived
     /// (`SET 'table.exec.state.ttl'`, wall-clock time); `None` keeps them forever.
     pub state_ttl: Option<std::time::Duration>,
+    /// How long a source partition may go without data before it is marked idle, so the
+    /// watermark advances without it (`SET 'table.exec.source.idle-timeout'`); `None`:
+    /// never (a quiet partition holds event time back).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl SessionConfig {
     /// Applies `SET 'key' = 'value'`: `execution.runtime-mode` (`streaming`, `batch`,
-    /// `automatic`) or `table.exec.state.ttl` (a duration such as `'1 h'`, `'30 s'`,
-    /// `'500 ms'`, a plain number of milliseconds; `0` = forever).
+    /// `automatic`), `table.exec.state.ttl` or `table.exec.source.idle-timeout` (a
+    /// duration such as `'1 h'`, `'30 s'`, `'500 ms'`, a plain number of milliseconds;
+    /// `0` = never).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "execution.runtime-mode" => self.runtime_mode = value.parse()?,
-            "table.exec.state.ttl" => {
+            "table.exec.state.ttl" | "table.exec.source.idle-timeout" => {
                 let d = parse_duration(value).ok_or_else(|| {
                     format!(
                         "SET '{key}': '{value}' is not a duration (e.g. '1 h', '30 s', '500 ms')"
                     )
                 })?;
-                self.state_ttl = (!d.is_zero()).then_some(d);
+                let d = (!d.is_zero()).then_some(d);
+                if key == "table.exec.state.ttl" {
+                    self.state_ttl = d;
+                } else {
+                    self.idle_timeout = d;
+                }
             }
             other => {
                 return Err(format!(
                     "unknown setting '{other}' (settable: 'execution.runtime-mode', \
-                     'table.exec.state.ttl')"
+                     'table.exec.state.ttl', 'table.exec.source.idle-timeout')"
                 ))
             }
         }
@@ -121,6 +131,7 @@ impl Default for SessionConfig {
             memory_limit: None,
             runtime_mode: RuntimeMode::Automatic,
             state_ttl: None,
+            idle_timeout: None,
         }
     }
 }

@@ -547,3 +547,49 @@ fn streaming_windows_over_files_equal_batch() {
     let rows = windows(dir.path(), 2, "streaming", "SELECT a FROM ev");
     assert_eq!(rows.len(), 2000);
 }
+
+/// The first result batch of `sql` on `s` as sorted lines, if one arrives within `wait`.
+fn first_batch(s: &Session, sql: &str, wait: Duration) -> Option<Vec<String>> {
+    let it = s.sql(sql).expect("plan").execute_iter().expect("stream");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for b in it {
+            if tx.send(b).is_err() {
+                return;
+            }
+        }
+    });
+    rx.recv_timeout(wait)
+        .ok()
+        .map(|b| rows(&[b.expect("batch")]))
+}
+
+#[test]
+fn an_idle_partition_stalls_windows_unless_an_idle_timeout_is_set() {
+    let _armed = watchdog(120, "an_idle_partition_stalls_windows");
+    let dir = tempfile::tempdir().expect("tmp");
+    // One file, two partitions: partition 1 never gets a file.
+    publish(dir.path(), "f-000.parquet", &events(0, 400));
+    let s = session(2, 64);
+    s.sql(&format!(
+        "CREATE TABLE ev (a BIGINT, b VARCHAR, ts TIMESTAMP(3),
+            WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+         ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'parquet',
+                 'source.monitor-interval' = '50 ms')",
+        dir.path().display()
+    ))
+    .expect("create");
+    let sql = "SELECT window_start, COUNT(*) AS n
+               FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+               GROUP BY window_start, window_end";
+    assert_eq!(
+        first_batch(&s, sql, Duration::from_millis(1500)),
+        None,
+        "the quiet partition holds the watermark back"
+    );
+    s.sql("SET 'table.exec.source.idle-timeout' = '200 ms'")
+        .expect("set");
+    let got = first_batch(&s, sql, Duration::from_secs(30)).expect("a window fires");
+    // Events run from -0.4 s (jitter) to 40 s: the earliest window, [-10 s, 0), fires first.
+    assert!(got[0].starts_with("1969-12-31T23:59:50 | "), "{got:?}");
+}

@@ -532,6 +532,8 @@ impl ExecNode for FileScanExec {
             ctx: ctx.clone(),
             source,
             current: None,
+            last_data: Instant::now(),
+            idle: false,
             done: false,
         }))
     }
@@ -577,8 +579,8 @@ struct DiscoveryState {
 
 impl Discovery {
     /// Takes file `index` in discovery order, waiting (listing the directory every
-    /// interval) until there is one.
-    fn wait_for(&self, index: usize) -> Result<Entry> {
+    /// interval) until there is one, or until `deadline` (then `None`).
+    fn wait_for(&self, index: usize, deadline: Option<Instant>) -> Result<Option<Entry>> {
         loop {
             let wait = {
                 let mut st = self
@@ -586,7 +588,7 @@ impl Discovery {
                     .lock()
                     .map_err(|_| SluiceError::exec("filesystem scan lock poisoned"))?;
                 if let Some(e) = st.files.get_mut(index) {
-                    return e.take().ok_or_else(|| {
+                    return e.take().map(Some).ok_or_else(|| {
                         SluiceError::exec("internal: a monitored file was taken twice")
                     });
                 }
@@ -600,7 +602,11 @@ impl Discovery {
                     st.next_listing = now + self.interval;
                     continue;
                 }
-                st.next_listing - now
+                if deadline.is_some_and(|d| now >= d) {
+                    return Ok(None);
+                }
+                let next = st.next_listing - now;
+                deadline.map_or(next, |d| next.min(d - now))
             };
             std::thread::sleep(wait);
         }
@@ -626,26 +632,47 @@ struct FileStream {
     ctx: Arc<TaskContext>,
     source: Source,
     current: Option<FileBatches>,
+    /// When the partition last produced rows (or started).
+    last_data: Instant,
+    /// Whether it has said it is idle since.
+    idle: bool,
     done: bool,
 }
 
+/// What a partition reads next.
+enum NextFile {
+    File(BoundFile),
+    /// A monitored partition found no file within the idle timeout.
+    Idle,
+    /// A bounded partition has read all its files.
+    Done,
+}
+
 impl FileStream {
-    /// The partition's next file; `None` when a bounded scan has read all of its own.
-    fn next_file(&mut self) -> Result<Option<BoundFile>> {
+    /// The partition's next file. A monitored partition that waits longer than the idle
+    /// timeout (`table.exec.source.idle-timeout`) says so once.
+    fn next_file(&mut self) -> Result<NextFile> {
         match &mut self.source {
-            Source::Fixed(files) => Ok(files.pop_front()),
+            Source::Fixed(files) => Ok(files.pop_front().map_or(NextFile::Done, NextFile::File)),
             Source::Monitored {
                 discovery,
                 next,
                 stride,
             } => {
-                let entry = discovery.wait_for(*next)?;
+                let deadline = match (self.idle, self.ctx.config.idle_timeout) {
+                    (false, Some(t)) => Some(self.last_data + t),
+                    _ => None,
+                };
+                let Some(entry) = discovery.wait_for(*next, deadline)? else {
+                    self.idle = true;
+                    return Ok(NextFile::Idle);
+                };
                 *next += *stride;
                 match entry {
-                    Entry::Bound(f) => Ok(Some(f)),
+                    Entry::Bound(f) => Ok(NextFile::File(f)),
                     Entry::New(p) => {
                         bind_file(&self.spec.table, &self.spec.declared, self.spec.format, &p)
-                            .map(Some)
+                            .map(NextFile::File)
                     }
                 }
             }
@@ -657,7 +684,10 @@ impl FileStream {
             if let Some(file) = &mut self.current {
                 match file.stream.next().transpose()? {
                     Some(Element::Batch(b)) => {
-                        return Ok(Some(Element::Batch(self.spec.adapt(file, &b)?)))
+                        let b = self.spec.adapt(file, &b)?;
+                        self.last_data = Instant::now();
+                        self.idle = false;
+                        return Ok(Some(Element::Batch(b)));
                     }
                     Some(Element::End) | None => self.current = None,
                     Some(_) => {}
@@ -665,8 +695,9 @@ impl FileStream {
                 continue;
             }
             match self.next_file()? {
-                Some(f) => self.current = Some(self.spec.open(&f, &self.ctx)?),
-                None => return Ok(Some(Element::End)),
+                NextFile::File(f) => self.current = Some(self.spec.open(&f, &self.ctx)?),
+                NextFile::Idle => return Ok(Some(Element::Idle)),
+                NextFile::Done => return Ok(Some(Element::End)),
             }
         }
     }
@@ -680,7 +711,7 @@ impl Iterator for FileStream {
             return None;
         }
         let r = self.step();
-        if !matches!(r, Ok(Some(Element::Batch(_)))) {
+        if !matches!(r, Ok(Some(Element::Batch(_) | Element::Idle))) {
             self.done = true;
         }
         r.transpose()

@@ -55,6 +55,10 @@ pub enum Element {
     Watermark(i64),
     /// Checkpoint barrier with its id.
     Barrier(u64),
+    /// The source has had no data for the idle timeout (`table.exec.source.idle-timeout`):
+    /// watermark alignment downstream ignores this input until it sends data or a
+    /// watermark again, so one quiet partition does not hold event time back.
+    Idle,
     /// The input has ended; nothing follows.
     End,
 }
@@ -211,6 +215,7 @@ impl OperatorStream {
             Some(Element::Batch(b)) => self.op.process_batch(b, &mut self.scratch)?,
             Some(Element::Watermark(ts)) => self.op.on_watermark(ts, &mut self.scratch)?,
             Some(Element::Barrier(id)) => self.op.on_barrier(id, &mut self.scratch)?,
+            Some(Element::Idle) => self.scratch.push(Element::Idle),
         }
         self.buf.extend(self.scratch.drain(..));
         Ok(())
@@ -258,7 +263,7 @@ pub fn collect_stream(stream: ElementStream) -> Result<Vec<RecordBatch>> {
                 }
             }
             Element::End => break,
-            Element::Watermark(_) | Element::Barrier(_) => {}
+            Element::Watermark(_) | Element::Barrier(_) | Element::Idle => {}
         }
     }
     Ok(out)
@@ -399,6 +404,7 @@ mod tests {
                 Element::Batch(b.clone()),
                 Element::Watermark(10),
                 Element::Barrier(7),
+                Element::Idle,
                 Element::Batch(b),
                 Element::End,
             ]
@@ -410,10 +416,11 @@ mod tests {
                 Element::Batch(b) => format!("B{}", b.num_rows()),
                 Element::Watermark(t) => format!("W{t}"),
                 Element::Barrier(i) => format!("C{i}"),
+                Element::Idle => "I".into(),
                 Element::End => "E".into(),
             })
             .collect();
-        assert_eq!(kinds, vec!["B4", "W10", "C7", "B4", "E"]);
+        assert_eq!(kinds, vec!["B4", "W10", "C7", "I", "B4", "E"]);
     }
 
     /// Emits each input batch in one-row chunks, and after the input ends, as many
@@ -480,6 +487,7 @@ mod tests {
                 }
                 Element::Watermark(t) => format!("W{t}"),
                 Element::Barrier(i) => format!("C{i}"),
+                Element::Idle => "I".into(),
                 Element::End => "E".into(),
             })
             .collect();

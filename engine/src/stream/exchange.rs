@@ -241,13 +241,7 @@ impl ExecNode for StreamExchangeExec {
             .and_then(|v| v.get_mut(partition).and_then(Option::take))
             .ok_or_else(|| SluiceError::exec("stream exchange partition already taken"))?;
         let producers = self.input.output_partitions();
-        Ok(Box::new(Aligner {
-            rx,
-            watermarks: vec![i64::MIN; producers],
-            ended: 0,
-            emitted: i64::MIN,
-            done: false,
-        }))
+        Ok(Box::new(Aligner::new(rx, producers)))
     }
     fn metrics(&self) -> String {
         format!(
@@ -262,13 +256,40 @@ impl ExecNode for StreamExchangeExec {
     }
 }
 
-/// A consumer: data as it arrives, the minimum watermark over producers, `End` after all.
+/// A consumer: data as it arrives, the minimum watermark over the producers that are not
+/// idle (see [`Aligner::aligned`]), `End` after all.
 struct Aligner {
     rx: Receiver<Message>,
     watermarks: Vec<i64>,
+    idle: Vec<bool>,
     ended: usize,
     emitted: i64,
     done: bool,
+}
+
+impl Aligner {
+    /// Aligns what `producers` producers send on `rx`.
+    fn new(rx: Receiver<Message>, producers: usize) -> Self {
+        Self {
+            rx,
+            watermarks: vec![i64::MIN; producers],
+            idle: vec![false; producers],
+            ended: 0,
+            emitted: i64::MIN,
+            done: false,
+        }
+    }
+
+    /// The aligned watermark: the minimum over active producers; when every producer is
+    /// idle, the maximum over all (as Flink's watermark valve does: what each said last
+    /// still holds, and nothing older is coming).
+    fn aligned(&self) -> Option<i64> {
+        let active = self.watermarks.iter().zip(&self.idle).filter(|(_, i)| !**i);
+        active
+            .map(|(w, _)| *w)
+            .min()
+            .or_else(|| self.watermarks.iter().copied().max())
+    }
 }
 
 impl Iterator for Aligner {
@@ -287,11 +308,22 @@ impl Iterator for Aligner {
                     self.done = true;
                     return Some(Err(e));
                 }
-                Ok(Element::Batch(b)) => return Some(Ok(Element::Batch(b))),
+                Ok(Element::Batch(b)) => {
+                    self.idle[p] = false;
+                    return Some(Ok(Element::Batch(b)));
+                }
                 Ok(Element::Barrier(id)) => return Some(Ok(Element::Barrier(id))),
-                Ok(Element::Watermark(w)) => w,
+                Ok(Element::Idle) => {
+                    self.idle[p] = true;
+                    self.watermarks[p]
+                }
+                Ok(Element::Watermark(w)) => {
+                    self.idle[p] = false;
+                    w
+                }
                 Ok(Element::End) => {
                     self.ended += 1;
+                    self.idle[p] = false;
                     i64::MAX
                 }
             };
@@ -300,12 +332,68 @@ impl Iterator for Aligner {
                 self.done = true;
                 return Some(Ok(Element::End));
             }
-            let min = self.watermarks.iter().copied().min().unwrap_or(i64::MIN);
-            if min > self.emitted {
-                self.emitted = min;
-                return Some(Ok(Element::Watermark(min)));
+            match self.aligned() {
+                Some(min) if min > self.emitted => {
+                    self.emitted = min;
+                    return Some(Ok(Element::Watermark(min)));
+                }
+                _ => {}
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watermarks(sent: Vec<(usize, Element)>) -> Vec<i64> {
+        let (tx, rx) = sync_channel(sent.len() + 1);
+        for (p, e) in sent {
+            tx.send((p, Ok(e))).expect("send");
+        }
+        drop(tx);
+        Aligner::new(rx, 2)
+            .map_while(|e| e.ok())
+            .filter_map(|e| match e {
+                Element::Watermark(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_idle_producer_does_not_hold_the_watermark_back() {
+        use Element::*;
+        // Producer 1 is silent: no watermark passes producer 0's alone.
+        assert_eq!(
+            watermarks(vec![(0, Watermark(10)), (0, Watermark(20))]),
+            Vec::<i64>::new()
+        );
+        // Once it says it is idle, producer 0's watermarks pass; when it sends again, it
+        // counts again.
+        assert_eq!(
+            watermarks(vec![
+                (0, Watermark(10)),
+                (1, Idle),
+                (0, Watermark(20)),
+                (1, Watermark(15)),
+                (0, Watermark(30)),
+                (1, Watermark(40)),
+            ]),
+            vec![10, 20, 30]
+        );
+        // All idle: the latest watermark any producer sent holds.
+        assert_eq!(watermarks(vec![(0, Idle), (1, Idle)]), Vec::<i64>::new());
+        assert_eq!(
+            watermarks(vec![
+                (0, Watermark(30)),
+                (0, Idle),
+                (1, Watermark(5)),
+                (1, Idle)
+            ]),
+            vec![5, 30]
+        );
     }
 }

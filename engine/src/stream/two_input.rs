@@ -1,8 +1,8 @@
 //! Operators with two inputs (stream joins): each input is drained by its own thread into
 //! one bounded channel, so the operator sees both sides' elements in arrival order and a
 //! slow operator holds both inputs back. Watermarks are aligned: the operator's event time
-//! is the minimum of the two sides' (an ended side counts as the end of time), and it is
-//! forwarded only when it advances. The output ends once both inputs have ended.
+//! is the minimum of the two sides' (an ended side counts as the end of time, an idle one
+//! is left out until it sends again), and it is forwarded only when it advances. The output ends once both inputs have ended.
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -76,6 +76,7 @@ pub fn two_input_stream(
         out: Vec::new(),
         buf: VecDeque::new(),
         watermarks: [i64::MIN; 2],
+        idle: [false; 2],
         ended: [false; 2],
         emitted: i64::MIN,
         done: false,
@@ -88,6 +89,7 @@ struct TwoInputStream<O> {
     out: Vec<Element>,
     buf: VecDeque<Element>,
     watermarks: [i64; 2],
+    idle: [bool; 2],
     ended: [bool; 2],
     /// The last watermark forwarded.
     emitted: i64,
@@ -103,13 +105,21 @@ impl<O: TwoInputOperator> TwoInputStream<O> {
         };
         let i = side.index();
         match el? {
-            Element::Batch(b) => self.op.process_batch(side, b, &mut self.out)?,
+            Element::Batch(b) => {
+                self.idle[i] = false;
+                self.op.process_batch(side, b, &mut self.out)?
+            }
             Element::Watermark(ts) => {
+                self.idle[i] = false;
                 self.watermarks[i] = self.watermarks[i].max(ts);
                 self.align()?;
             }
             // Checkpoints are not implemented: there is nothing to align barriers for.
             Element::Barrier(_) => {}
+            Element::Idle => {
+                self.idle[i] = true;
+                self.align()?;
+            }
             Element::End => {
                 self.ended[i] = true;
                 self.watermarks[i] = i64::MAX;
@@ -125,9 +135,15 @@ impl<O: TwoInputOperator> TwoInputStream<O> {
         Ok(())
     }
 
-    /// Forwards the minimum of the two sides' watermarks when it advanced.
+    /// Forwards the minimum of the two sides' watermarks (an idle side's left out) when it
+    /// advanced.
     fn align(&mut self) -> Result<()> {
-        let wm = self.watermarks[0].min(self.watermarks[1]);
+        // As the exchange aligns: when both sides are idle, the later watermark holds.
+        let active = (0..2).filter(|&i| !self.idle[i] || self.ended[i]);
+        let wm = active
+            .map(|i| self.watermarks[i])
+            .min()
+            .unwrap_or(self.watermarks[0].max(self.watermarks[1]));
         if wm > self.emitted {
             self.emitted = wm;
             self.op.on_watermark(wm, &mut self.out)?;
