@@ -64,6 +64,9 @@ pub struct SessionConfig {
     /// watermark advances without it (`SET 'table.exec.source.idle-timeout'`); `None`:
     /// never (a quiet partition holds event time back).
     pub idle_timeout: Option<std::time::Duration>,
+    /// Set by [`crate::Session::submit`]: once it is `true`, the job's query stops at its
+    /// next result batch.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl SessionConfig {
@@ -132,6 +135,7 @@ impl Default for SessionConfig {
             runtime_mode: RuntimeMode::Automatic,
             state_ttl: None,
             idle_timeout: None,
+            cancel: None,
         }
     }
 }

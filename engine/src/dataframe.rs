@@ -2,6 +2,7 @@
 //! them.
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -328,13 +329,17 @@ impl DataFrame {
             )) as Arc<dyn ExecNode>
         };
         let stream = gathered.execute(0, ctx)?;
-        Ok(stream.filter_map(move |el| match el {
-            Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
-                Some(crate::physical::with_schema(&schema, b))
-            }
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        }))
+        let cancel = self.config.cancel.clone();
+        let live = move || cancel.as_ref().is_none_or(|c| !c.load(Ordering::Relaxed));
+        Ok(stream
+            .take_while(move |_| live())
+            .filter_map(move |el| match el {
+                Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
+                    Some(crate::physical::with_schema(&schema, b))
+                }
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            }))
     }
 
     /// Runs the query, yielding batches as they are produced. Dropping the stream cancels

@@ -41,4 +41,4 @@ pub use logical::expr::{
     SortExpr,
 };
 pub use logical::plan::JoinType;
-pub use session::Session;
+pub use session::{Job, Session};

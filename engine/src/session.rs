@@ -2,6 +2,9 @@
 //! statements and starts DataFrames. Everything runs in the calling process.
 
 mod insert;
+mod job;
+
+pub use job::Job;
 
 use std::path::Path;
 use std::sync::Arc;

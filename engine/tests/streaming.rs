@@ -495,3 +495,53 @@ fn interval_join_equals_batch_and_shows_its_bounds() {
     let swapped = plan.contains("interval: -500000µs <=") && plan.contains("<= 1000000µs");
     assert!(as_written || swapped, "{plan}");
 }
+
+#[test]
+fn a_submitted_insert_runs_until_cancelled() {
+    let s = Session::new();
+    s.sql(
+        "CREATE TABLE events (id BIGINT, k BIGINT, ts AS TO_TIMESTAMP_LTZ(id, 3),
+           WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+         ) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence',
+           'fields.id.start' = '0', 'fields.id.end' = '9223372036854775806',
+           'fields.k.min' = '1', 'fields.k.max' = '5')",
+    )
+    .expect("source");
+    s.sql("CREATE TABLE sink (ws TIMESTAMP, k BIGINT, n BIGINT) WITH ('connector' = 'blackhole')")
+        .expect("sink");
+    // The sequence makes the table bounded (but too long to finish): run it as a stream.
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let job = s
+        .submit(
+            "INSERT INTO sink SELECT window_start, k, COUNT(*)
+             FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+             GROUP BY window_start, window_end, k",
+        )
+        .expect("submit");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        !job.is_finished(),
+        "an INSERT from an unbounded source keeps running"
+    );
+    job.cancel();
+    // Bounded wait: a cancel that does not work fails the test instead of hanging it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !job.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(job.is_finished(), "the cancelled job stops");
+    let out = job.wait().expect("cancelled job");
+    let written: i64 = rows(&out)[0].parse().expect("count");
+    assert!(written > 0, "windows were written before the cancel");
+    // A bounded INSERT submitted runs to its end.
+    let s = session(2000, "2", 2);
+    s.sql("CREATE TABLE bh (n BIGINT) WITH ('connector' = 'blackhole')")
+        .expect("sink");
+    let out = s
+        .submit("INSERT INTO bh SELECT id FROM bids")
+        .expect("submit")
+        .wait()
+        .expect("bounded job");
+    assert_eq!(rows(&out), ["2000"]);
+}

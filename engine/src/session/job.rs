@@ -1,0 +1,59 @@
+//! Jobs: a statement run on its own thread, with a handle to wait for it or cancel it; for
+//! an `INSERT INTO sink SELECT ...` over an unbounded source, which never ends by itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+
+use super::Session;
+use crate::error::{Result, SluiceError};
+
+/// A running statement (see [`Session::submit`]).
+#[derive(Debug)]
+pub struct Job {
+    cancel: Arc<AtomicBool>,
+    handle: JoinHandle<Result<Vec<RecordBatch>>>,
+}
+
+impl Job {
+    /// Asks the job to stop. Its query stops at its next result batch (for a windowed
+    /// query, the next window that fires); what was written before stays written.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// True once the statement has finished (ended, failed or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Waits for the statement and returns its result (an INSERT's row count).
+    pub fn wait(self) -> Result<Vec<RecordBatch>> {
+        self.handle
+            .join()
+            .map_err(|_| SluiceError::exec("the job's thread panicked"))?
+    }
+}
+
+impl Session {
+    /// Runs the statement `sql` (typically `INSERT INTO sink SELECT ...`) on its own
+    /// thread and returns a handle to it. The statement sees this session's tables and
+    /// settings; a `SET` inside it does not change this session's.
+    pub fn submit(&self, sql: &str) -> Result<Job> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut config = self.config();
+        config.cancel = Some(cancel.clone());
+        let session = Session {
+            catalog: self.catalog.clone(),
+            config: Arc::new(Mutex::new(config)),
+        };
+        let sql = sql.to_string();
+        let handle = std::thread::Builder::new()
+            .name("sluice-job".into())
+            .spawn(move || session.sql(&sql)?.collect())
+            .map_err(|e| SluiceError::exec(format!("cannot start a job thread: {e}")))?;
+        Ok(Job { cancel, handle })
+    }
+}
