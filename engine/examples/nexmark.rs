@@ -17,13 +17,14 @@ use std::time::Instant;
 use arrow::array::AsArray;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use sluice::catalog::datagen::BASE_TIMESTAMP_MICROS;
+use sluice::catalog::nexmark_gen::DEFAULT_EVENT_TIME_RATE;
 use sluice::{Session, SessionConfig, SluiceError};
 
 const QUERIES: [&str; 9] = ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7", "q8"];
 
 /// Event time advances by this many microseconds per event (the connector's default
-/// event-time rate of 10 000 events/s).
-const MICROS_PER_EVENT: i64 = 100;
+/// event-time rate).
+const MICROS_PER_EVENT: i64 = 1_000_000 / DEFAULT_EVENT_TIME_RATE as i64;
 
 struct Args {
     events: u64,

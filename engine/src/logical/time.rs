@@ -4,8 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field};
+use arrow::array::AsArray;
+use arrow::datatypes::{DataType, Field, IntervalMonthDayNanoType};
 
+use super::expr::Scalar;
 use super::plan::LogicalPlan;
 use super::schema::{PlanSchema, QField};
 use crate::error::{Result, SluiceError};
@@ -172,6 +174,17 @@ impl LogicalPlan {
             schema: PlanSchema::new(fields),
         })
     }
+}
+
+/// The microseconds of a constant interval of fixed length (days and smaller units).
+pub fn interval_scalar_micros(s: &Scalar) -> Option<i64> {
+    let v = s.0.as_primitive_opt::<IntervalMonthDayNanoType>()?.value(0);
+    if v.months != 0 {
+        return None; // months have no fixed length
+    }
+    i64::from(v.days)
+        .checked_mul(86_400_000_000)?
+        .checked_add(v.nanoseconds / 1000)
 }
 
 #[cfg(test)]

@@ -220,7 +220,7 @@ pub fn interval_micros(e: &ast::Expr) -> Option<i64> {
     let Ok(Expr::Literal(lit)) = interval_expr(iv) else {
         return None;
     };
-    crate::stream::interval::interval_scalar_micros(&lit)
+    crate::logical::time::interval_scalar_micros(&lit)
 }
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //! interval), the range `lower <= l.ts - r.ts <= upper`. The join uses it to drop rows no
 //! future row of the other side can match once the watermark has passed them.
 
-use arrow::array::AsArray;
-use arrow::datatypes::{DataType, IntervalMonthDayNanoType};
+use arrow::datatypes::DataType;
 
 use crate::error::Result;
-use crate::logical::expr::{BinaryOp, Column, Expr, Scalar};
+use crate::logical::expr::{split_conjunction, BinaryOp, Column, Expr};
 use crate::logical::schema::PlanSchema;
+use crate::logical::time::interval_scalar_micros;
 use crate::physical::expr::{create_physical_expr, PhysExpr};
 
 /// `lower <= left - right <= upper`, in microseconds, between two time columns.
@@ -23,17 +23,6 @@ pub struct TimeBounds {
     pub lower: Option<i64>,
     /// Largest `left - right` that can match (`None`: unbounded).
     pub upper: Option<i64>,
-}
-
-/// The microseconds of a constant interval of fixed length (days and smaller units).
-pub fn interval_scalar_micros(s: &Scalar) -> Option<i64> {
-    let v = s.0.as_primitive_opt::<IntervalMonthDayNanoType>()?.value(0);
-    if v.months != 0 {
-        return None; // months have no fixed length
-    }
-    i64::from(v.days)
-        .checked_mul(86_400_000_000)?
-        .checked_add(v.nanoseconds / 1000)
 }
 
 /// Which input a time column belongs to.
@@ -86,25 +75,11 @@ fn term(e: &Expr, ls: &PlanSchema, rs: &PlanSchema) -> Option<Term> {
     }
 }
 
-fn conjuncts(e: &Expr, out: &mut Vec<Expr>) {
-    match e {
-        Expr::Binary {
-            left,
-            op: BinaryOp::And,
-            right,
-        } => {
-            conjuncts(left, out);
-            conjuncts(right, out);
-        }
-        other => out.push(other.clone()),
-    }
-}
-
 /// The time bounds `filter` (over the joined schema of `ls` and `rs`) puts on one left and
 /// one right time column, if any.
 pub fn time_bounds(filter: &Expr, ls: &PlanSchema, rs: &PlanSchema) -> Result<Option<TimeBounds>> {
     let mut parts = Vec::new();
-    conjuncts(filter, &mut parts);
+    split_conjunction(filter.clone(), &mut parts);
     let mut found: Option<(Column, Column, Option<i64>, Option<i64>)> = None;
     for p in parts {
         let Expr::Binary { left, op, right } = p else {
