@@ -91,6 +91,12 @@ pub enum CliError {
         /// The operating-system error.
         source: std::io::Error,
     },
+    /// The statement was cancelled with Ctrl-C (its partial result is not shown).
+    #[error("query cancelled (Ctrl-C)")]
+    Cancelled,
+    /// The Ctrl-C handler could not be installed.
+    #[error("cannot handle Ctrl-C: {0}")]
+    Signal(std::io::Error),
     /// `-c` or `-f` held nothing but whitespace and comments.
     #[error("no statement to run")]
     NoStatement,
@@ -184,6 +190,7 @@ fn run_sql(args: SqlArgs) -> Result<(), CliError> {
         }
     })?;
 
+    shell::cancel_on_interrupt(&session)?;
     let script = match (&args.command, &args.file) {
         (Some(sql), _) => sql.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|source| CliError::Script {

@@ -9,6 +9,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
@@ -212,20 +214,49 @@ fn execute_planned(
     })
 }
 
+/// Makes Ctrl-C (SIGINT) cancel the running statement instead of killing the process: it
+/// sets `session`'s cancel flag, which [`run_statement`] clears before each statement. A
+/// second Ctrl-C while the flag is still set (a query that does not stop) exits.
+pub fn cancel_on_interrupt(session: &Session) -> Result<(), CliError> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let sigint = signal_hook::consts::SIGINT;
+    signal_hook::flag::register_conditional_shutdown(sigint, 130, flag.clone())
+        .map_err(CliError::Signal)?;
+    signal_hook::flag::register(sigint, flag.clone()).map_err(CliError::Signal)?;
+    session.set_cancel_flag(Some(flag));
+    Ok(())
+}
+
+/// True once the statement running in `session` has been cancelled (Ctrl-C).
+fn cancelled(session: &Session) -> bool {
+    session
+        .config()
+        .cancel
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+}
+
 /// Runs one statement and writes its result to `out`; returns the summary line. A
-/// streaming query's rows are written as its windows fire, until its sources end (an
-/// unbounded one runs until the process is interrupted, e.g. Ctrl-C).
+/// streaming query's rows are written as its windows fire, until its sources end or
+/// Ctrl-C cancels it (see [`cancel_on_interrupt`]): the rows written stay, and the summary
+/// says it was cancelled. A cancelled batch query fails with [`CliError::Cancelled`]
+/// rather than print a partial result.
 pub fn run_statement(
     session: &Session,
     statement: &Statement,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> Result<String, CliError> {
+    if let Some(flag) = session.config().cancel {
+        flag.store(false, Ordering::Relaxed);
+    }
     let started = Instant::now();
     let df = session.sql(&statement.positioned_text())?;
     let schema = df.result_schema();
     if !df.is_streaming() || schema.fields().is_empty() {
         let result = execute_planned(df, started)?;
+        if cancelled(session) {
+            return Err(CliError::Cancelled);
+        }
         write_result(out, format, &result.schema, &result.batches)?;
         return Ok(result.summary());
     }
@@ -236,15 +267,21 @@ pub fn run_statement(
         write_streamed(out, format, &schema, &batch, i == 0)?;
         out.flush()?;
     }
+    let how = if cancelled(session) {
+        " (cancelled)"
+    } else {
+        ""
+    };
     Ok(format!(
-        "{rows} rows streamed in {:.3} s",
+        "{rows} rows streamed in {:.3} s{how}",
         started.elapsed().as_secs_f64()
     ))
 }
 
 /// Runs every statement in `text` once, writing each result to `out` in `format`.
 ///
-/// Stops at the first failing statement and returns its error. In table format the
+/// Stops at the first failing or cancelled statement and returns its error
+/// ([`CliError::Cancelled`] after a cancelled stream). In table format the
 /// row-count and timing line of each statement goes to stderr; CSV and JSON output stays
 /// free of anything but data.
 pub fn run_script(
@@ -262,6 +299,9 @@ pub fn run_script(
         out.flush()?;
         if format == OutputFormat::Table {
             eprintln!("{summary}");
+        }
+        if cancelled(session) {
+            return Err(CliError::Cancelled);
         }
     }
     Ok(())
@@ -297,7 +337,7 @@ Enter SQL statements ending with ';' (they may span several lines).
   \\q, quit, exit   leave the shell (or press Ctrl-D)
   \\d               list tables
   \\?               this help
-  Ctrl-C           discard the statement being typed";
+  Ctrl-C           discard the statement being typed, or cancel the running one";
 
 fn history_path() -> Option<PathBuf> {
     std::env::var_os("HOME")
@@ -412,6 +452,10 @@ fn run_interactive(session: &Session, statements: Vec<Statement>, format: Output
         });
         if let Err(e) = printed {
             eprintln!("Error: {e}");
+            return;
+        }
+        if cancelled(session) {
+            // Ctrl-C also drops the statements typed after the cancelled one.
             return;
         }
     }

@@ -246,3 +246,71 @@ fn streaming_group_by_prints_its_changelog_and_print_sink_shows_row_kinds() {
     assert!(lines.iter().any(|l| l.starts_with("-U[")), "{out}");
     assert!(lines.iter().any(|l| l.starts_with("+U[")), "{out}");
 }
+
+/// Sends SIGINT to `child` and waits (at most 30 s) for it to exit.
+fn interrupt_and_wait(mut child: std::process::Child) -> Output {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -INT failed");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sluice did not stop after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+const HOURLY_WINDOWS: &str = "CREATE TABLE t (id BIGINT, ts AS TO_TIMESTAMP_LTZ(id, 3),
+      WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'rows-per-second' = '1000');
+    SELECT window_start, COUNT(*) AS n FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts),
+      INTERVAL '1' HOUR)) GROUP BY window_start, window_end;";
+
+#[test]
+fn ctrl_c_in_the_shell_cancels_the_running_query_and_the_shell_goes_on() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["sql", "--format", "csv"])
+        .env("HOME", std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice starts");
+    // An unbounded query with no result due for an hour, then one that must still run.
+    let input = format!("{HOURLY_WINDOWS}\nSELECT 42 AS answer;\n");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let o = interrupt_and_wait(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("0 rows streamed in "), "{out}");
+    assert!(out.contains("(cancelled)"), "{out}");
+    assert!(
+        out.contains("answer\n42\n"),
+        "the shell goes on after Ctrl-C: {out}"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_a_one_shot_streaming_run_with_an_error() {
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["sql", "--format", "csv", "-c", HOURLY_WINDOWS])
+        .env("HOME", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let o = interrupt_and_wait(child);
+    assert!(!o.status.success(), "a cancelled script fails");
+    assert!(stderr(&o).contains("query cancelled"), "{}", stderr(&o));
+}

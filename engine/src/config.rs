@@ -64,8 +64,9 @@ pub struct SessionConfig {
     /// watermark advances without it (`SET 'table.exec.source.idle-timeout'`); `None`:
     /// never (a quiet partition holds event time back).
     pub idle_timeout: Option<std::time::Duration>,
-    /// Set by [`crate::Session::submit`]: once it is `true`, the job's query stops at its
-    /// next result batch.
+    /// Set by [`crate::Session::submit`] and [`crate::Session::set_cancel_flag`]: once it
+    /// is `true`, the query's sources stop (with [`crate::SluiceError::Cancelled`]) and
+    /// its result ends.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 

@@ -332,7 +332,7 @@ impl DataFrame {
         let cancel = self.config.cancel.clone();
         let live = move || cancel.as_ref().is_none_or(|c| !c.load(Ordering::Relaxed));
         Ok(stream
-            .take_while(move |_| live())
+            .take_while(move |el| live() && !matches!(el, Err(SluiceError::Cancelled)))
             .filter_map(move |el| match el {
                 Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
                     Some(crate::physical::with_schema(&schema, b))

@@ -52,6 +52,10 @@ pub enum SluiceError {
     /// An exchange between partitions failed.
     #[error("exchange error: {0}")]
     Shuffle(#[from] sluice_flight_shuffle::ShuffleError),
+    /// The query was cancelled (a [`crate::Job`] or the shell's Ctrl-C); raised by its
+    /// sources, it ends the result stream early instead of failing it.
+    #[error("query cancelled")]
+    Cancelled,
     /// Keyed state of a streaming operator failed.
     #[error("state error: {0}")]
     State(#[from] sluice_state::StateError),

@@ -64,6 +64,16 @@ impl Session {
         }
     }
 
+    /// Makes `flag` this session's cancel flag ([`SessionConfig::cancel`]): once it is
+    /// set, a running query stops reading its sources and its result ends early (the
+    /// shell sets it on Ctrl-C and clears it before each statement).
+    pub fn set_cancel_flag(&self, flag: Option<Arc<std::sync::atomic::AtomicBool>>) {
+        match self.config.lock() {
+            Ok(mut c) => c.cancel = flag,
+            Err(poisoned) => poisoned.into_inner().cancel = flag,
+        }
+    }
+
     /// The table registry.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.catalog

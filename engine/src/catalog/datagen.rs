@@ -223,12 +223,12 @@ impl ExecNode for DatagenExec {
             ))
         })?;
         let generator = self.generator.clone();
-        Ok(GeneratedStream::boxed(
+        Ok(ctx.cancellable(GeneratedStream::boxed(
             range,
             self.batch_rows,
             throttle,
             move |start, n| generator.batch(start, n as usize),
-        ))
+        )))
     }
     fn details(&self) -> String {
         format!("table={}, {}", self.table, describe_spec(&self.spec))

@@ -527,7 +527,7 @@ impl ExecNode for FileScanExec {
                 stride: self.partitions,
             },
         };
-        Ok(Box::new(FileStream {
+        Ok(ctx.cancellable(Box::new(FileStream {
             spec: self.spec.clone(),
             ctx: ctx.clone(),
             source,
@@ -535,7 +535,7 @@ impl ExecNode for FileScanExec {
             last_data: Instant::now(),
             idle: false,
             done: false,
-        }))
+        })))
     }
     fn details(&self) -> String {
         let mut s = format!(

@@ -553,12 +553,12 @@ impl ExecNode for NexmarkExec {
             fields: self.fields.clone(),
             kind: self.spec.kind,
         };
-        Ok(GeneratedStream::boxed(
+        Ok(ctx.cancellable(GeneratedStream::boxed(
             range,
             self.batch_rows,
             throttle,
             move |start, n| rows.batch(start, n),
-        ))
+        )))
     }
     fn details(&self) -> String {
         format!("table={}, {}", self.table, describe_spec(&self.spec))

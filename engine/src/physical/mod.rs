@@ -43,7 +43,7 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::SchemaRef;
 
 use crate::config::SessionConfig;
-use crate::error::Result;
+use crate::error::{Result, SluiceError};
 
 /// One item of a stream between operators.
 #[derive(Debug, Clone)]
@@ -86,6 +86,36 @@ impl TaskContext {
             memory,
             streaming: false,
         }
+    }
+
+    /// True once the query's cancel flag ([`SessionConfig::cancel`]) is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.config
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// `stream`, ending with [`SluiceError::Cancelled`] at its next element once the query
+    /// is cancelled. Every source wraps its partitions in it, so a cancelled query stops
+    /// reading at once, even while no result is due (a window that has not fired yet).
+    pub fn cancellable(self: &Arc<Self>, stream: ElementStream) -> ElementStream {
+        if self.config.cancel.is_none() {
+            return stream;
+        }
+        let ctx = self.clone();
+        let mut done = false;
+        let mut stream = stream;
+        Box::new(std::iter::from_fn(move || {
+            if done {
+                return None;
+            }
+            if ctx.is_cancelled() {
+                done = true;
+                return Some(Err(SluiceError::Cancelled));
+            }
+            stream.next()
+        }))
     }
 }
 

@@ -150,7 +150,7 @@ impl ExecNode for ParquetExec {
     fn output_partitions(&self) -> usize {
         self.partitions.len()
     }
-    fn execute(&self, partition: usize, _ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         let units = self
             .partitions
             .get(partition)
@@ -199,7 +199,7 @@ impl ExecNode for ParquetExec {
             };
             items
         });
-        Ok(Box::new(iter.chain(std::iter::once(Ok(Element::End)))))
+        Ok(ctx.cancellable(Box::new(iter.chain(std::iter::once(Ok(Element::End))))))
     }
     fn details(&self) -> String {
         format!(

@@ -145,7 +145,7 @@ impl ExecNode for CsvExec {
     fn output_partitions(&self) -> usize {
         self.partitions
     }
-    fn execute(&self, partition: usize, _ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         let files: Vec<PathBuf> = self
             .files
             .iter()
@@ -184,7 +184,7 @@ impl ExecNode for CsvExec {
             };
             items
         });
-        Ok(Box::new(iter.chain(std::iter::once(Ok(Element::End)))))
+        Ok(ctx.cancellable(Box::new(iter.chain(std::iter::once(Ok(Element::End))))))
     }
     fn details(&self) -> String {
         format!("files={}", self.files.len())

@@ -18,8 +18,8 @@ pub struct Job {
 }
 
 impl Job {
-    /// Asks the job to stop. Its query stops at its next result batch (for a windowed
-    /// query, the next window that fires); what was written before stays written.
+    /// Asks the job to stop. Its sources stop at their next batch and the query ends
+    /// there: windows that have not fired do not fire; what was written stays written.
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
