@@ -6,7 +6,7 @@
 use sluice::{Session, SessionConfig};
 
 mod common;
-use common::{lines, rows};
+use common::{apply_changelog, lines, rows};
 
 /// Bids with out-of-order event time: row `id` happens at `id * 7` ms minus up to 1.5 s of
 /// jitter; the watermark allows `delay` of disorder.
@@ -34,28 +34,6 @@ fn session(rows: u64, delay: &str, partitions: usize) -> Session {
     ))
     .expect("create bids");
     s
-}
-
-/// The rows a changelog leaves (`op` first: `+I`/`+U` add a row, `-U`/`-D` remove an
-/// equal one, which must be there), sorted.
-fn apply_changelog(changelog: &[String]) -> Vec<String> {
-    let mut table: Vec<String> = Vec::new();
-    for line in changelog {
-        let (op, row) = line.split_once(" | ").unwrap_or((line, ""));
-        match op {
-            "+I" | "+U" => table.push(row.to_string()),
-            "-U" | "-D" => {
-                let at = table
-                    .iter()
-                    .position(|r| r == row)
-                    .unwrap_or_else(|| panic!("{op} of a row not in the result: {row}"));
-                table.swap_remove(at);
-            }
-            other => panic!("unknown op {other} in {line}"),
-        }
-    }
-    table.sort();
-    table
 }
 
 /// The result of `sql` in `mode`, as sorted text lines; an updating streaming result's
@@ -255,9 +233,9 @@ fn what_has_no_streaming_form_is_refused_by_name() {
         .expect("set");
     for (sql, what) in [
         (
-            "SELECT n, COUNT(*) FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction)
+            "SELECT n, MAX(k) FROM (SELECT auction AS k, COUNT(*) AS n FROM bids GROUP BY auction)
              GROUP BY n",
-            "GROUP BY over an updating result",
+            "MAX over an updating result",
         ),
         ("SELECT * FROM bids ORDER BY price", "Sort"),
         (
@@ -305,6 +283,44 @@ fn updating_group_by_changelog_applies_to_the_batch_result() {
                 MIN(price) AS lo, AVG(price) AS mean
          FROM bids GROUP BY auction",
     );
+}
+
+#[test]
+fn group_by_over_a_group_by_retracts_and_deletes() {
+    // How many auctions have each bid count: as counts grow, auctions leave one bucket
+    // for the next, and a bucket left empty is deleted.
+    same_both_ways(
+        "SELECT n / 50 AS bucket, COUNT(*) AS auctions, SUM(total) AS total,
+                AVG(total) AS mean, SUM(CASE WHEN n > 1000 THEN n END) AS big
+         FROM (SELECT auction, COUNT(*) AS n, SUM(price) AS total FROM bids GROUP BY auction)
+         GROUP BY n / 50",
+    );
+    let s = session(20_000, "2", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let changelog = lines(
+        &s.sql(
+            "SELECT n, COUNT(*) AS auctions
+             FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) GROUP BY n",
+        )
+        .and_then(|df| df.collect())
+        .expect("run"),
+    );
+    assert!(
+        changelog.iter().any(|l| l.starts_with("-D | ")),
+        "a count no auction has any more is deleted"
+    );
+    // Applied, only the auctions' final counts are left: 40 auctions in all.
+    let total: u64 = apply_changelog(&changelog)
+        .iter()
+        .map(|r| {
+            r.rsplit(" | ")
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .expect("n")
+        })
+        .sum();
+    assert_eq!(total, 40);
 }
 
 #[test]

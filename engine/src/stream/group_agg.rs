@@ -6,21 +6,25 @@
 //! (key = the arrow-row encoded group keys); the input arrives partitioned by key group.
 //! Each batch is pre-aggregated first, so a key is revised once per batch, not per row.
 //!
+//! Over a changelog input (a GROUP BY over a GROUP BY) its `-U`/`-D` rows are subtracted
+//! ([`super::retract`]), and a key left with no rows is deleted: `-D` with its last result.
+//!
 //! [changelog]: super::changelog
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, RecordBatch, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::kernels::cmp::not_distinct;
-use arrow::compute::{and, interleave_record_batch, take};
+use arrow::compute::{and, filter_record_batch, interleave_record_batch, not, take};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
 use sluice_state::{MemoryStateBackend, StateDescriptor, ValueState, VOID_NAMESPACE};
 
 use super::changelog::{op_column, RowKind};
 use super::exchange::MAX_PARALLELISM;
-use super::partial::{AggCalls, PartialRow};
+use super::partial::{row_of, AggCalls, PartialRow};
+use super::retract::Retraction;
 use crate::error::Result;
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -34,23 +38,34 @@ pub struct GroupAggregateExec {
     input: Arc<dyn ExecNode>,
     group_exprs: Vec<PhysExpr>,
     aggs: AggCalls,
+    /// Set when the input is a changelog (its `op` column last).
+    retraction: Option<Retraction>,
     /// The aggregate's columns (group keys, then aggregates) followed by `op`.
     schema: SchemaRef,
 }
 
 impl GroupAggregateExec {
     /// Aggregates `input` (partitioned by the key groups of `group_exprs`); `schema` is the
-    /// changelog's (the aggregate's columns, then `op`).
+    /// changelog's (the aggregate's columns, then `op`). With `changelog_input`, `input`
+    /// is a changelog whose retractions are taken back (COUNT, SUM and AVG only).
     pub fn try_new(
         input: Arc<dyn ExecNode>,
         group_exprs: Vec<PhysExpr>,
         aggs: Vec<AggSpec>,
         schema: SchemaRef,
+        changelog_input: bool,
     ) -> Result<Self> {
+        let (aggs, retraction) = if changelog_input {
+            let (extended, r) = Retraction::extend(aggs)?;
+            (extended, Some(r))
+        } else {
+            (aggs, None)
+        };
         Ok(Self {
             input,
             group_exprs,
             aggs: AggCalls::try_new(aggs)?,
+            retraction,
             schema,
         })
     }
@@ -87,6 +102,7 @@ impl ExecNode for GroupAggregateExec {
             group_exprs: self.group_exprs.clone(),
             converter: RowConverter::new(key_fields)?,
             aggs: self.aggs.clone(),
+            retraction: self.retraction.clone(),
             schema: self.schema.clone(),
             backend,
             accs,
@@ -102,9 +118,14 @@ impl ExecNode for GroupAggregateExec {
             .map(|a| a.func.to_string())
             .collect();
         format!(
-            "group=[{}], aggs=[{}], changelog",
+            "group=[{}], aggs=[{}], changelog{}",
             g.join(", "),
-            a.join(", ")
+            a.join(", "),
+            if self.retraction.is_some() {
+                ", retracting"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -113,6 +134,7 @@ struct GroupAggOp {
     group_exprs: Vec<PhysExpr>,
     converter: RowConverter,
     aggs: AggCalls,
+    retraction: Option<Retraction>,
     schema: SchemaRef,
     backend: MemoryStateBackend,
     /// Each key's merged partial state.
@@ -180,19 +202,61 @@ impl Operator for GroupAggOp {
             }));
         }
         let ng = firsts.len();
-        let mut accs = self.aggs.update(&batch, &ids, ng)?;
-        // The keys seen before: their state merged in, and their old results.
         let slot = |g: usize| (key_of(firsts[g] as usize), VOID_NAMESPACE);
-        let (old_groups, old_states) =
-            self.aggs
-                .merge_stored(&mut accs, ng, &self.backend, &self.accs, slot)?;
+        // The keys seen before: their state merged in, and their old results.
+        let (old_groups, old_states, states, emptied) = match &self.retraction {
+            None => {
+                let mut accs = self.aggs.update(&batch, &ids, ng)?;
+                let (old_groups, old_states) =
+                    self.aggs
+                        .merge_stored(&mut accs, ng, &self.backend, &self.accs, slot)?;
+                let states = self
+                    .aggs
+                    .store(&mut accs, ng, &mut self.backend, &self.accs, slot)?;
+                (old_groups, old_states, states, None)
+            }
+            Some(r) => {
+                let ops = batch.column(batch.num_columns() - 1).as_string::<i32>();
+                let adds: BooleanArray = ops
+                    .iter()
+                    .map(|o| Some(matches!(o, Some("+I" | "+U"))))
+                    .collect();
+                let part = |mask: &BooleanArray| -> Result<_> {
+                    let rows = filter_record_batch(&batch, mask)?;
+                    let groups: Vec<u32> =
+                        (0..n).filter(|&i| mask.value(i)).map(|i| ids[i]).collect();
+                    self.aggs.update(&rows, &groups, ng)
+                };
+                let mut accs = part(&adds)?;
+                let mut retracted = part(&not(&adds)?)?;
+                let (old_groups, old_states) =
+                    self.aggs
+                        .merge_stored(&mut accs, ng, &self.backend, &self.accs, slot)?;
+                let merged = self.aggs.states(&mut accs, ng)?;
+                let states = r.subtract(&merged, &self.aggs.states(&mut retracted, ng)?)?;
+                let emptied = r.emptied(&states)?;
+                for g in 0..ng {
+                    let (key, ns) = slot(g);
+                    if emptied.value(g) {
+                        self.accs.clear(&mut self.backend, key, ns)?;
+                    } else {
+                        self.accs
+                            .update(&mut self.backend, key, ns, row_of(&states, g))?;
+                    }
+                }
+                (old_groups, old_states, states, Some(emptied))
+            }
+        };
+        let visible = |v: Vec<ArrayRef>| match &self.retraction {
+            Some(r) => r.visible(v),
+            None => v,
+        };
         let n_old = old_groups.len();
-        let old_values = self.aggs.values_of(&old_states, n_old)?;
-        let states = self
-            .aggs
-            .store(&mut accs, ng, &mut self.backend, &self.accs, slot)?;
-        let new_values = self.aggs.values_of(&states, ng)?;
-        // -U/+U pairs for changed keys (unchanged ones emit nothing), +I for new keys.
+        let old_values = visible(self.aggs.values_of(&old_states, n_old)?);
+        let new_values = visible(self.aggs.values_of(&states, ng)?);
+        let deleted = |g: usize| emptied.as_ref().is_some_and(|e| e.value(g));
+        // -U/+U pairs for changed keys (unchanged ones emit nothing), +I for new keys, -D
+        // for keys left without rows.
         let old_idx = UInt32Array::from(old_groups.clone());
         let after_of_old = new_values
             .iter()
@@ -206,6 +270,8 @@ impl Operator for GroupAggOp {
         let mut order: Vec<(usize, usize)> = Vec::with_capacity(ng + n_old);
         for (g, old) in had_old.iter().enumerate() {
             match old {
+                Some(j) if deleted(g) => order.push((0, *j)),
+                None if deleted(g) => {}
                 Some(j) if same.as_ref().is_some_and(|s| s.value(*j)) => {}
                 Some(j) => order.extend([(0, *j), (1, g)]),
                 None => order.push((1, g)),
@@ -215,12 +281,11 @@ impl Operator for GroupAggOp {
             return Ok(());
         }
         let old_firsts: Vec<u32> = old_groups.iter().map(|&g| firsts[g as usize]).collect();
-        let before = self.rows(
-            &key_cols,
-            &old_firsts,
-            old_values,
-            std::iter::repeat_n(RowKind::UpdateBefore, n_old),
-        )?;
+        let before_kinds = old_groups.iter().map(|&g| match deleted(g as usize) {
+            true => RowKind::Delete,
+            false => RowKind::UpdateBefore,
+        });
+        let before = self.rows(&key_cols, &old_firsts, old_values, before_kinds)?;
         let after_kinds = had_old.iter().map(|o| match o {
             Some(_) => RowKind::UpdateAfter,
             None => RowKind::Insert,

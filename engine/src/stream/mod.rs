@@ -18,6 +18,7 @@ pub mod interval;
 pub mod join;
 pub mod partial;
 pub mod planner;
+pub mod retract;
 pub mod two_input;
 pub mod watermark;
 pub mod window_agg;

@@ -162,10 +162,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             group_by,
             aggs,
             schema,
-        } => {
-            refuse_updating(input, "GROUP BY")?;
-            aggregate(input, group_by, aggs, schema, config)?
-        }
+        } => aggregate(input, group_by, aggs, schema, config)?,
         other => {
             let name = other
                 .display_indent()
@@ -219,6 +216,9 @@ fn aggregate(
         config.target_partitions,
     ));
     let specs = agg_specs(aggs, in_schema)?;
+    if window.is_some() {
+        refuse_updating(input, "a window aggregate")?;
+    }
     Ok(match window {
         Some(window) => Arc::new(WindowAggregateExec::try_new(
             exchange,
@@ -232,6 +232,7 @@ fn aggregate(
             groups,
             specs,
             with_op_last(&schema.to_arrow()),
+            is_updating(input),
         )?),
     })
 }
