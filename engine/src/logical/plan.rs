@@ -171,6 +171,8 @@ pub enum LogicalPlan {
         kind: super::time::WindowKind,
         /// Index of the time column windows are taken over.
         time_column: usize,
+        /// SESSION: the columns whose values keep sessions apart (`PARTITION BY`).
+        partition_by: Vec<usize>,
         /// Output schema: input columns then the three window columns.
         schema: PlanSchema,
     },
@@ -468,12 +470,14 @@ impl LogicalPlan {
             LogicalPlan::WindowTvf {
                 kind,
                 time_column,
+                partition_by,
                 schema,
                 ..
             } => LogicalPlan::WindowTvf {
                 input: next()?,
                 kind: *kind,
                 time_column: *time_column,
+                partition_by: partition_by.clone(),
                 schema: schema.clone(),
             },
             LogicalPlan::Join {
@@ -590,12 +594,22 @@ impl LogicalPlan {
             LogicalPlan::WindowTvf {
                 kind,
                 time_column,
+                partition_by,
                 input,
                 ..
-            } => format!(
-                "WindowTvf: {kind} on {}",
-                input.schema().fields()[*time_column].field.name()
-            ),
+            } => {
+                let name = |i: usize| input.schema().fields()[i].field.name().clone();
+                let keys: Vec<String> = partition_by.iter().map(|&i| name(i)).collect();
+                format!(
+                    "WindowTvf: {kind} on {}{}",
+                    name(*time_column),
+                    if keys.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" PARTITION BY {}", keys.join(", "))
+                    }
+                )
+            }
         };
         let _ = writeln!(out, "{pad}{line}");
         for i in self.inputs() {

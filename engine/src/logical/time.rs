@@ -1,5 +1,6 @@
 //! Event time in logical plans: the watermark of a table with a `WATERMARK` clause and the
-//! window table functions (`TUMBLE`, `HOP`, `CUMULATE`) that assign rows to windows.
+//! window table functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`) that assign rows to
+//! windows.
 
 use std::fmt;
 use std::sync::Arc;
@@ -38,6 +39,14 @@ pub enum WindowKind {
         /// Longest window (a multiple of `step`).
         size: i64,
     },
+    /// `SESSION(gap)`: rows (of one partition key) no more than `gap` apart share a
+    /// window, from its first row's time to its last row's time plus `gap` (Flink's rule:
+    /// a row exactly `gap` after the last joins the session). Not assigned row by row:
+    /// `SessionWindowExec` groups the rows.
+    Session {
+        /// Inactivity that ends a session.
+        gap: i64,
+    },
 }
 
 impl WindowKind {
@@ -47,6 +56,7 @@ impl WindowKind {
             WindowKind::Tumble { size } => (size, size, "TUMBLE"),
             WindowKind::Hop { slide, size } => (slide, size, "HOP"),
             WindowKind::Cumulate { step, size } => (step, size, "CUMULATE"),
+            WindowKind::Session { gap } => (gap, gap, "SESSION"),
         };
         if unit <= 0 || size <= 0 {
             return Err(SluiceError::plan(format!(
@@ -73,10 +83,12 @@ impl WindowKind {
             WindowKind::Tumble { size }
             | WindowKind::Hop { size, .. }
             | WindowKind::Cumulate { size, .. } => size,
+            WindowKind::Session { gap } => gap,
         }
     }
 
-    /// Calls `f(start, end)` for every window of a row at time `t`.
+    /// Calls `f(start, end)` for every window of a row at time `t` (for a session, the
+    /// row's own window `[t, t + gap)`, before sessions merge).
     pub fn assign(self, t: i64, mut f: impl FnMut(i64, i64)) {
         match self {
             WindowKind::Tumble { size } => {
@@ -100,6 +112,7 @@ impl WindowKind {
                     end += step;
                 }
             }
+            WindowKind::Session { gap } => f(t, t + gap),
         }
     }
 }
@@ -115,6 +128,7 @@ impl fmt::Display for WindowKind {
             WindowKind::Cumulate { step, size } => {
                 write!(f, "CUMULATE(step={}, size={})", s(*step), s(*size))
             }
+            WindowKind::Session { gap } => write!(f, "SESSION(gap={})", s(*gap)),
         }
     }
 }
@@ -148,9 +162,33 @@ impl LogicalPlan {
         })
     }
 
-    /// The window table function `kind` over `input`, windows by `column`.
-    pub fn window_tvf(input: Arc<LogicalPlan>, kind: WindowKind, column: &str) -> Result<Self> {
+    /// The window table function `kind` over `input`, windows by `column`; a SESSION's
+    /// sessions are kept apart per value of the `partition_by` columns.
+    pub fn window_tvf(
+        input: Arc<LogicalPlan>,
+        kind: WindowKind,
+        column: &str,
+        partition_by: &[String],
+    ) -> Result<Self> {
         let time_column = time_column(&input, column, &kind.to_string())?;
+        if !partition_by.is_empty() && !matches!(kind, WindowKind::Session { .. }) {
+            return Err(SluiceError::plan(format!(
+                "{kind}: PARTITION BY is for SESSION windows only"
+            )));
+        }
+        let partition_by = partition_by
+            .iter()
+            .map(|c| {
+                input
+                    .schema()
+                    .fields()
+                    .iter()
+                    .position(|f| f.field.name() == c)
+                    .ok_or_else(|| {
+                        SluiceError::plan(format!("{kind}: PARTITION BY: no column '{c}'"))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let ts = input.schema().fields()[time_column]
             .field
             .data_type()
@@ -171,6 +209,7 @@ impl LogicalPlan {
             input,
             kind: kind.validate()?,
             time_column,
+            partition_by,
             schema: PlanSchema::new(fields),
         })
     }

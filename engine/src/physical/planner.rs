@@ -12,6 +12,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::logical::time::WindowKind;
 use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
@@ -27,6 +28,7 @@ use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
 use crate::physical::window_tvf::WindowTvfExec;
 use crate::physical::ExecNode;
+use crate::stream::session::SessionWindowExec;
 
 /// Plans `plan` for execution with `config`.
 pub fn create_physical_plan(
@@ -233,6 +235,20 @@ impl Planner<'_> {
                 Arc::new(MemoryExec::single(schema, vec![b]))
             }
             LogicalPlan::Values { schema, rows } => self.values(schema, rows)?,
+            LogicalPlan::WindowTvf {
+                input,
+                kind: kind @ WindowKind::Session { .. },
+                time_column,
+                partition_by,
+                schema,
+            } => SessionWindowExec::plan(
+                self.plan(input)?,
+                *kind,
+                *time_column,
+                partition_by,
+                schema.to_arrow(),
+                self.config.target_partitions,
+            )?,
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Projection { input, .. }
             | LogicalPlan::WindowTvf { input, .. } => row_by_row(plan, self.plan(input)?)?,

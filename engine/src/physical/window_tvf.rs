@@ -1,6 +1,7 @@
 //! Window table functions (`TUMBLE`, `HOP`, `CUMULATE`): every row once per window that
 //! holds it, with `window_start`, `window_end` and `window_time` appended. Stateless, so
-//! batch and streaming plans share it and control elements pass through.
+//! batch and streaming plans share it and control elements pass through. (`SESSION`
+//! windows depend on other rows: see `session_window.rs`.)
 
 use std::sync::Arc;
 
@@ -35,6 +36,11 @@ impl WindowTvfExec {
                 "{kind}: the time column is {t}, not a TIMESTAMP"
             )));
         };
+        if matches!(kind, WindowKind::Session { .. }) {
+            return Err(SluiceError::plan(
+                "internal: SESSION windows are grouped by SessionWindowExec, not row by row",
+            ));
+        }
         let kind = in_unit(kind, *unit)?;
         Ok(Self {
             input,
@@ -77,7 +83,7 @@ pub fn micros_in_unit(us: i64, unit: TimeUnit) -> Option<i64> {
 }
 
 /// `kind` with its sizes in `unit` instead of microseconds.
-fn in_unit(kind: WindowKind, unit: TimeUnit) -> Result<WindowKind> {
+pub(crate) fn in_unit(kind: WindowKind, unit: TimeUnit) -> Result<WindowKind> {
     let c = |us: i64| {
         micros_in_unit(us, unit).ok_or_else(|| {
             SluiceError::plan(format!(
@@ -95,6 +101,7 @@ fn in_unit(kind: WindowKind, unit: TimeUnit) -> Result<WindowKind> {
             step: c(step)?,
             size: c(size)?,
         },
+        WindowKind::Session { gap } => WindowKind::Session { gap: c(gap)? },
     })
 }
 

@@ -28,8 +28,13 @@ use crate::session::column_schema;
 pub const WINDOW_FUNCTIONS: [&str; 4] = ["TUMBLE", "HOP", "CUMULATE", "SESSION"];
 
 /// `tokens` with the `TABLE` keyword removed where it opens the first argument of a window
-/// table function (`TUMBLE(TABLE t, ...)` → `TUMBLE(t, ...)`).
+/// table function (`TUMBLE(TABLE t, ...)` → `TUMBLE(t, ...)`), and a SESSION's `PARTITION
+/// BY` made an argument of its own (see [`rewrite_session_partition`]).
 pub fn rewrite_window_tvfs(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    rewrite_session_partition(remove_table_keyword(tokens))
+}
+
+fn remove_table_keyword(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let significant = |t: &TokenWithSpan| !matches!(t.token, Token::Whitespace(_));
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     for t in tokens {
@@ -46,6 +51,79 @@ pub fn rewrite_window_tvfs(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             }
         }
         out.push(t);
+    }
+    out
+}
+
+/// The name a SESSION's `PARTITION BY` keys are passed under once rewritten.
+pub const SESSION_PARTITION_ARG: &str = "PARTITION_BY";
+
+/// `SESSION(t PARTITION BY k1, DESCRIPTOR(ts), gap)` and `SESSION(t PARTITION BY (k1, k2),
+/// ...)` → `SESSION(t, PARTITION_BY(k1[, k2]), DESCRIPTOR(ts), gap)`, which parses as a
+/// function call.
+fn rewrite_session_partition(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let word = |t: &Token, s: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(s));
+    let significant: Vec<usize> = (0..tokens.len())
+        .filter(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+        .collect();
+    let next_significant = |i: usize| significant.iter().copied().find(|&j| j > i);
+    let mut out = Vec::with_capacity(tokens.len() + 4);
+    let mut depth = 0usize;
+    // Depth of the SESSION call whose first argument is being read.
+    let mut session_arg: Option<usize> = None;
+    // A `)` is owed before the next `,` or `)` at that depth (unparenthesized keys).
+    let mut close_keys = false;
+    let mut skip = None;
+    for (i, t) in tokens.iter().enumerate() {
+        if skip == Some(i) {
+            continue;
+        }
+        match &t.token {
+            Token::LParen => {
+                depth += 1;
+                let prev = significant.iter().copied().rev().find(|&j| j < i);
+                if prev.is_some_and(|j| word(&tokens[j].token, "SESSION")) {
+                    session_arg = Some(depth);
+                }
+            }
+            Token::Comma | Token::RParen if session_arg == Some(depth) => {
+                if close_keys {
+                    out.push(TokenWithSpan::wrap(Token::RParen));
+                    close_keys = false;
+                }
+                session_arg = None;
+                if t.token == Token::RParen {
+                    depth -= 1;
+                }
+                out.push(t.clone());
+                continue;
+            }
+            Token::RParen => depth = depth.saturating_sub(1),
+            tok if session_arg == Some(depth) && word(tok, "PARTITION") => {
+                if let Some(by) = next_significant(i).filter(|&j| word(&tokens[j].token, "BY")) {
+                    out.push(TokenWithSpan::wrap(Token::Comma));
+                    out.push(TokenWithSpan::wrap(Token::make_word(
+                        SESSION_PARTITION_ARG,
+                        None,
+                    )));
+                    let parenthesized =
+                        next_significant(by).is_some_and(|j| tokens[j].token == Token::LParen);
+                    if !parenthesized {
+                        out.push(TokenWithSpan::wrap(Token::LParen));
+                        close_keys = true;
+                    }
+                    skip = Some(by);
+                    // The keys are no longer part of the first argument.
+                    session_arg = None;
+                    if close_keys {
+                        session_arg = Some(depth);
+                    }
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        out.push(t.clone());
     }
     out
 }

@@ -329,19 +329,26 @@ pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Resul
             (n, u)
         }
     };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| SluiceError::Parse(format!("invalid interval '{value}'")))?;
+    let invalid = || SluiceError::Parse(format!("invalid interval '{value}'"));
     let unit = unit_s.trim_end_matches('s');
+    // Seconds may have a fraction (`'0.3' SECOND`), to the nanosecond.
+    if unit == "second" {
+        let nanos = fraction_nanos(&num).ok_or_else(invalid)?;
+        return Ok(Expr::Literal(Scalar(Arc::new(
+            IntervalMonthDayNanoArray::from(vec![IntervalMonthDayNano::new(0, 0, nanos)]),
+        ))));
+    }
+    let n: i64 = num.parse().map_err(|_| invalid())?;
+    let int32 = |v: Option<i64>| v.and_then(|v| i32::try_from(v).ok()).ok_or_else(invalid);
+    let nanos = |per: i64| n.checked_mul(per).ok_or_else(invalid);
     let v = match unit {
-        "year" => IntervalMonthDayNano::new((n * 12) as i32, 0, 0),
-        "month" => IntervalMonthDayNano::new(n as i32, 0, 0),
-        "week" => IntervalMonthDayNano::new(0, (n * 7) as i32, 0),
-        "day" => IntervalMonthDayNano::new(0, n as i32, 0),
-        "hour" => IntervalMonthDayNano::new(0, 0, n * 3_600_000_000_000),
-        "minute" => IntervalMonthDayNano::new(0, 0, n * 60_000_000_000),
-        "second" => IntervalMonthDayNano::new(0, 0, n * 1_000_000_000),
-        "millisecond" => IntervalMonthDayNano::new(0, 0, n * 1_000_000),
+        "year" => IntervalMonthDayNano::new(int32(n.checked_mul(12))?, 0, 0),
+        "month" => IntervalMonthDayNano::new(int32(Some(n))?, 0, 0),
+        "week" => IntervalMonthDayNano::new(0, int32(n.checked_mul(7))?, 0),
+        "day" => IntervalMonthDayNano::new(0, int32(Some(n))?, 0),
+        "hour" => IntervalMonthDayNano::new(0, 0, nanos(3_600_000_000_000)?),
+        "minute" => IntervalMonthDayNano::new(0, 0, nanos(60_000_000_000)?),
+        "millisecond" => IntervalMonthDayNano::new(0, 0, nanos(1_000_000)?),
         other => return Err(SluiceError::unsupported(format!("interval unit {other}"))),
     };
     Ok(Expr::Literal(Scalar(Arc::new(
@@ -349,9 +356,40 @@ pub fn interval_literal(value: &str, unit: Option<&ast::DateTimeField>) -> Resul
     ))))
 }
 
+/// Nanoseconds in a decimal number of seconds (`"1.5"`, `"-0.25"`, at most 9 decimals).
+fn fraction_nanos(seconds: &str) -> Option<i64> {
+    let (neg, digits) = match seconds.trim().strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, seconds.trim()),
+    };
+    let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if frac.len() > 9 || !(whole.chars().chain(frac.chars())).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let whole: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    let frac: i64 = format!("{frac:0<9}").parse().ok()?;
+    let n = whole.checked_mul(1_000_000_000)?.checked_add(frac)?;
+    Some(if neg { -n } else { n })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fractional_seconds_and_overflowing_intervals() {
+        assert_eq!(fraction_nanos("0.3"), Some(300_000_000));
+        assert_eq!(fraction_nanos("-1.5"), Some(-1_500_000_000));
+        assert_eq!(fraction_nanos("2"), Some(2_000_000_000));
+        assert_eq!(fraction_nanos("1.2345678901"), None);
+        assert_eq!(fraction_nanos("1e3"), None);
+        assert!(interval_literal("99999999999999", Some(&ast::DateTimeField::Hour)).is_err());
+        assert!(interval_literal("9999999999", Some(&ast::DateTimeField::Year)).is_err());
+    }
 
     #[test]
     fn decimal_literals_keep_exact_digits() {

@@ -1,12 +1,14 @@
 //! Planning of window table functions in FROM: `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts),
-//! size))`, `HOP(..., slide, size)`, `CUMULATE(..., step, size)` (the `TABLE` keyword is
-//! removed by [`super::flink::rewrite_window_tvfs`] before parsing).
+//! size))`, `HOP(..., slide, size)`, `CUMULATE(..., step, size)` and `SESSION(TABLE t
+//! [PARTITION BY keys], DESCRIPTOR(ts), gap)` (the `TABLE` keyword is removed and
+//! `PARTITION BY` made an argument by [`super::flink::rewrite_window_tvfs`] before
+//! parsing).
 
 use std::sync::Arc;
 
 use sqlparser::ast;
 
-use super::flink::interval_micros;
+use super::flink::{interval_micros, SESSION_PARTITION_ARG};
 use super::planner::SqlPlanner;
 use super::{ident, object_name};
 use crate::error::{Result, SluiceError};
@@ -20,23 +22,31 @@ impl SqlPlanner<'_> {
             return Err(SluiceError::unsupported(format!("TABLE({call})")));
         };
         let name = object_name(&f.name).to_uppercase();
-        let args = unnamed_args(&f.args, &name)?;
+        let mut args = unnamed_args(&f.args, &name)?;
         let usage = match name.as_str() {
             "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(time_col), size)",
             "HOP" => "HOP(TABLE t, DESCRIPTOR(time_col), slide, size)",
             "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(time_col), step, size)",
-            "SESSION" => {
-                return Err(SluiceError::unsupported(
-                    "SESSION windows (TUMBLE, HOP and CUMULATE are supported)",
-                ))
-            }
+            "SESSION" => "SESSION(TABLE t [PARTITION BY key_cols], DESCRIPTOR(time_col), gap)",
             other => {
                 return Err(SluiceError::unsupported(format!(
-                    "table function {other} (window table functions: TUMBLE, HOP, CUMULATE)"
+                    "table function {other} (window table functions: TUMBLE, HOP, CUMULATE, \
+                     SESSION)"
                 )))
             }
         };
-        let wanted = if name == "TUMBLE" { 3 } else { 4 };
+        let partition_by = match args.get(1).copied().and_then(partition_keys) {
+            Some(keys) => {
+                args.remove(1);
+                keys.map_err(|e| SluiceError::plan(format!("{name}: {e}; usage: {usage}")))?
+            }
+            None => Vec::new(),
+        };
+        let wanted = if matches!(name.as_str(), "TUMBLE" | "SESSION") {
+            3
+        } else {
+            4
+        };
         if args.len() != wanted {
             return Err(SluiceError::plan(format!(
                 "{name} takes {wanted} arguments: {usage}"
@@ -82,13 +92,42 @@ impl SqlPlanner<'_> {
                 slide: interval(args[2])?,
                 size: interval(args[3])?,
             },
+            "SESSION" => WindowKind::Session {
+                gap: interval(args[2])?,
+            },
             _ => WindowKind::Cumulate {
                 step: interval(args[2])?,
                 size: interval(args[3])?,
             },
         };
-        Ok(Arc::new(LogicalPlan::window_tvf(input, kind, &column)?))
+        Ok(Arc::new(LogicalPlan::window_tvf(
+            input,
+            kind,
+            &column,
+            &partition_by,
+        )?))
     }
+}
+
+/// The column names of a rewritten `PARTITION BY` argument (`PARTITION_BY(k1, k2)`);
+/// `None` when `e` is not one.
+fn partition_keys(e: &ast::Expr) -> Option<Result<Vec<String>>> {
+    let ast::Expr::Function(f) = e else {
+        return None;
+    };
+    if !object_name(&f.name).eq_ignore_ascii_case(SESSION_PARTITION_ARG) {
+        return None;
+    }
+    Some(unnamed_args(&f.args, "PARTITION BY").and_then(|args| {
+        args.iter()
+            .map(|a| match a {
+                ast::Expr::Identifier(i) => Ok(ident(i)),
+                other => Err(SluiceError::plan(format!(
+                    "PARTITION BY takes column names, got {other}"
+                ))),
+            })
+            .collect()
+    }))
 }
 
 /// The positional arguments of a call; named arguments are refused.

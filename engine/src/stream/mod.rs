@@ -19,6 +19,7 @@ pub mod join;
 pub mod partial;
 pub mod planner;
 pub mod retract;
+pub mod session;
 pub mod two_input;
 pub mod watermark;
 pub mod window_agg;

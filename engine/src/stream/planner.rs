@@ -11,6 +11,7 @@ use crate::logical::expr::Expr;
 use crate::logical::plan::JoinType;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
+use crate::logical::time::WindowKind;
 use crate::physical::expr::create_physical_expr;
 use crate::physical::planner::{agg_specs, join_keys, row_by_row};
 use crate::physical::projection::ProjectionExec;
@@ -20,6 +21,7 @@ use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
 use crate::stream::interval::time_bounds;
 use crate::stream::join::StreamJoinExec;
+use crate::stream::session::SessionWindowExec;
 use crate::stream::watermark::WatermarkExec;
 use crate::stream::window_agg::WindowAggregateExec;
 use crate::stream::window_columns;
@@ -91,7 +93,13 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                 with_op_last(&schema.to_arrow()),
             ))
         }
-        LogicalPlan::WindowTvf { input, .. } => {
+        LogicalPlan::WindowTvf {
+            input,
+            kind,
+            time_column,
+            partition_by,
+            schema,
+        } => {
             refuse_updating(input, "a window table function")?;
             if joins(input) {
                 return Err(SluiceError::unsupported(
@@ -100,7 +108,18 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                      have no watermark to window by; window each input before joining)",
                 ));
             }
-            row_by_row(plan, plan_node(input, config)?)?
+            let child = plan_node(input, config)?;
+            match kind {
+                WindowKind::Session { .. } => SessionWindowExec::plan(
+                    child,
+                    *kind,
+                    *time_column,
+                    partition_by,
+                    schema.to_arrow(),
+                    config.target_partitions,
+                )?,
+                _ => row_by_row(plan, child)?,
+            }
         }
         // A filter keeps its input's columns (a changelog's `op` among them).
         LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
