@@ -96,6 +96,17 @@ fn q7_highest_bid() {
 #[test]
 fn q8_monitor_new_users() {
     same_both_ways("q8", 10);
+    // A window join: its state goes as the watermark passes each window's end.
+    let s = session(EVENTS, 2);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let plan = lines(
+        &s.sql(&format!("EXPLAIN {}", sql("q8")))
+            .and_then(|df| df.collect())
+            .expect("explain"),
+    )
+    .join("\n");
+    assert!(plan.contains("interval: 0µs <= "), "{plan}");
 }
 
 #[test]

@@ -2,15 +2,18 @@
 //! `l.ts BETWEEN r.ts - INTERVAL '10' SECOND AND r.ts` (or any conjunction of `<`, `<=`,
 //! `>`, `>=`, `=` between a left and a right timestamp column, each plus or minus a constant
 //! interval), the range `lower <= l.ts - r.ts <= upper`. The join uses it to drop rows no
-//! future row of the other side can match once the watermark has passed them.
+//! future row of the other side can match once the watermark has passed them. A window
+//! join (equal `window_end`s) is the case `0 <= l.window_end - r.window_end <= 0`.
 
 use arrow::datatypes::DataType;
 
 use crate::error::Result;
 use crate::logical::expr::{split_conjunction, BinaryOp, Column, Expr};
+use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::logical::time::interval_scalar_micros;
 use crate::physical::expr::{create_physical_expr, PhysExpr};
+use crate::stream::is_window_end;
 
 /// `lower <= left - right <= upper`, in microseconds, between two time columns.
 #[derive(Debug, Clone)]
@@ -117,6 +120,29 @@ pub fn time_bounds(filter: &Expr, ls: &PlanSchema, rs: &PlanSchema) -> Result<Op
         right: create_physical_expr(&Expr::Column(r), rs)?,
         lower,
         upper,
+    }))
+}
+
+/// The bounds of a *window join*: an equi-join with `left.window_end = right.window_end`
+/// among its keys (each traced back to a window table function's `window_end`, renamed or
+/// not) pairs rows of the same window only, so a row can go once the watermark has passed
+/// its window's end: the bounds `0 <= l.window_end - r.window_end <= 0`.
+pub fn window_join_bounds(
+    on: &[(Expr, Expr)],
+    left: &LogicalPlan,
+    right: &LogicalPlan,
+) -> Result<Option<TimeBounds>> {
+    let Some((l, r)) = on
+        .iter()
+        .find(|(l, r)| is_window_end(l, left) && is_window_end(r, right))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(TimeBounds {
+        left: create_physical_expr(l, left.schema())?,
+        right: create_physical_expr(r, right.schema())?,
+        lower: Some(0),
+        upper: Some(0),
     }))
 }
 

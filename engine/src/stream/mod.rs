@@ -62,6 +62,21 @@ pub fn window_columns(group_by: &[Expr], input: &LogicalPlan) -> Option<(usize, 
     Some((find(WindowBound::Start)?, find(WindowBound::End)?))
 }
 
+/// True when `e` (over `plan`'s output) is a column that traces back to a window table
+/// function's `window_end` (see [`window_columns`]).
+pub fn is_window_end(e: &Expr, plan: &LogicalPlan) -> bool {
+    match e.clone().unalias() {
+        Expr::Column(c) => {
+            plan.schema()
+                .index_of(&c)
+                .ok()
+                .and_then(|i| window_bound(plan, i))
+                == Some(WindowBound::End)
+        }
+        _ => false,
+    }
+}
+
 /// Which bound of a window a column is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WindowBound {

@@ -19,7 +19,7 @@ use crate::physical::ExecNode;
 use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
-use crate::stream::interval::time_bounds;
+use crate::stream::interval::{time_bounds, window_join_bounds};
 use crate::stream::join::StreamJoinExec;
 use crate::stream::session::SessionWindowExec;
 use crate::stream::watermark::WatermarkExec;
@@ -160,6 +160,10 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             let bounds = match filter {
                 Some(f) => time_bounds(f, left.schema(), right.schema())?,
                 None => None,
+            };
+            let bounds = match bounds {
+                Some(b) => Some(b),
+                None => window_join_bounds(on, left, right)?,
             };
             let phys_filter = filter
                 .as_ref()
