@@ -68,6 +68,9 @@ pub struct SessionConfig {
     /// is `true`, the query's sources stop (with [`crate::SluiceError::Cancelled`]) and
     /// its result ends.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Set by [`crate::Session::submit`]: where the query publishes its physical plan when
+    /// it starts, so [`crate::Job::metrics`] can show the plan's metrics while it runs.
+    pub running_plan: Option<std::sync::Arc<crate::session::RunningPlan>>,
 }
 
 impl SessionConfig {
@@ -137,6 +140,7 @@ impl Default for SessionConfig {
             state_ttl: None,
             idle_timeout: None,
             cancel: None,
+            running_plan: None,
         }
     }
 }

@@ -328,6 +328,9 @@ impl DataFrame {
                 crate::physical::exchange::Partitioning::Single,
             )) as Arc<dyn ExecNode>
         };
+        if let Some(slot) = &self.config.running_plan {
+            slot.set(gathered.clone());
+        }
         let stream = gathered.execute(0, ctx)?;
         let cancel = self.config.cancel.clone();
         let live = move || cancel.as_ref().is_none_or(|c| !c.load(Ordering::Relaxed));

@@ -4,7 +4,7 @@
 mod insert;
 mod job;
 
-pub use job::Job;
+pub use job::{Job, RunningPlan};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -599,6 +599,16 @@ fn a_submitted_insert_runs_until_cancelled() {
         !job.is_finished(),
         "an INSERT from an unbounded source keeps running"
     );
+    // Its operators' metrics, while it runs.
+    let metrics = job.metrics().expect("the query has started");
+    for part in [
+        "WindowAggregateExec",
+        "late_rows=",
+        "StreamExchangeExec",
+        "back_pressure=",
+    ] {
+        assert!(metrics.contains(part), "{part} in {metrics}");
+    }
     job.cancel();
     // Bounded wait: a cancel that does not work fails the test instead of hanging it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -123,7 +123,16 @@ struct Producer {
 
 impl Producer {
     fn run(self, input: Arc<dyn ExecNode>, ctx: Arc<TaskContext>) {
-        let started = Instant::now();
+        // Running time is added as it passes, so a running job's ratio is current.
+        let mut mark = Instant::now();
+        let mut account = || {
+            let now = Instant::now();
+            let ns = now.duration_since(mark).as_nanos() as u64;
+            mark = now;
+            self.back_pressure
+                .running_ns
+                .fetch_add(ns, Ordering::Relaxed);
+        };
         let result = (|| -> Result<bool> {
             for e in input.execute(self.index, &ctx)? {
                 let alive = match e? {
@@ -131,6 +140,7 @@ impl Producer {
                     Element::End => break,
                     other => self.broadcast(&other),
                 };
+                account();
                 if !alive {
                     return Ok(false);
                 }
@@ -143,10 +153,7 @@ impl Producer {
                 let _ = tx.send((self.index, Err(SluiceError::exec(msg.clone()))));
             }
         }
-        let ns = started.elapsed().as_nanos() as u64;
-        self.back_pressure
-            .running_ns
-            .fetch_add(ns, Ordering::Relaxed);
+        account();
     }
 
     /// Sends to consumer `c`, timing any wait; false when the consumer is gone.
