@@ -13,6 +13,7 @@ use crate::config::SessionConfig;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{Expr, SortExpr};
 use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::logical::time::Window;
 use crate::optimizer::optimize;
 use crate::physical::planner::create_physical_plan;
 use crate::physical::{collect_partitions, display_plan, ExecNode, TaskContext};
@@ -89,6 +90,14 @@ impl DataFrame {
                 .collect::<Result<_>>()?;
         }
         Ok(self.with(LogicalPlan::project(input, exprs)?))
+    }
+
+    /// Applies a window table function: every row once per window holding it, with
+    /// `window_start`, `window_end` and `window_time` appended (then group by
+    /// `window_start` and `window_end` for a windowed aggregation, in batch or stream):
+    /// `df.window(Window::tumble("ts", Duration::from_secs(10)))`.
+    pub fn window(&self, window: Window) -> Result<DataFrame> {
+        Ok(self.with(window.plan(self.plan.clone())?))
     }
 
     /// Groups by `group_by` and computes aggregate expressions `aggs` (e.g. `sum(col("x")).alias("s")`).

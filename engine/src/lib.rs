@@ -41,4 +41,5 @@ pub use logical::expr::{
     SortExpr,
 };
 pub use logical::plan::JoinType;
+pub use logical::time::Window;
 pub use session::{Job, Session};

@@ -127,6 +127,66 @@ fn session_windows_without_keys_and_the_bare_table_function_equal_batch() {
 }
 
 #[test]
+fn dataframe_windows_equal_their_sql_in_batch_and_stream() {
+    use sluice::{col, count_star, max, Window};
+    use std::time::Duration;
+    let secs = Duration::from_secs;
+    let windows = [
+        (
+            Window::tumble("ts", secs(10)),
+            "TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)",
+        ),
+        (
+            Window::hop("ts", secs(5), secs(10)),
+            "HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND)",
+        ),
+        (
+            Window::cumulate("ts", secs(2), secs(10)),
+            "CUMULATE(TABLE bids, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)",
+        ),
+        (
+            Window::session("ts", Duration::from_millis(300)).partition_by(&["auction"]),
+            "SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts), INTERVAL '0.3' SECOND)",
+        ),
+    ];
+    for mode in ["batch", "streaming"] {
+        let s = session(20_000, "2", 2);
+        s.sql(&format!("SET 'execution.runtime-mode' = '{mode}'"))
+            .expect("set");
+        for (window, tvf) in &windows {
+            let df = s
+                .table("bids")
+                .and_then(|t| t.window(window.clone()))
+                .and_then(|w| {
+                    w.aggregate(
+                        vec![col("window_start"), col("window_end"), col("auction")],
+                        vec![count_star().alias("n"), max(col("price")).alias("hi")],
+                    )
+                })
+                .expect("dataframe");
+            assert_eq!(df.is_streaming(), mode == "streaming");
+            let sql = format!(
+                "SELECT window_start, window_end, auction, COUNT(*) AS n, MAX(price) AS hi
+                 FROM TABLE({tvf}) GROUP BY window_start, window_end, auction"
+            );
+            let expected = run(&s, mode, &sql);
+            assert!(expected.len() > 40, "{tvf}");
+            assert_eq!(rows(&df.collect().expect("run")), expected, "{mode}: {tvf}");
+        }
+    }
+    let s = session(100, "2", 1);
+    let bids = s.table("bids").expect("bids");
+    let e = bids
+        .window(Window::tumble("ts", secs(1)).partition_by(&["auction"]))
+        .expect_err("partitioned tumble");
+    assert!(e.to_string().contains("SESSION windows only"), "{e}");
+    let e = bids
+        .window(Window::session("nope", secs(1)))
+        .expect_err("no such column");
+    assert!(e.to_string().contains("no column 'nope'"), "{e}");
+}
+
+#[test]
 fn filter_and_projection_equal_batch() {
     same_both_ways("SELECT id, price * 2 AS double_price, ts FROM bids WHERE price > 990");
 }

@@ -215,6 +215,70 @@ impl LogicalPlan {
     }
 }
 
+/// A window table function for [`crate::DataFrame::window`]: the DataFrame form of
+/// `TABLE(TUMBLE(TABLE t, DESCRIPTOR(time), size))` and its kin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    kind: std::result::Result<WindowKind, String>,
+    time: String,
+    partition_by: Vec<String>,
+}
+
+impl Window {
+    fn new(time: &str, kind: Option<WindowKind>, what: &str) -> Self {
+        Self {
+            kind: kind.ok_or_else(|| format!("{what}: a duration too long for microseconds")),
+            time: time.to_string(),
+            partition_by: Vec::new(),
+        }
+    }
+
+    /// `TUMBLE`: windows of `size` over the timestamp column `time`.
+    pub fn tumble(time: &str, size: std::time::Duration) -> Self {
+        let kind = micros(size).map(|size| WindowKind::Tumble { size });
+        Self::new(time, kind, "TUMBLE")
+    }
+
+    /// `HOP`: windows of `size` starting every `slide`.
+    pub fn hop(time: &str, slide: std::time::Duration, size: std::time::Duration) -> Self {
+        let kind = micros(slide)
+            .zip(micros(size))
+            .map(|(slide, size)| WindowKind::Hop { slide, size });
+        Self::new(time, kind, "HOP")
+    }
+
+    /// `CUMULATE`: windows growing by `step` up to `size`.
+    pub fn cumulate(time: &str, step: std::time::Duration, size: std::time::Duration) -> Self {
+        let kind = micros(step)
+            .zip(micros(size))
+            .map(|(step, size)| WindowKind::Cumulate { step, size });
+        Self::new(time, kind, "CUMULATE")
+    }
+
+    /// `SESSION`: rows at most `gap` apart share a window (per key with
+    /// [`Window::partition_by`]).
+    pub fn session(time: &str, gap: std::time::Duration) -> Self {
+        let kind = micros(gap).map(|gap| WindowKind::Session { gap });
+        Self::new(time, kind, "SESSION")
+    }
+
+    /// Keeps sessions of different values of `columns` apart (SESSION only).
+    pub fn partition_by(mut self, columns: &[&str]) -> Self {
+        self.partition_by = columns.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// The window table function over `input`.
+    pub(crate) fn plan(&self, input: Arc<LogicalPlan>) -> Result<LogicalPlan> {
+        let kind = self.kind.clone().map_err(SluiceError::plan)?;
+        LogicalPlan::window_tvf(input, kind, &self.time, &self.partition_by)
+    }
+}
+
+fn micros(d: std::time::Duration) -> Option<i64> {
+    i64::try_from(d.as_micros()).ok()
+}
+
 /// The microseconds of a constant interval of fixed length (days and smaller units).
 pub fn interval_scalar_micros(s: &Scalar) -> Option<i64> {
     let v = s.0.as_primitive_opt::<IntervalMonthDayNanoType>()?.value(0);
