@@ -242,6 +242,55 @@ fn late_rows_are_dropped_when_the_watermark_allows_no_disorder() {
 }
 
 #[test]
+fn current_watermark_filters_late_rows_in_a_stream_and_is_null_in_batch() {
+    let s = session(20_000, "0", 1);
+    let late = "SELECT id FROM bids WHERE ts <= CURRENT_WATERMARK(ts)";
+    let on_time = "SELECT id FROM bids
+                   WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts)";
+    // Batch: no watermark, so NULL: nothing is late.
+    assert!(run(&s, "batch", late).is_empty());
+    assert_eq!(run(&s, "batch", on_time).len(), 20_000);
+    assert_eq!(
+        run(
+            &s,
+            "batch",
+            "SELECT CURRENT_WATERMARK(ts) AS w FROM bids WHERE id = 1"
+        ),
+        ["NULL"]
+    );
+    // Stream: with no allowed disorder, jittered rows fall behind the watermark; each row
+    // is on one side.
+    let (l, o) = (run(&s, "streaming", late), run(&s, "streaming", on_time));
+    assert!(!l.is_empty() && !o.is_empty(), "{} late", l.len());
+    assert_eq!(l.len() + o.len(), 20_000);
+    // In a projection, the watermark trails the rows' times.
+    let w = run(
+        &s,
+        "streaming",
+        "SELECT id FROM bids
+         WHERE CURRENT_WATERMARK(ts) IS NOT NULL AND CURRENT_WATERMARK(ts) > ts + INTERVAL '2' SECOND",
+    );
+    assert!(
+        w.is_empty(),
+        "the watermark never runs 2 s ahead of a row: {w:?}"
+    );
+    let marks = run(
+        &s,
+        "streaming",
+        "SELECT CURRENT_WATERMARK(ts) AS w FROM bids",
+    );
+    let known = marks.iter().filter(|m| *m != "NULL").count();
+    assert!(
+        known > 10_000,
+        "a projection sees the watermark: {known} rows"
+    );
+    let e = s
+        .sql("SELECT CURRENT_WATERMARK(id) FROM bids")
+        .expect_err("not a time");
+    assert!(e.to_string().contains("TIMESTAMP"), "{e}");
+}
+
+#[test]
 fn late_rows_of_session_windows_are_dropped_and_counted() {
     let sql = "SELECT window_start, auction, COUNT(*) AS n
                FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts),

@@ -16,7 +16,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::schema::PlanSchema;
 use crate::physical::coerce::{arithmetic_types, common_type, is_string};
-use crate::physical::functions::{self, ScalarFn};
+use crate::physical::functions::{self, ScalarFn, CURRENT_WATERMARK};
 
 /// A value produced by evaluating an expression over a batch.
 #[derive(Debug, Clone)]
@@ -279,6 +279,67 @@ impl PhysExpr {
                 (f.eval)(&vals, n)?
             }
         })
+    }
+
+    /// True when the expression calls `CURRENT_WATERMARK`.
+    pub fn uses_watermark(&self) -> bool {
+        let mut found = false;
+        self.clone().bind(&mut |e| {
+            found |= matches!(&e, PhysExpr::Function(f, _) if f.name == CURRENT_WATERMARK);
+            e
+        });
+        found
+    }
+
+    /// The expression with every `CURRENT_WATERMARK(ts)` bound to `watermark` (µs).
+    pub fn bind_watermark(&self, watermark: i64) -> PhysExpr {
+        self.clone().bind(&mut |e| match e {
+            PhysExpr::Function(f, mut args) if f.name == CURRENT_WATERMARK => {
+                args.truncate(1);
+                args.push(PhysExpr::Literal(Arc::new(arrow::array::Int64Array::from(
+                    vec![watermark],
+                ))));
+                PhysExpr::Function(f, args)
+            }
+            other => other,
+        })
+    }
+
+    /// Rebuilds the expression bottom-up, passing every node through `f`.
+    fn bind(self, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> PhysExpr {
+        fn boxed(e: PhysExpr, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> Box<PhysExpr> {
+            Box::new(e.bind(f))
+        }
+        let node = match self {
+            PhysExpr::Binary(l, op, r) => {
+                let l = boxed(*l, f);
+                PhysExpr::Binary(l, op, boxed(*r, f))
+            }
+            PhysExpr::Not(e) => PhysExpr::Not(boxed(*e, f)),
+            PhysExpr::Negative(e) => PhysExpr::Negative(boxed(*e, f)),
+            PhysExpr::IsNull(e, not) => PhysExpr::IsNull(boxed(*e, f), not),
+            PhysExpr::Like(e, p, neg, ci) => {
+                let e = boxed(*e, f);
+                PhysExpr::Like(e, boxed(*p, f), neg, ci)
+            }
+            PhysExpr::InList(e, list, neg) => {
+                let e = boxed(*e, f);
+                PhysExpr::InList(e, list.into_iter().map(|x| x.bind(f)).collect(), neg)
+            }
+            PhysExpr::Case(wt, e) => {
+                let wt = wt
+                    .into_iter()
+                    .map(|(w, t)| (w.bind(f), t.bind(f)))
+                    .collect();
+                PhysExpr::Case(wt, boxed(*e, f))
+            }
+            PhysExpr::Cast(e, t) => PhysExpr::Cast(boxed(*e, f), t),
+            PhysExpr::Function(func, args) => {
+                PhysExpr::Function(func, args.into_iter().map(|x| x.bind(f)).collect())
+            }
+            leaf @ (PhysExpr::Column(..) | PhysExpr::Literal(_)) => leaf,
+        };
+        f(node)
     }
 
     /// Evaluates to an array of one value per row.

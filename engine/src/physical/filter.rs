@@ -43,6 +43,10 @@ impl ExecNode for FilterExec {
             input,
             FilterOp {
                 predicate: self.predicate.clone(),
+                template: self
+                    .predicate
+                    .uses_watermark()
+                    .then(|| self.predicate.clone()),
             },
         ))
     }
@@ -55,6 +59,9 @@ impl ExecNode for FilterExec {
 pub struct FilterOp {
     /// The predicate.
     pub predicate: PhysExpr,
+    /// The predicate as planned, when it calls `CURRENT_WATERMARK`: each watermark binds
+    /// it anew.
+    pub template: Option<PhysExpr>,
 }
 
 impl Operator for FilterOp {
@@ -64,6 +71,14 @@ impl Operator for FilterOp {
         if filtered.num_rows() > 0 {
             out.push(Element::Batch(filtered));
         }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
+        if let Some(t) = &self.template {
+            self.predicate = t.bind_watermark(ts);
+        }
+        out.push(Element::Watermark(ts));
         Ok(())
     }
 }

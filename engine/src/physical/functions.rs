@@ -49,6 +49,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "extract",
     "to_timestamp_ltz",
     "to_timestamp",
+    "current_watermark",
     "starts_with",
     "ends_with",
     "replace",
@@ -290,6 +291,16 @@ pub fn resolve(
             arity(name, &args, 1, 1)?;
             want_string(name, &types[0])?;
             (f("to_timestamp", to_timestamp), strings(args))
+        }
+        "current_watermark" => {
+            arity(name, &args, 1, 1)?;
+            if !matches!(types[0], DataType::Timestamp(..)) {
+                return Err(SluiceError::Type(format!(
+                    "current_watermark() takes the event-time column, a TIMESTAMP; got {}",
+                    types[0]
+                )));
+            }
+            (f(CURRENT_WATERMARK, current_watermark), args)
         }
         other => {
             let hints = crate::error::nearest(other, FUNCTION_NAMES.iter().copied(), 3);
@@ -562,6 +573,26 @@ fn one_row(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
         }
     }
     Ok(a[1].clone())
+}
+
+/// The name [`PhysExpr::bind_watermark`] looks for.
+pub const CURRENT_WATERMARK: &str = "current_watermark";
+
+/// Flink's `CURRENT_WATERMARK(ts)`: the watermark the evaluating operator has seen, in the
+/// type of `ts`; NULL before the first watermark and in batch queries. Called with `ts`
+/// only it is NULL; a streaming operator binds the watermark (µs) as a second argument.
+fn current_watermark(a: &[ColumnarValue], _n: usize) -> Result<ColumnarValue> {
+    let t = a[0].data_type().clone();
+    match a.get(1) {
+        None => Ok(ColumnarValue::Scalar(arrow::array::new_null_array(&t, 1))),
+        Some(ColumnarValue::Scalar(us)) | Some(ColumnarValue::Array(us)) => {
+            let us = arrow::compute::cast(
+                us,
+                &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+            )?;
+            Ok(ColumnarValue::Scalar(arrow::compute::cast(&us, &t)?))
+        }
+    }
 }
 
 /// Flink's `TO_TIMESTAMP_LTZ(epoch, precision)`: seconds (precision 0) or milliseconds

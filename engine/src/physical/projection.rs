@@ -48,6 +48,11 @@ impl ExecNode for ProjectionExec {
             ProjectOp {
                 exprs: self.exprs.clone(),
                 schema: self.schema.clone(),
+                templates: self
+                    .exprs
+                    .iter()
+                    .any(PhysExpr::uses_watermark)
+                    .then(|| self.exprs.clone()),
             },
         ))
     }
@@ -68,9 +73,20 @@ pub struct ProjectOp {
     pub exprs: Vec<PhysExpr>,
     /// Output schema.
     pub schema: SchemaRef,
+    /// The expressions as planned, when one calls `CURRENT_WATERMARK`: each watermark
+    /// binds them anew.
+    pub templates: Option<Vec<PhysExpr>>,
 }
 
 impl Operator for ProjectOp {
+    fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
+        if let Some(t) = &self.templates {
+            self.exprs = t.iter().map(|e| e.bind_watermark(ts)).collect();
+        }
+        out.push(Element::Watermark(ts));
+        Ok(())
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
         out.push(Element::Batch(project_batch(
             &batch,
