@@ -43,6 +43,35 @@ fn value_state_get_update_clear() {
 }
 
 #[test]
+fn value_state_upsert_merges_in_place_or_inserts() {
+    let mut b = backend();
+    let sum = b
+        .register_value::<i64>(&StateDescriptor::new("sum"))
+        .expect("register");
+    for v in [5, 7] {
+        sum.upsert(&mut b, b"a", NS, || v, |s| *s += v)
+            .expect("upsert");
+    }
+    assert_eq!(sum.get(&b, b"a", NS).expect("get"), Some(&12));
+    // With a TTL, an expired value is replaced by `init`, not merged into.
+    let ttl = b
+        .register_value::<i64>(&StateDescriptor::new("ttl sum").with_ttl_ms(100))
+        .expect("register");
+    b.set_current_time(0);
+    ttl.upsert(&mut b, b"a", NS, || 1, |s| *s += 1)
+        .expect("upsert");
+    ttl.upsert(&mut b, b"a", NS, || 1, |s| *s += 1)
+        .expect("upsert");
+    assert_eq!(ttl.get(&b, b"a", NS).expect("get"), Some(&2));
+    b.set_current_time(150);
+    assert_eq!(ttl.get(&b, b"a", NS).expect("get"), None);
+    ttl.upsert(&mut b, b"a", NS, || 1, |s| *s += 1)
+        .expect("upsert");
+    assert_eq!(ttl.get(&b, b"a", NS).expect("get"), Some(&1));
+    assert_eq!(b.entry_count("ttl sum"), Some(1));
+}
+
+#[test]
 fn list_state_retain_filters_in_place() {
     let mut b = backend();
     let list = b

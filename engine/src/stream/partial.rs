@@ -15,6 +15,7 @@ use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use sluice_state::{MemoryStateBackend, StateError, StateValue, ValueState};
 
 use crate::error::{Result, SluiceError};
+use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate::AggSpec;
 
@@ -23,6 +24,19 @@ use crate::physical::aggregate::AggSpec;
 pub struct AggCalls {
     aggs: Vec<AggSpec>,
     state_types: Vec<Vec<DataType>>,
+    /// How each flattened state column merges, for [`AggCalls::merge_into`].
+    merges: Vec<MergeOp>,
+}
+
+/// How two values of one state column combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MergeOp {
+    /// Counts and sums.
+    Add,
+    /// MIN.
+    Min,
+    /// MAX.
+    Max,
 }
 
 /// One accumulator per aggregate call.
@@ -41,7 +55,44 @@ impl AggCalls {
             .iter()
             .map(|a| state_types(a.func, a.input_type.as_ref()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self { aggs, state_types })
+        let merges = aggs
+            .iter()
+            .zip(&state_types)
+            .flat_map(|(a, types)| {
+                let op = match a.func {
+                    AggFunc::Min => MergeOp::Min,
+                    AggFunc::Max => MergeOp::Max,
+                    AggFunc::Count | AggFunc::Sum | AggFunc::Avg => MergeOp::Add,
+                };
+                std::iter::repeat_n(op, types.len())
+            })
+            .collect();
+        Ok(Self {
+            aggs,
+            state_types,
+            merges,
+        })
+    }
+
+    /// Merges group `g` of flattened state columns `states` (canonical types, as from
+    /// [`AggCalls::states`]) into `stored`, value by value: the in-place update of a
+    /// keyed partial state (see `ValueState::upsert`).
+    pub fn merge_into(&self, stored: &mut PartialRow, states: &[ArrayRef], g: usize) -> Result<()> {
+        for ((slot, col), op) in stored.0.iter_mut().zip(states).zip(&self.merges) {
+            if col.is_null(g) {
+                continue;
+            }
+            let new = match col.data_type() {
+                DataType::Int64 => Partial::Int(col.as_primitive::<Int64Type>().value(g)),
+                DataType::Float64 => Partial::Float(col.as_primitive::<Float64Type>().value(g)),
+                DataType::Decimal128(..) => {
+                    Partial::Decimal(col.as_primitive::<Decimal128Type>().value(g))
+                }
+                _ => Partial::Bytes(col.as_string::<i32>().value(g).as_bytes().to_vec()),
+            };
+            merge_value(slot, new, *op)?;
+        }
+        Ok(())
     }
 
     /// The calls, for EXPLAIN.
@@ -182,6 +233,46 @@ impl AggCalls {
         self.merge(&mut accs, states, &groups, n)?;
         self.evaluate(&mut accs, n)
     }
+}
+
+/// Combines `new` (not NULL) into `slot` by `op`.
+fn merge_value(slot: &mut Partial, new: Partial, op: MergeOp) -> Result<()> {
+    use std::cmp::Ordering::{Greater, Less};
+    let overflow = || SluiceError::exec("integer overflow in a streaming SUM or COUNT");
+    let keep_new = match (&*slot, &new, op) {
+        (Partial::Null, _, _) => true,
+        (Partial::Int(a), Partial::Int(b), MergeOp::Add) => {
+            *slot = Partial::Int(a.checked_add(*b).ok_or_else(overflow)?);
+            false
+        }
+        (Partial::Float(a), Partial::Float(b), MergeOp::Add) => {
+            *slot = Partial::Float(a + b);
+            false
+        }
+        (Partial::Decimal(a), Partial::Decimal(b), MergeOp::Add) => {
+            *slot = Partial::Decimal(a.checked_add(*b).ok_or_else(overflow)?);
+            false
+        }
+        (old, new, MergeOp::Min | MergeOp::Max) => {
+            let ord = match (old, new) {
+                (Partial::Int(a), Partial::Int(b)) => b.cmp(a),
+                (Partial::Float(a), Partial::Float(b)) => b.total_cmp(a),
+                (Partial::Decimal(a), Partial::Decimal(b)) => b.cmp(a),
+                (Partial::Bytes(a), Partial::Bytes(b)) => b.cmp(a),
+                _ => return Err(mismatch()),
+            };
+            ord == if op == MergeOp::Min { Less } else { Greater }
+        }
+        _ => return Err(mismatch()),
+    };
+    if keep_new {
+        *slot = new;
+    }
+    Ok(())
+}
+
+fn mismatch() -> SluiceError {
+    SluiceError::exec("streaming aggregate: a stored state value has another type")
 }
 
 /// One state value.
@@ -373,6 +464,63 @@ impl StateValue for PartialRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_into_adds_counts_and_sums_and_keeps_extremes() {
+        use crate::physical::expr::PhysExpr;
+        let spec = |func, t: DataType| AggSpec {
+            func,
+            distinct: false,
+            args: vec![PhysExpr::Column(0, "x".into())],
+            input_type: Some(t),
+        };
+        let calls = AggCalls::try_new(vec![
+            spec(AggFunc::Count, DataType::Int64),
+            spec(AggFunc::Sum, DataType::Int64),
+            spec(AggFunc::Min, DataType::Utf8),
+            spec(AggFunc::Max, DataType::Float64),
+        ])
+        .expect("calls");
+        let mut stored = PartialRow(vec![
+            Partial::Int(2),
+            Partial::Null,
+            Partial::Bytes(b"m".to_vec()),
+            Partial::Float(1.5),
+        ]);
+        let states: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![3, 1])),
+            Arc::new(Int64Array::from(vec![Some(10), None])),
+            Arc::new(StringArray::from(vec![Some("a"), Some("z")])),
+            Arc::new(Float64Array::from(vec![Some(0.5), Some(9.0)])),
+        ];
+        calls.merge_into(&mut stored, &states, 0).expect("merge");
+        assert_eq!(
+            stored.0,
+            [
+                Partial::Int(5),
+                Partial::Int(10),
+                Partial::Bytes(b"a".to_vec()),
+                Partial::Float(1.5)
+            ]
+        );
+        calls.merge_into(&mut stored, &states, 1).expect("merge");
+        assert_eq!(
+            stored.0,
+            [
+                Partial::Int(6),
+                Partial::Int(10),
+                Partial::Bytes(b"a".to_vec()),
+                Partial::Float(9.0)
+            ]
+        );
+        let mut full = PartialRow(vec![
+            Partial::Int(i64::MAX),
+            Partial::Null,
+            Partial::Null,
+            Partial::Null,
+        ]);
+        assert!(calls.merge_into(&mut full, &states, 0).is_err(), "overflow");
+    }
 
     #[test]
     fn rows_round_trip_through_encoding_and_columns() {

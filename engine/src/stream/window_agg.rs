@@ -20,7 +20,7 @@ use sluice_state::{
 };
 
 use super::exchange::MAX_PARALLELISM;
-use super::partial::{AggCalls, PartialRow};
+use super::partial::{row_of, AggCalls, PartialRow};
 use crate::error::{Result, SluiceError};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -114,6 +114,9 @@ impl ExecNode for WindowAggregateExec {
             partials,
             watermark: i64::MIN,
             late_rows: self.late_rows.clone(),
+            pending: Vec::new(),
+            pending_rows: 0,
+            pending_fire: i64::MAX,
         };
         Ok(OperatorStream::boxed(input, op))
     }
@@ -146,7 +149,18 @@ struct WindowAggOp {
     /// The current watermark (µs).
     watermark: i64,
     late_rows: Arc<AtomicU64>,
+    /// On-time rows not aggregated yet (see [`MINI_BATCH_ROWS`]).
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    /// The earliest watermark (µs) at which a window of a pending row fires: the buffer
+    /// is aggregated before such a watermark is handled.
+    pending_fire: i64,
 }
+
+/// Rows buffered before they are aggregated into keyed state. The buffer is also
+/// aggregated before a watermark that fires one of its windows, before a checkpoint
+/// barrier and at the end, so results and their timing do not change.
+const MINI_BATCH_ROWS: usize = 65_536;
 
 impl WindowAggOp {
     fn to_micros(&self, v: i64) -> i64 {
@@ -228,9 +242,25 @@ impl WindowAggOp {
     }
 }
 
-impl Operator for WindowAggOp {
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
-        let (batch, starts, ends) = self.on_time(batch)?;
+impl WindowAggOp {
+    /// Aggregates the buffered rows into keyed state.
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let batches = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        self.pending_fire = i64::MAX;
+        let batch = match batches.as_slice() {
+            [one] => one.clone(),
+            _ => arrow::compute::concat_batches(&batches[0].schema(), &batches)?,
+        };
+        let (starts, ends) = self.bounds(&batch)?;
+        self.aggregate(batch, starts, ends)
+    }
+
+    /// Aggregates `batch` (on-time rows with their window bounds) into keyed state.
+    fn aggregate(&mut self, batch: RecordBatch, starts: ArrayRef, ends: ArrayRef) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -266,14 +296,40 @@ impl Operator for WindowAggOp {
             .iter()
             .map(|&i| WindowNamespace::new(starts.value(i), ends.value(i)).encode())
             .collect();
-        // Each (key, window)'s state so far merged in, and stored back.
+        // The batch's partial state of each (key, window), merged into the stored one in
+        // place (one lookup, no allocation for a group seen before).
         let mut accs = self.aggs.update(&batch, &ids, ng)?;
-        let slot = |g: usize| (key_of(firsts[g]), &nss[g][..]);
-        self.aggs
-            .merge_stored(&mut accs, ng, &self.backend, &self.partials, slot)?;
-        self.aggs
-            .store(&mut accs, ng, &mut self.backend, &self.partials, slot)?;
-        // One timer per window (a batch spans few windows: a linear scan is enough).
+        let states = self.aggs.states(&mut accs, ng)?;
+        let mut failed = None;
+        for (g, &i) in firsts.iter().enumerate() {
+            self.partials.upsert(
+                &mut self.backend,
+                key_of(i),
+                &nss[g],
+                || row_of(&states, g),
+                |stored| {
+                    if let Err(e) = self.aggs.merge_into(stored, &states, g) {
+                        failed = Some(e);
+                    }
+                },
+            )?;
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.register_timers(&firsts, starts, ends, &nss, &key_of)
+    }
+
+    /// One timer per window of this batch (a batch spans few windows: a linear scan is
+    /// enough); `firsts[g]` is a row of group `g`, whose namespace is `nss[g]`.
+    fn register_timers<'k>(
+        &mut self,
+        firsts: &[usize],
+        starts: &Int64Array,
+        ends: &Int64Array,
+        nss: &[[u8; WINDOW_NAMESPACE_LEN]],
+        key_of: &dyn Fn(usize) -> &'k [u8],
+    ) -> Result<()> {
         let mut windows: Vec<(i64, i64)> = Vec::new();
         for (g, &i) in firsts.iter().enumerate() {
             let w = (starts.value(i), ends.value(i));
@@ -287,9 +343,31 @@ impl Operator for WindowAggOp {
         }
         Ok(())
     }
+}
+
+impl Operator for WindowAggOp {
+    /// Buffers the batch's on-time rows (a mini-batch): aggregating many batches at once
+    /// revises each (key, window) state once for many rows.
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+        let (batch, _, ends) = self.on_time(batch)?;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let first_end = arrow::compute::min(ends.as_primitive::<Int64Type>()).unwrap_or(i64::MAX);
+        self.pending_fire = self.pending_fire.min(self.to_micros(first_end) - 1);
+        self.pending_rows += batch.num_rows();
+        self.pending.push(batch);
+        if self.pending_rows >= MINI_BATCH_ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
 
     fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
         self.watermark = self.watermark.max(ts);
+        if self.pending_fire <= ts {
+            self.flush()?;
+        }
         let fired = self.backend.timers_mut().advance_watermark(ts);
         let mut seen = BTreeSet::new();
         for t in fired {
@@ -301,8 +379,16 @@ impl Operator for WindowAggOp {
         Ok(())
     }
 
+    /// A checkpoint's snapshot must hold every row that came before the barrier.
+    fn on_barrier(&mut self, id: u64, out: &mut Vec<Element>) -> Result<()> {
+        self.flush()?;
+        out.push(Element::Barrier(id));
+        Ok(())
+    }
+
     /// The input ended: every window still open fires (as at a final `i64::MAX` watermark).
     fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
+        self.flush()?;
         let open: BTreeSet<Vec<u8>> = self
             .partials
             .entries(&self.backend)?
