@@ -127,6 +127,20 @@ fn session_windows_without_keys_and_the_bare_table_function_equal_batch() {
 }
 
 #[test]
+fn a_long_window_aggregates_its_rows_in_several_mini_batches() {
+    // 200 000 rows in one one-hour window (and a few jittered before it, in the previous
+    // one): more rows than one mini-batch holds.
+    let s = session(200_000, "2", 1);
+    let sql = "SELECT window_start, auction, COUNT(*) AS n, SUM(price) AS total,
+                      MIN(price) AS lo, MAX(price) AS hi
+               FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+               GROUP BY window_start, window_end, auction";
+    let batch = run(&s, "batch", sql);
+    assert!(batch.len() >= 40, "{batch:?}");
+    assert_eq!(run(&s, "streaming", sql), batch);
+}
+
+#[test]
 fn dataframe_windows_equal_their_sql_in_batch_and_stream() {
     use sluice::{col, count_star, max, Window};
     use std::time::Duration;
