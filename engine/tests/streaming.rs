@@ -342,6 +342,74 @@ fn late_rows_of_session_windows_are_dropped_and_counted() {
 }
 
 #[test]
+fn processing_time_windows_fire_as_the_wall_clock_passes() {
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::TimestampMicrosecondType;
+    let s = Session::with_config(SessionConfig::default().with_target_partitions(2));
+    s.sql(
+        "CREATE TABLE clicks (id BIGINT, pt AS PROCTIME())
+         WITH ('connector' = 'datagen', 'rows-per-second' = '5000')",
+    )
+    .expect("table");
+    let df = s
+        .sql(
+            "SELECT window_start, window_end, COUNT(*) AS n
+             FROM TABLE(TUMBLE(TABLE clicks, DESCRIPTOR(pt), INTERVAL '0.2' SECOND))
+             GROUP BY window_start, window_end",
+        )
+        .expect("plan");
+    assert!(df.is_streaming());
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_micros() as i64
+    };
+    let began = now_us();
+    let mut windows: Vec<(i64, i64, i64)> = Vec::new();
+    for batch in df.execute_iter().expect("run") {
+        let b = batch.expect("batch");
+        let starts = b.column(0).as_primitive::<TimestampMicrosecondType>();
+        let ends = b.column(1).as_primitive::<TimestampMicrosecondType>();
+        let n = b
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("n");
+        for i in 0..b.num_rows() {
+            windows.push((starts.value(i), ends.value(i), n.value(i)));
+        }
+        if windows.len() >= 4 {
+            break;
+        }
+    }
+    let ended = now_us();
+    for (start, end, n) in &windows {
+        assert_eq!(end - start, 200_000, "{windows:?}");
+        assert!(*n > 0);
+        // Windows are of the wall clock during the run, and fired once it passed them.
+        assert!(*start >= began - 200_000 && *end <= ended, "{windows:?}");
+    }
+    assert!(
+        ended - began < 30_000_000,
+        "four 0.2 s windows took {} µs",
+        ended - began
+    );
+    // In batch mode PROCTIME() is the time of reading.
+    s.sql(
+        "CREATE TABLE few (id BIGINT, pt AS PROCTIME())
+         WITH ('connector' = 'datagen', 'number-of-rows' = '10')",
+    )
+    .expect("table");
+    let r = rows(
+        &s.sql("SELECT COUNT(*) FROM few WHERE pt IS NOT NULL")
+            .and_then(|df| df.collect())
+            .expect("batch"),
+    );
+    assert_eq!(r, ["10"]);
+}
+
+#[test]
 fn unbounded_source_streams_until_the_reader_stops() {
     let s = Session::new();
     s.sql(

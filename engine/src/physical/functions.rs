@@ -50,6 +50,7 @@ pub const FUNCTION_NAMES: &[&str] = &[
     "to_timestamp_ltz",
     "to_timestamp",
     "current_watermark",
+    "proctime",
     "starts_with",
     "ends_with",
     "replace",
@@ -291,6 +292,10 @@ pub fn resolve(
             arity(name, &args, 1, 1)?;
             want_string(name, &types[0])?;
             (f("to_timestamp", to_timestamp), strings(args))
+        }
+        "proctime" => {
+            arity(name, &args, 0, 0)?;
+            (f("proctime", proctime), args)
         }
         "current_watermark" => {
             arity(name, &args, 1, 1)?;
@@ -573,6 +578,17 @@ fn one_row(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
         }
     }
     Ok(a[1].clone())
+}
+
+/// Flink's `PROCTIME()`: the wall-clock time when the batch is evaluated, as a TIMESTAMP
+/// (microseconds, UTC, no zone).
+fn proctime(_: &[ColumnarValue], _n: usize) -> Result<ColumnarValue> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+    Ok(ColumnarValue::Scalar(Arc::new(
+        arrow::array::TimestampMicrosecondArray::from(vec![now]),
+    )))
 }
 
 /// The name [`PhysExpr::bind_watermark`] looks for.

@@ -264,8 +264,29 @@ pub fn plan_time_table(
             &w.column,
             watermark_delay_micros(w)?,
         )?);
+    } else if let Some(pt) = proctime_column(elements) {
+        // A processing-time attribute: its values are the clock when each batch is read,
+        // so a watermark at the largest of them (no delay) is the processing-time clock
+        // as the data sees it; windows over it fire as wall-clock time passes.
+        plan = Arc::new(LogicalPlan::watermark(plan, &pt, 0)?);
     }
     Ok(plan)
+}
+
+/// The computed column `name AS PROCTIME()`, if the table has one.
+fn proctime_column(elements: &[TableElement]) -> Option<String> {
+    elements.iter().find_map(|e| match e {
+        TableElement::Computed(name, expr) => match expr.as_ref() {
+            ast::Expr::Function(f)
+                if object_name(&f.name).eq_ignore_ascii_case("proctime")
+                    && matches!(&f.args, ast::FunctionArguments::List(l) if l.args.is_empty()) =>
+            {
+                Some(name.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The delay of a bounded-out-of-orderness watermark expression: `column` (0) or `column -
