@@ -93,6 +93,15 @@ impl<V: StateValue> ListEntry<V> {
         self.bytes = 0;
     }
 
+    /// Changes the items in place, `f(index, item)`, keeping the size estimate right.
+    pub fn modify(&mut self, mut f: impl FnMut(usize, &mut V)) {
+        for (i, v) in self.items.iter_mut().enumerate() {
+            let before = v.size_estimate();
+            f(i, v);
+            self.bytes = (self.bytes + v.size_estimate()).saturating_sub(before);
+        }
+    }
+
     /// Keeps the items `keep` accepts, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
         let mut dropped = 0;

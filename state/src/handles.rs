@@ -273,6 +273,26 @@ impl<V: StateValue> ListState<V> {
         }))
     }
 
+    /// Changes values in place, in order: `f(i, value)` for the `i`-th value of a live
+    /// list (an expired or absent list is left alone); the list's TTL is not refreshed.
+    pub fn modify(
+        &self,
+        b: &mut MemoryStateBackend,
+        key: &[u8],
+        ns: &[u8],
+        mut f: impl FnMut(usize, &mut V),
+    ) -> Result<()> {
+        let kg = b.key_group(&self.meta, key)?;
+        let now = b.now();
+        let t = b.table_mut::<ListEntry<V>>(&self.meta)?;
+        t.upsert(kg, key, ns, ListEntry::empty, |e| {
+            if e.is_live(now) {
+                e.modify(&mut f);
+            }
+        });
+        Ok(())
+    }
+
     /// Replaces the list (an empty `values` removes it).
     pub fn update(
         &self,

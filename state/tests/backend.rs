@@ -72,6 +72,23 @@ fn value_state_upsert_merges_in_place_or_inserts() {
 }
 
 #[test]
+fn list_state_modify_changes_values_in_place() {
+    let mut b = backend();
+    let l = b
+        .register_list::<i64>(&StateDescriptor::new("l"))
+        .expect("register");
+    l.add_all(&mut b, b"k", NS, [1, 2, 3]).expect("add");
+    l.modify(&mut b, b"k", NS, |i, v| *v += 10 * i as i64)
+        .expect("modify");
+    assert_eq!(l.get(&b, b"k", NS).expect("get"), [1, 12, 23]);
+    // An absent list stays absent.
+    l.modify(&mut b, b"none", NS, |_, v| *v = 0)
+        .expect("modify");
+    assert!(l.get(&b, b"none", NS).expect("get").is_empty());
+    assert_eq!(b.entry_count("l"), Some(1));
+}
+
+#[test]
 fn list_state_retain_filters_in_place() {
     let mut b = backend();
     let list = b

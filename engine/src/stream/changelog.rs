@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use crate::logical::plan::LogicalPlan;
+use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::physical::expr::PhysExpr;
 use crate::physical::projection::ProjectionExec;
 use crate::physical::ExecNode;
@@ -89,12 +89,17 @@ pub fn with_op_first(schema: &Schema) -> SchemaRef {
 }
 
 /// True when `plan`, run as a stream, produces a changelog rather than only inserts: it
-/// has a GROUP BY without a window's start and end (see [`super::window_columns`]).
+/// has a GROUP BY without a window's start and end (see [`super::window_columns`]) or an
+/// outer join.
 pub fn is_updating(plan: &LogicalPlan) -> bool {
     match plan {
         LogicalPlan::Aggregate {
             group_by, input, ..
         } => super::window_columns(group_by, input).is_none() || is_updating(input),
+        LogicalPlan::Join {
+            join_type: JoinType::Left | JoinType::Right | JoinType::Full,
+            ..
+        } => true,
         other => other.inputs().into_iter().any(|i| is_updating(i)),
     }
 }

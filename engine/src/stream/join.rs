@@ -15,7 +15,7 @@
 //! has seen no row for the key for that long (wall clock), and later rows of the other
 //! side no longer find them, as in Flink.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,12 @@ use sluice_state::{
     KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, VOID_NAMESPACE,
 };
 
+use super::changelog::{op_column, with_op_last, RowKind};
 use super::exchange::MAX_PARALLELISM;
 use super::interval::TimeBounds;
 use super::two_input::{two_input_stream, Side, TwoInputOperator};
 use crate::error::Result;
+use crate::logical::plan::JoinType;
 use crate::physical::expr::{to_mask, PhysExpr};
 use crate::physical::window_tvf::{micros_per_unit, to_micros};
 use crate::physical::{cast_to_schema, Element, ElementStream, ExecNode, TaskContext};
@@ -47,6 +49,7 @@ pub struct StreamJoinExec {
     schema: SchemaRef,
     ttl: Option<Duration>,
     bounds: Option<TimeBounds>,
+    join_type: JoinType,
 }
 
 impl StreamJoinExec {
@@ -68,7 +71,16 @@ impl StreamJoinExec {
             schema,
             ttl,
             bounds: None,
+            join_type: JoinType::Inner,
         }
+    }
+
+    /// A LEFT, RIGHT or FULL outer join: unmatched rows of the preserved side(s) are
+    /// emitted padded with NULLs (`+I`) and retracted (`-D`) at their first match, so the
+    /// output is a changelog (`op` last) and the node's schema gains the `op` column.
+    pub fn with_join_type(mut self, join_type: JoinType) -> Self {
+        self.join_type = join_type;
+        self
     }
 
     /// An interval join: rows are dropped once `bounds` and the watermark rule out a match.
@@ -83,7 +95,10 @@ impl ExecNode for StreamJoinExec {
         "StreamJoinExec"
     }
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        match self.join_type {
+            JoinType::Inner => self.schema.clone(),
+            _ => with_op_last(&self.schema),
+        }
     }
     fn children(&self) -> Vec<Arc<dyn ExecNode>> {
         vec![self.left.clone(), self.right.clone()]
@@ -106,7 +121,11 @@ impl ExecNode for StreamJoinExec {
             .zip(&self.right_keys)
             .map(|(l, r)| format!("{l} = {r}"))
             .collect();
-        let mut d = format!("inner, on=[{}]", pairs.join(", "));
+        let mut d = format!(
+            "{}, on=[{}]",
+            format!("{:?}", self.join_type).to_lowercase(),
+            pairs.join(", ")
+        );
         if let Some(f) = &self.filter {
             d.push_str(&format!(", filter={f}"));
         }
@@ -175,6 +194,7 @@ impl StreamJoinExec {
                 None => None,
             };
             sides.push(JoinSide {
+                fields: schema.fields().clone(),
                 keys: keys.clone(),
                 key_conv: RowConverter::new(key_fields)?,
                 row_conv: RowConverter::new(row_fields)?,
@@ -190,6 +210,7 @@ impl StreamJoinExec {
             right,
             filter: self.filter.clone(),
             schema: self.schema.clone(),
+            join_type: self.join_type,
             backend,
             ttl: self.ttl,
             last_cleanup: Instant::now(),
@@ -198,8 +219,9 @@ impl StreamJoinExec {
 }
 
 /// A stored row: the watermark (µs) at which it can no longer match (`i64::MAX`: never),
-/// and its arrow-row encoding.
-type StoredRow = (i64, Vec<u8>);
+/// how many rows of the other side it has matched (an outer join's NULL padding is
+/// retracted at the first), and its arrow-row encoding.
+type StoredRow = (i64, i64, Vec<u8>);
 
 /// How long an interval join keeps one side's rows: until the watermark reaches the time
 /// column (`expr`, in units of `unit` µs; 0 = nanoseconds) plus `after` µs.
@@ -211,6 +233,8 @@ struct Retain {
 
 /// One input's keys, encoders and stored rows.
 struct JoinSide {
+    /// The input's columns (an outer join pads the other side's rows with their NULLs).
+    fields: arrow::datatypes::Fields,
     keys: Vec<PhysExpr>,
     key_conv: RowConverter,
     row_conv: RowConverter,
@@ -237,13 +261,54 @@ struct JoinOp {
     left: JoinSide,
     right: JoinSide,
     filter: Option<PhysExpr>,
+    /// The joined columns (without `op`).
     schema: SchemaRef,
+    join_type: JoinType,
     backend: MemoryStateBackend,
     ttl: Option<Duration>,
     last_cleanup: Instant,
 }
 
 impl JoinOp {
+    /// True when `side`'s rows all appear in the output (an outer join's preserved side).
+    fn preserves(&self, side: Side) -> bool {
+        matches!(
+            (self.join_type, side),
+            (JoinType::Full, _) | (JoinType::Left, Side::Left) | (JoinType::Right, Side::Right)
+        )
+    }
+
+    /// `batch` (joined columns) with the `op` column, for an outer join's changelog; an
+    /// inner join's output has none.
+    fn with_op(&self, batch: RecordBatch, kind: RowKind) -> Result<RecordBatch> {
+        if self.join_type == JoinType::Inner {
+            return Ok(batch);
+        }
+        let mut cols = batch.columns().to_vec();
+        cols.push(op_column(std::iter::repeat_n(kind, batch.num_rows())));
+        Ok(RecordBatch::try_new(with_op_last(&self.schema), cols)?)
+    }
+
+    /// Rows of `side` (its columns `cols`) padded with NULLs for the other side, as `kind`.
+    fn padded(&self, side: Side, cols: Vec<ArrayRef>, kind: RowKind) -> Result<Element> {
+        let n = cols.first().map_or(0, |c| c.len());
+        let other = match side {
+            Side::Left => &self.right,
+            Side::Right => &self.left,
+        };
+        let nulls: Vec<ArrayRef> = other
+            .fields
+            .iter()
+            .map(|f| arrow::array::new_null_array(f.data_type(), n))
+            .collect();
+        let cols = match side {
+            Side::Left => [cols, nulls].concat(),
+            Side::Right => [nulls, cols].concat(),
+        };
+        let joined = cast_to_schema(&self.schema, cols, n)?;
+        Ok(Element::Batch(self.with_op(joined, kind)?))
+    }
+
     /// Moves the state clock to now and, every quarter TTL, drops expired rows.
     fn tick(&mut self) {
         let Some(ttl) = self.ttl else { return };
@@ -266,6 +331,7 @@ impl TwoInputOperator for JoinOp {
         out: &mut Vec<Element>,
     ) -> Result<()> {
         self.tick();
+        let n = batch.num_rows();
         let (this, other) = match side {
             Side::Left => (&self.left, &self.right),
             Side::Right => (&self.right, &self.left),
@@ -278,19 +344,28 @@ impl TwoInputOperator for JoinOp {
         let keys = this.key_conv.convert_columns(&key_cols)?;
         // A NULL key equals nothing: such rows neither match nor are kept.
         let has_null = |i: usize| key_cols.iter().any(|c| c.is_null(i));
+        // Candidate pairs: a batch row and a stored row of the other side (its key, its
+        // position in the key's list, its matches so far, its bytes).
         let mut probe: Vec<u32> = Vec::new();
-        let mut matched: Vec<&[u8]> = Vec::new();
-        for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
-            for (_, r) in other
+        let mut matched: Vec<(&[u8], usize, i64, &[u8])> = Vec::new();
+        for i in (0..n).filter(|&i| !has_null(i)) {
+            let key = keys.row(i).data();
+            for (j, (_, m, r)) in other
                 .rows
-                .get(&self.backend, keys.row(i).as_ref(), VOID_NAMESPACE)?
+                .get(&self.backend, key, VOID_NAMESPACE)?
+                .iter()
+                .enumerate()
             {
                 probe.push(i as u32);
-                matched.push(r);
+                matched.push((key, j, *m, r));
             }
         }
+        let mut this_matches = vec![0i64; n];
+        // Stored rows of the other side that matched now: (key, position) -> new matches.
+        let mut other_matches: HashMap<(&[u8], usize), i64, ahash::RandomState> =
+            HashMap::default();
         if !probe.is_empty() {
-            let idx = UInt32Array::from(probe);
+            let idx = UInt32Array::from(probe.clone());
             let this_cols = batch
                 .columns()
                 .iter()
@@ -299,24 +374,79 @@ impl TwoInputOperator for JoinOp {
             let parser = other.row_conv.parser();
             let other_cols = other
                 .row_conv
-                .convert_rows(matched.iter().map(|r| parser.parse(r)))?;
+                .convert_rows(matched.iter().map(|m| parser.parse(m.3)))?;
             let cols = match side {
                 Side::Left => [this_cols, other_cols].concat(),
                 Side::Right => [other_cols, this_cols].concat(),
             };
-            let mut joined = cast_to_schema(&self.schema, cols, idx.len())?;
-            if let Some(f) = &self.filter {
-                joined = filter_record_batch(&joined, &to_mask(&f.evaluate_array(&joined)?)?)?;
+            let joined = cast_to_schema(&self.schema, cols, idx.len())?;
+            let mask = match &self.filter {
+                Some(f) => Some(to_mask(&f.evaluate_array(&joined)?)?),
+                None => None,
+            };
+            let passes = |c: usize| mask.as_ref().is_none_or(|m| m.value(c));
+            let mut first_match: Vec<u32> = Vec::new();
+            for c in (0..probe.len()).filter(|&c| passes(c)) {
+                this_matches[probe[c] as usize] += 1;
+                let (key, j, before, _) = matched[c];
+                let add = other_matches.entry((key, j)).or_insert(0);
+                if *add == 0 && before == 0 {
+                    first_match.push(c as u32);
+                }
+                *add += 1;
             }
+            // An outer row of the other side that was emitted padded with NULLs is
+            // retracted before its first real match.
+            if self.preserves(side.other()) && !first_match.is_empty() {
+                let rows = first_match
+                    .iter()
+                    .map(|&c| parser.parse(matched[c as usize].3));
+                let cols = other.row_conv.convert_rows(rows)?;
+                out.push(self.padded(side.other(), cols, RowKind::Delete)?);
+            }
+            let joined = match mask {
+                Some(m) => filter_record_batch(&joined, &m)?,
+                None => joined,
+            };
             if joined.num_rows() > 0 {
-                out.push(Element::Batch(joined));
+                out.push(Element::Batch(self.with_op(joined, RowKind::Insert)?));
+            }
+        }
+        // This side's outer rows without a match, padded with NULLs.
+        if self.preserves(side) {
+            let lonely: Vec<u32> = (0..n as u32)
+                .filter(|&i| this_matches[i as usize] == 0)
+                .collect();
+            if !lonely.is_empty() {
+                let idx = UInt32Array::from(lonely);
+                let cols = batch
+                    .columns()
+                    .iter()
+                    .map(|c| Ok(take(c, &idx, None)?))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                out.push(self.padded(side, cols, RowKind::Insert)?);
+            }
+        }
+        let other_matches: Vec<(Vec<u8>, usize, i64)> = other_matches
+            .into_iter()
+            .map(|((k, j), add)| (k.to_vec(), j, add))
+            .collect();
+        let (this, other) = match side {
+            Side::Left => (&self.left, &self.right),
+            Side::Right => (&self.right, &self.left),
+        };
+        if self.preserves(side.other()) {
+            for (key, j, add) in &other_matches {
+                other
+                    .rows
+                    .modify(&mut self.backend, key, VOID_NAMESPACE, |i, r| {
+                        if i == *j {
+                            r.1 += add;
+                        }
+                    })?;
             }
         }
         let rows = this.row_conv.convert_columns(batch.columns())?;
-        let this = match side {
-            Side::Left => &self.left,
-            Side::Right => &self.right,
-        };
         let drop_at = match &this.retain {
             Some(r) => {
                 let t = arrow::compute::cast(
@@ -325,24 +455,24 @@ impl TwoInputOperator for JoinOp {
                 )?;
                 let t = t.as_primitive::<arrow::datatypes::Int64Type>();
                 // A NULL time never matches a bound: keep such rows no longer than needed.
-                (0..batch.num_rows())
+                (0..n)
                     .map(|i| match t.is_null(i) {
                         true => i64::MIN,
                         false => to_micros(t.value(i), r.unit).saturating_add(r.after),
                     })
                     .collect()
             }
-            None => vec![i64::MAX; batch.num_rows()],
+            None => vec![i64::MAX; n],
         };
         // One cleanup timer per key and second (registered once per batch).
         let mut timers: HashSet<(i64, &[u8]), ahash::RandomState> = HashSet::default();
-        for i in (0..batch.num_rows()).filter(|&i| !has_null(i)) {
+        for i in (0..n).filter(|&i| !has_null(i)) {
             let key = keys.row(i).data();
             this.rows.add(
                 &mut self.backend,
                 key,
                 VOID_NAMESPACE,
-                (drop_at[i], rows.row(i).as_ref().to_vec()),
+                (drop_at[i], this_matches[i], rows.row(i).as_ref().to_vec()),
             )?;
             if drop_at[i] != i64::MAX {
                 let at = round_up_to_second(drop_at[i]);
@@ -368,7 +498,7 @@ impl TwoInputOperator for JoinOp {
                 &mut self.backend,
                 &timer.key,
                 VOID_NAMESPACE,
-                |(drop_at, _)| *drop_at > wm,
+                |(drop_at, _, _)| *drop_at > wm,
             )?;
         }
         out.push(Element::Watermark(wm));
@@ -522,6 +652,64 @@ mod tests {
         assert!(matches!(out.last(), Some(Element::Watermark(w)) if *w == 12 * sec));
         op.on_watermark(16 * sec, &mut out).expect("watermark");
         assert_eq!(stored(&op, &op.left), 0);
+    }
+
+    /// The output rows as `op l_v r_v` text, in order.
+    fn changelog(op: &mut JoinOp, side: Side, b: RecordBatch) -> Vec<String> {
+        let mut out = Vec::new();
+        op.process_batch(side, b, &mut out).expect("process");
+        let mut lines = Vec::new();
+        for e in out {
+            let Element::Batch(b) = e else { continue };
+            let v = |c: usize, i: usize| {
+                let a = b
+                    .column(c)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("int");
+                if a.is_null(i) {
+                    "-".to_string()
+                } else {
+                    a.value(i).to_string()
+                }
+            };
+            let ops = b.column(4).as_string::<i32>();
+            for i in 0..b.num_rows() {
+                lines.push(format!("{} {} {}", ops.value(i), v(1, i), v(3, i)));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn a_full_join_pads_unmatched_rows_and_retracts_the_padding_at_the_first_match() {
+        let (l, r) = (input("l"), input("r"));
+        let fields = [l.0.schema(), r.0.schema()]
+            .iter()
+            .flat_map(|s| s.fields().iter().cloned().collect::<Vec<_>>())
+            .collect::<Vec<_>>();
+        let mut op = StreamJoinExec::new(l, r, None, Arc::new(Schema::new(fields)), None)
+            .with_join_type(JoinType::Full)
+            .operator(0)
+            .expect("operator");
+        let left = changelog(
+            &mut op,
+            Side::Left,
+            batch(vec![Some(1), None], vec![10, 11]),
+        );
+        assert_eq!(left, ["+I 10 -", "+I 11 -"]);
+        // Two right rows match left 10 at once: one retraction, then both pairs.
+        let right = changelog(
+            &mut op,
+            Side::Right,
+            batch(vec![Some(1), Some(1), Some(2)], vec![100, 101, 200]),
+        );
+        assert_eq!(right, ["-D 10 -", "+I 10 100", "+I 10 101", "+I - 200"]);
+        // Left 10 matched before: no second retraction.
+        let more = changelog(&mut op, Side::Right, batch(vec![Some(1)], vec![102]));
+        assert_eq!(more, ["+I 10 102"]);
+        let late = changelog(&mut op, Side::Left, batch(vec![Some(2)], vec![20]));
+        assert_eq!(late, ["-D - 200", "+I 20 200"]);
     }
 
     #[test]

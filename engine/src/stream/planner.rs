@@ -135,10 +135,10 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             schema,
             ..
         } => {
-            if *join_type != JoinType::Inner || on.is_empty() {
+            if matches!(join_type, JoinType::Semi | JoinType::Anti) || on.is_empty() {
                 return Err(SluiceError::unsupported(format!(
                     "{join_type:?} join{} in a streaming query (streaming joins are inner \
-                     equi-joins yet)",
+                     and outer equi-joins)",
                     if on.is_empty() {
                         " without equality keys"
                     } else {
@@ -177,7 +177,8 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                     schema.to_arrow(),
                     config.state_ttl,
                 )
-                .with_time_bounds(bounds),
+                .with_time_bounds(bounds)
+                .with_join_type(*join_type),
             )
         }
         LogicalPlan::Aggregate {

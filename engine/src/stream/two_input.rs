@@ -22,6 +22,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// The other input.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Left => Side::Right,
+            Side::Right => Side::Left,
+        }
+    }
+
     fn index(self) -> usize {
         match self {
             Side::Left => 0,
