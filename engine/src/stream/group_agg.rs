@@ -18,13 +18,13 @@ use arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
 use arrow::compute::kernels::cmp::not_distinct;
 use arrow::compute::{and, filter_record_batch, interleave_record_batch, not, take};
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use sluice_state::{MemoryStateBackend, StateDescriptor, ValueState, VOID_NAMESPACE};
 
 use super::changelog::{op_column, RowKind};
-use super::exchange::MAX_PARALLELISM;
 use super::partial::{row_of, AggCalls, PartialRow};
 use super::retract::Retraction;
+use super::{key_converter, operator_backend};
 use crate::error::Result;
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -87,20 +87,12 @@ impl ExecNode for GroupAggregateExec {
     fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         let input = self.input.execute(partition, ctx)?;
         let in_schema = self.input.schema();
-        let key_fields = self
-            .group_exprs
-            .iter()
-            .map(|k| Ok(SortField::new(k.data_type(&in_schema)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut backend = MemoryStateBackend::for_operator(
-            MAX_PARALLELISM,
-            self.output_partitions() as u32,
-            partition as u32,
-        )?;
+        let converter = key_converter(&self.group_exprs, &in_schema)?;
+        let mut backend = operator_backend(self.output_partitions(), partition)?;
         let accs = backend.register_value::<PartialRow>(&StateDescriptor::new("accumulators"))?;
         let op = GroupAggOp {
             group_exprs: self.group_exprs.clone(),
-            converter: RowConverter::new(key_fields)?,
+            converter,
             aggs: self.aggs.clone(),
             retraction: self.retraction.clone(),
             schema: self.schema.clone(),

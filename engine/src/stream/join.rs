@@ -22,15 +22,15 @@ use std::time::{Duration, Instant};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use sluice_state::{
     KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, VOID_NAMESPACE,
 };
 
 use super::changelog::{op_column, with_op_last, RowKind};
-use super::exchange::MAX_PARALLELISM;
 use super::interval::TimeBounds;
 use super::two_input::{two_input_stream, Side, TwoInputOperator};
+use super::{key_converter, operator_backend, row_converter};
 use crate::error::Result;
 use crate::logical::plan::JoinType;
 use crate::physical::expr::{to_mask, PhysExpr};
@@ -149,11 +149,7 @@ impl ExecNode for StreamJoinExec {
 impl StreamJoinExec {
     /// The operator of instance `partition`, with empty state.
     fn operator(&self, partition: usize) -> Result<JoinOp> {
-        let mut backend = MemoryStateBackend::for_operator(
-            MAX_PARALLELISM,
-            self.output_partitions() as u32,
-            partition as u32,
-        )?;
+        let mut backend = operator_backend(self.output_partitions(), partition)?;
         let mut sides = Vec::with_capacity(2);
         // Each side's time column and how long after it a row may still match.
         let (left_time, right_time) = match &self.bounds {
@@ -172,15 +168,7 @@ impl StreamJoinExec {
                 desc = desc.with_ttl_ms(ttl.as_millis().try_into().unwrap_or(i64::MAX));
             }
             let schema = input.schema();
-            let key_fields = keys
-                .iter()
-                .map(|k| Ok(SortField::new(k.data_type(&schema)?)))
-                .collect::<Result<Vec<_>>>()?;
-            let row_fields = schema
-                .fields()
-                .iter()
-                .map(|f| SortField::new(f.data_type().clone()))
-                .collect();
+
             let retain = match time {
                 Some((expr, after)) => {
                     let t = expr.data_type(&schema)?;
@@ -196,8 +184,8 @@ impl StreamJoinExec {
             sides.push(JoinSide {
                 fields: schema.fields().clone(),
                 keys: keys.clone(),
-                key_conv: RowConverter::new(key_fields)?,
-                row_conv: RowConverter::new(row_fields)?,
+                key_conv: key_converter(keys, &schema)?,
+                row_conv: row_converter(&schema)?,
                 rows: backend.register_list::<StoredRow>(&desc)?,
                 retain,
             });

@@ -24,9 +24,44 @@ pub mod two_input;
 pub mod watermark;
 pub mod window_agg;
 
+use arrow::datatypes::SchemaRef;
+use arrow::row::{RowConverter, SortField};
+use sluice_state::MemoryStateBackend;
+
 use crate::config::RuntimeMode;
+use crate::error::Result;
 use crate::logical::expr::Expr;
 use crate::logical::plan::LogicalPlan;
+use crate::physical::expr::PhysExpr;
+
+/// The keyed-state backend of instance `partition` of an operator with `partitions`
+/// instances: it owns the key groups the streaming exchange routes to that instance.
+pub(crate) fn operator_backend(partitions: usize, partition: usize) -> Result<MemoryStateBackend> {
+    Ok(MemoryStateBackend::for_operator(
+        exchange::MAX_PARALLELISM,
+        partitions as u32,
+        partition as u32,
+    )?)
+}
+
+/// A row encoder for the values of `exprs` over `schema` (state keys).
+pub(crate) fn key_converter(exprs: &[PhysExpr], schema: &SchemaRef) -> Result<RowConverter> {
+    let fields = exprs
+        .iter()
+        .map(|k| Ok(SortField::new(k.data_type(schema)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RowConverter::new(fields)?)
+}
+
+/// A row encoder for whole rows of `schema` (rows kept in state).
+pub(crate) fn row_converter(schema: &SchemaRef) -> Result<RowConverter> {
+    let fields = schema
+        .fields()
+        .iter()
+        .map(|f| SortField::new(f.data_type().clone()))
+        .collect();
+    Ok(RowConverter::new(fields)?)
+}
 
 /// True when some table `plan` reads is unbounded.
 pub fn reads_unbounded(plan: &LogicalPlan) -> bool {

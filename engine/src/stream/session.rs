@@ -22,12 +22,13 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use sluice_state::{
     KeyedStateBackend, ListState, MemoryStateBackend, StateDescriptor, VOID_NAMESPACE,
 };
 
-use super::exchange::{StreamExchangeExec, MAX_PARALLELISM};
+use super::exchange::StreamExchangeExec;
+use super::{key_converter, operator_backend, row_converter};
 use crate::error::{Result, SluiceError};
 use crate::logical::time::WindowKind;
 use crate::physical::expr::PhysExpr;
@@ -134,21 +135,7 @@ impl ExecNode for SessionWindowExec {
         let DataType::Timestamp(unit, _) = &time_type else {
             return Err(SluiceError::exec("session time column is not a timestamp"));
         };
-        let key_fields = self
-            .keys
-            .iter()
-            .map(|k| Ok(SortField::new(k.data_type(&in_schema)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let row_fields = in_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
-        let mut backend = MemoryStateBackend::for_operator(
-            MAX_PARALLELISM,
-            self.output_partitions() as u32,
-            partition as u32,
-        )?;
+        let mut backend = operator_backend(self.output_partitions(), partition)?;
         let rows = backend.register_list::<HeldRow>(&StateDescriptor::new("session-rows"))?;
         let op = SessionOp {
             keys: self.keys.clone(),
@@ -158,8 +145,8 @@ impl ExecNode for SessionWindowExec {
             one_ms: micros_in_unit(1000, *unit).unwrap_or(1).max(1),
             time_type: time_type.clone(),
             schema: self.schema.clone(),
-            key_conv: RowConverter::new(key_fields)?,
-            row_conv: RowConverter::new(row_fields)?,
+            key_conv: key_converter(&self.keys, &in_schema)?,
+            row_conv: row_converter(&in_schema)?,
             backend,
             rows,
             watermark: i64::MIN,

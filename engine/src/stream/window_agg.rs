@@ -13,14 +13,14 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::{filter, filter_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::RowConverter;
 use sluice_state::{
     KeyedStateBackend, MemoryStateBackend, StateDescriptor, ValueState, WindowNamespace,
     WINDOW_NAMESPACE_LEN,
 };
 
-use super::exchange::MAX_PARALLELISM;
 use super::partial::{row_of, AggCalls, PartialRow};
+use super::{key_converter, operator_backend};
 use crate::error::{Result, SluiceError};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
@@ -92,20 +92,13 @@ impl ExecNode for WindowAggregateExec {
             .filter(|(i, _)| *i != self.window.0 && *i != self.window.1)
             .map(|(_, e)| e.clone())
             .collect();
-        let key_fields = key_exprs
-            .iter()
-            .map(|k| Ok(SortField::new(k.data_type(&in_schema)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut backend = MemoryStateBackend::for_operator(
-            MAX_PARALLELISM,
-            self.output_partitions() as u32,
-            partition as u32,
-        )?;
+        let converter = key_converter(&key_exprs, &in_schema)?;
+        let mut backend = operator_backend(self.output_partitions(), partition)?;
         let partials = backend.register_value::<PartialRow>(&StateDescriptor::new("partials"))?;
         let op = WindowAggOp {
             group_exprs: self.group_exprs.clone(),
             window: self.window,
-            converter: RowConverter::new(key_fields)?,
+            converter,
             key_exprs,
             aggs: self.aggs.clone(),
             schema: self.schema.clone(),
