@@ -24,6 +24,7 @@ use sluice_state::{MemoryStateBackend, StateDescriptor, ValueState, VOID_NAMESPA
 use super::changelog::{op_column, RowKind};
 use super::partial::{row_of, AggCalls, PartialRow};
 use super::retract::Retraction;
+use super::TtlClock;
 use super::{key_converter, operator_backend};
 use crate::error::Result;
 use crate::physical::aggregate::AggSpec;
@@ -40,6 +41,8 @@ pub struct GroupAggregateExec {
     aggs: AggCalls,
     /// Set when the input is a changelog (its `op` column last).
     retraction: Option<Retraction>,
+    /// `table.exec.state.ttl`: a key's state expires this long after its last update.
+    ttl: Option<std::time::Duration>,
     /// The aggregate's columns (group keys, then aggregates) followed by `op`.
     schema: SchemaRef,
 }
@@ -66,8 +69,16 @@ impl GroupAggregateExec {
             group_exprs,
             aggs: AggCalls::try_new(aggs)?,
             retraction,
+            ttl: None,
             schema,
         })
+    }
+
+    /// Lets a key's state expire `ttl` (wall clock) after its last update: its next row
+    /// starts it over (`+I`), as Flink's state TTL does; `None` keeps it forever.
+    pub fn with_state_ttl(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.ttl = ttl;
+        self
     }
 }
 
@@ -86,19 +97,7 @@ impl ExecNode for GroupAggregateExec {
     }
     fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
         let input = self.input.execute(partition, ctx)?;
-        let in_schema = self.input.schema();
-        let converter = key_converter(&self.group_exprs, &in_schema)?;
-        let mut backend = operator_backend(self.output_partitions(), partition)?;
-        let accs = backend.register_value::<PartialRow>(&StateDescriptor::new("accumulators"))?;
-        let op = GroupAggOp {
-            group_exprs: self.group_exprs.clone(),
-            converter,
-            aggs: self.aggs.clone(),
-            retraction: self.retraction.clone(),
-            schema: self.schema.clone(),
-            backend,
-            accs,
-        };
+        let op = self.operator(partition)?;
         Ok(OperatorStream::boxed(input, op))
     }
     fn details(&self) -> String {
@@ -122,6 +121,32 @@ impl ExecNode for GroupAggregateExec {
     }
 }
 
+impl GroupAggregateExec {
+    /// The operator of instance `partition`, with empty state.
+    fn operator(&self, partition: usize) -> Result<GroupAggOp> {
+        let in_schema = self.input.schema();
+        let converter = key_converter(&self.group_exprs, &in_schema)?;
+        let mut backend = operator_backend(self.output_partitions(), partition)?;
+        let clock = TtlClock::new(self.ttl);
+        let mut desc = StateDescriptor::new("accumulators");
+        if let Some(ms) = clock.ttl_ms() {
+            desc = desc.with_ttl_ms(ms);
+        }
+        let accs = backend.register_value::<PartialRow>(&desc)?;
+        let op = GroupAggOp {
+            group_exprs: self.group_exprs.clone(),
+            converter,
+            aggs: self.aggs.clone(),
+            retraction: self.retraction.clone(),
+            schema: self.schema.clone(),
+            backend,
+            accs,
+            clock,
+        };
+        Ok(op)
+    }
+}
+
 struct GroupAggOp {
     group_exprs: Vec<PhysExpr>,
     converter: RowConverter,
@@ -131,6 +156,7 @@ struct GroupAggOp {
     backend: MemoryStateBackend,
     /// Each key's merged partial state.
     accs: ValueState<PartialRow>,
+    clock: TtlClock,
 }
 
 impl GroupAggOp {
@@ -173,6 +199,7 @@ impl Operator for GroupAggOp {
         if n == 0 {
             return Ok(());
         }
+        self.clock.tick(&mut self.backend);
         let key_cols = self
             .group_exprs
             .iter()
@@ -288,5 +315,60 @@ impl Operator for GroupAggOp {
             &order,
         )?));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logical::expr::AggFunc;
+    use crate::physical::scan::MemoryExec;
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn a_key_whose_state_expired_starts_over_with_an_insert() {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+        let input = Arc::new(MemoryExec::try_new(schema.clone(), &[], None, 1, 10).expect("in"));
+        let out_schema = super::super::changelog::with_op_last(&Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let count = AggSpec {
+            func: AggFunc::Count,
+            distinct: false,
+            args: vec![],
+            input_type: None,
+        };
+        let exec = GroupAggregateExec::try_new(
+            input,
+            vec![PhysExpr::Column(0, "k".into())],
+            vec![count],
+            out_schema,
+            false,
+        )
+        .expect("exec")
+        .with_state_ttl(Some(std::time::Duration::from_millis(30)));
+        let mut op = exec.operator(0).expect("operator");
+        let mut run = |keys: Vec<i64>| {
+            let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(keys))])
+                .expect("batch");
+            let mut out = Vec::new();
+            op.process_batch(b, &mut out).expect("process");
+            let mut rows = Vec::new();
+            for e in out {
+                let Element::Batch(b) = e else { continue };
+                let n = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+                let ops = b.column(2).as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    rows.push(format!("{} {}", ops.value(i), n.value(i)));
+                }
+            }
+            rows
+        };
+        assert_eq!(run(vec![1, 1]), ["+I 2"]);
+        assert_eq!(run(vec![1]), ["-U 2", "+U 3"]);
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        assert_eq!(run(vec![1]), ["+I 1"], "the expired count starts over");
     }
 }

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
@@ -30,6 +30,7 @@ use sluice_state::{
 use super::changelog::{op_column, with_op_last, RowKind};
 use super::interval::TimeBounds;
 use super::two_input::{two_input_stream, Side, TwoInputOperator};
+use super::TtlClock;
 use super::{key_converter, operator_backend, row_converter};
 use crate::error::Result;
 use crate::logical::plan::JoinType;
@@ -164,8 +165,8 @@ impl StreamJoinExec {
             ("right", &self.right, &self.right_keys, right_time),
         ] {
             let mut desc = StateDescriptor::new(format!("{name} rows"));
-            if let Some(ttl) = self.ttl {
-                desc = desc.with_ttl_ms(ttl.as_millis().try_into().unwrap_or(i64::MAX));
+            if let Some(ms) = TtlClock::new(self.ttl).ttl_ms() {
+                desc = desc.with_ttl_ms(ms);
             }
             let schema = input.schema();
 
@@ -200,8 +201,7 @@ impl StreamJoinExec {
             schema: self.schema.clone(),
             join_type: self.join_type,
             backend,
-            ttl: self.ttl,
-            last_cleanup: Instant::now(),
+            clock: TtlClock::new(self.ttl),
         })
     }
 }
@@ -253,8 +253,7 @@ struct JoinOp {
     schema: SchemaRef,
     join_type: JoinType,
     backend: MemoryStateBackend,
-    ttl: Option<Duration>,
-    last_cleanup: Instant,
+    clock: TtlClock,
 }
 
 impl JoinOp {
@@ -296,19 +295,6 @@ impl JoinOp {
         let joined = cast_to_schema(&self.schema, cols, n)?;
         Ok(Element::Batch(self.with_op(joined, kind)?))
     }
-
-    /// Moves the state clock to now and, every quarter TTL, drops expired rows.
-    fn tick(&mut self) {
-        let Some(ttl) = self.ttl else { return };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        self.backend.set_current_time(now_ms);
-        if self.last_cleanup.elapsed() >= ttl / 4 {
-            self.backend.cleanup_expired();
-            self.last_cleanup = Instant::now();
-        }
-    }
 }
 
 impl TwoInputOperator for JoinOp {
@@ -318,7 +304,7 @@ impl TwoInputOperator for JoinOp {
         batch: RecordBatch,
         out: &mut Vec<Element>,
     ) -> Result<()> {
-        self.tick();
+        self.clock.tick(&mut self.backend);
         let n = batch.num_rows();
         let (this, other) = match side {
             Side::Left => (&self.left, &self.right),

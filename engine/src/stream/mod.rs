@@ -26,7 +26,7 @@ pub mod window_agg;
 
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
-use sluice_state::MemoryStateBackend;
+use sluice_state::{KeyedStateBackend, MemoryStateBackend};
 
 use crate::config::RuntimeMode;
 use crate::error::Result;
@@ -61,6 +61,43 @@ pub(crate) fn row_converter(schema: &SchemaRef) -> Result<RowConverter> {
         .map(|f| SortField::new(f.data_type().clone()))
         .collect();
     Ok(RowConverter::new(fields)?)
+}
+
+/// The wall clock of state with a time-to-live (`table.exec.state.ttl`): moves the
+/// backend's clock to now and, every quarter TTL, drops what has expired.
+#[derive(Debug)]
+pub(crate) struct TtlClock {
+    ttl: Option<std::time::Duration>,
+    last_cleanup: std::time::Instant,
+}
+
+impl TtlClock {
+    /// A clock for `ttl` (`None`: state never expires, and ticking does nothing).
+    pub(crate) fn new(ttl: Option<std::time::Duration>) -> Self {
+        Self {
+            ttl,
+            last_cleanup: std::time::Instant::now(),
+        }
+    }
+
+    /// The TTL of a state descriptor, in milliseconds.
+    pub(crate) fn ttl_ms(&self) -> Option<i64> {
+        self.ttl
+            .map(|t| t.as_millis().try_into().unwrap_or(i64::MAX))
+    }
+
+    /// Moves `backend`'s clock to now; drops expired state every quarter TTL.
+    pub(crate) fn tick(&mut self, backend: &mut MemoryStateBackend) {
+        let Some(ttl) = self.ttl else { return };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        backend.set_current_time(now_ms);
+        if self.last_cleanup.elapsed() >= ttl / 4 {
+            backend.cleanup_expired();
+            self.last_cleanup = std::time::Instant::now();
+        }
+    }
 }
 
 /// True when some table `plan` reads is unbounded.

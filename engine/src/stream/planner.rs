@@ -251,12 +251,15 @@ fn aggregate(
             specs,
             schema.to_arrow(),
         )?),
-        None => Arc::new(GroupAggregateExec::try_new(
-            exchange,
-            groups,
-            specs,
-            with_op_last(&schema.to_arrow()),
-            is_updating(input),
-        )?),
+        None => Arc::new(
+            GroupAggregateExec::try_new(
+                exchange,
+                groups,
+                specs,
+                with_op_last(&schema.to_arrow()),
+                is_updating(input),
+            )?
+            .with_state_ttl(config.state_ttl),
+        ),
     })
 }
