@@ -64,6 +64,11 @@ pub struct SessionConfig {
     /// watermark advances without it (`SET 'table.exec.source.idle-timeout'`); `None`:
     /// never (a quiet partition holds event time back).
     pub idle_timeout: Option<std::time::Duration>,
+    /// How long after a window fired its late rows still update it
+    /// (`SET 'table.exec.emit.allow-lateness'`): windowed aggregates then emit a changelog
+    /// (`+I` when a window fires, `-U`/`+U` per late revision); `None`: late rows are
+    /// dropped and the output is append-only.
+    pub allowed_lateness: Option<std::time::Duration>,
     /// Set by [`crate::Session::submit`] and [`crate::Session::set_cancel_flag`]: once it
     /// is `true`, the query's sources stop (with [`crate::SluiceError::Cancelled`]) and
     /// its result ends.
@@ -75,29 +80,32 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// Applies `SET 'key' = 'value'`: `execution.runtime-mode` (`streaming`, `batch`,
-    /// `automatic`), `table.exec.state.ttl` or `table.exec.source.idle-timeout` (a
-    /// duration such as `'1 h'`, `'30 s'`, `'500 ms'`, a plain number of milliseconds;
-    /// `0` = never).
+    /// `automatic`), `table.exec.state.ttl`, `table.exec.source.idle-timeout` or
+    /// `table.exec.emit.allow-lateness` (a duration such as `'1 h'`, `'30 s'`, `'500 ms'`,
+    /// a plain number of milliseconds; `0` = never / none).
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
         match key {
             "execution.runtime-mode" => self.runtime_mode = value.parse()?,
-            "table.exec.state.ttl" | "table.exec.source.idle-timeout" => {
+            "table.exec.state.ttl"
+            | "table.exec.source.idle-timeout"
+            | "table.exec.emit.allow-lateness" => {
                 let d = parse_duration(value).ok_or_else(|| {
                     format!(
                         "SET '{key}': '{value}' is not a duration (e.g. '1 h', '30 s', '500 ms')"
                     )
                 })?;
                 let d = (!d.is_zero()).then_some(d);
-                if key == "table.exec.state.ttl" {
-                    self.state_ttl = d;
-                } else {
-                    self.idle_timeout = d;
+                match key {
+                    "table.exec.state.ttl" => self.state_ttl = d,
+                    "table.exec.source.idle-timeout" => self.idle_timeout = d,
+                    _ => self.allowed_lateness = d,
                 }
             }
             other => {
                 return Err(format!(
                     "unknown setting '{other}' (settable: 'execution.runtime-mode', \
-                     'table.exec.state.ttl', 'table.exec.source.idle-timeout')"
+                     'table.exec.state.ttl', 'table.exec.source.idle-timeout', \
+                     'table.exec.emit.allow-lateness')"
                 ))
             }
         }
@@ -139,6 +147,7 @@ impl Default for SessionConfig {
             runtime_mode: RuntimeMode::Automatic,
             state_ttl: None,
             idle_timeout: None,
+            allowed_lateness: None,
             cancel: None,
             running_plan: None,
         }

@@ -219,7 +219,11 @@ impl DataFrame {
     /// True when the query's result is a changelog (a streaming non-windowed GROUP BY):
     /// its batches then start with an `op` column (`+I`, `-U`, `+U`, `-D`).
     pub fn is_updating(&self) -> bool {
-        self.is_streaming() && crate::stream::changelog::is_updating(&self.plan)
+        self.is_streaming()
+            && crate::stream::changelog::is_updating(
+                &self.plan,
+                self.config.allowed_lateness.is_some(),
+            )
     }
 
     /// True when the query never ends by itself (it reads an unbounded source).

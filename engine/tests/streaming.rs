@@ -305,6 +305,44 @@ fn current_watermark_filters_late_rows_in_a_stream_and_is_null_in_batch() {
 }
 
 #[test]
+fn allowed_lateness_revises_fired_windows_and_equals_batch() {
+    // The watermark allows no disorder; 2 s of allowed lateness cover the 1.5 s jitter.
+    let sql = "SELECT window_start, auction, COUNT(*) AS n, MAX(price) AS hi
+               FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+               GROUP BY window_start, window_end, auction";
+    for partitions in [1, 3] {
+        let s = session(20_000, "0", partitions);
+        let batch = run(&s, "batch", sql);
+        s.sql("SET 'table.exec.emit.allow-lateness' = '2 s'")
+            .expect("set");
+        assert_eq!(run(&s, "streaming", sql), batch, "{partitions} partitions");
+    }
+    let s = session(20_000, "0", 1);
+    s.sql("SET 'table.exec.emit.allow-lateness' = '2 s'")
+        .expect("set");
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let df = s.sql(sql).expect("plan");
+    assert!(df.is_updating());
+    let changelog = lines(&df.collect().expect("run"));
+    assert!(
+        changelog.iter().any(|l| l.starts_with("-U | ")),
+        "late rows revise"
+    );
+    // Rows later than the allowed lateness are still dropped and counted.
+    s.sql("SET 'table.exec.emit.allow-lateness' = '200 ms'")
+        .expect("set");
+    let plan = lines(
+        &s.sql(&format!("EXPLAIN ANALYZE {sql}"))
+            .and_then(|df| df.collect())
+            .expect("explain analyze"),
+    )
+    .join("\n");
+    assert!(plan.contains("allowed lateness=200ms"), "{plan}");
+    assert!(!plan.contains("late_rows=0"), "{plan}");
+}
+
+#[test]
 fn late_rows_of_session_windows_are_dropped_and_counted() {
     let sql = "SELECT window_start, auction, COUNT(*) AS n
                FROM TABLE(SESSION(TABLE bids PARTITION BY auction, DESCRIPTOR(ts),

@@ -89,18 +89,26 @@ pub fn with_op_first(schema: &Schema) -> SchemaRef {
 }
 
 /// True when `plan`, run as a stream, produces a changelog rather than only inserts: it
-/// has a GROUP BY without a window's start and end (see [`super::window_columns`]) or an
-/// outer join.
-pub fn is_updating(plan: &LogicalPlan) -> bool {
+/// has a GROUP BY without a window's start and end (see [`super::window_columns`]), an
+/// outer join, or, with `late_updates` (`table.exec.emit.allow-lateness`), a windowed
+/// GROUP BY, whose late rows revise windows that fired.
+pub fn is_updating(plan: &LogicalPlan, late_updates: bool) -> bool {
     match plan {
         LogicalPlan::Aggregate {
             group_by, input, ..
-        } => super::window_columns(group_by, input).is_none() || is_updating(input),
+        } => {
+            late_updates
+                || super::window_columns(group_by, input).is_none()
+                || is_updating(input, late_updates)
+        }
         LogicalPlan::Join {
             join_type: JoinType::Left | JoinType::Right | JoinType::Full,
             ..
         } => true,
-        other => other.inputs().into_iter().any(|i| is_updating(i)),
+        other => other
+            .inputs()
+            .into_iter()
+            .any(|i| is_updating(i, late_updates)),
     }
 }
 

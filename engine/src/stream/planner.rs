@@ -33,16 +33,21 @@ pub fn create_streaming_plan(
     config: &SessionConfig,
 ) -> Result<Arc<dyn ExecNode>> {
     let node = plan_node(plan, config)?;
-    Ok(if is_updating(plan) {
+    Ok(if updating(plan, config) {
         op_first(node)
     } else {
         node
     })
 }
 
+/// Whether `plan` produces a changelog under `config` (see [`is_updating`]).
+fn updating(plan: &LogicalPlan, config: &SessionConfig) -> bool {
+    is_updating(plan, config.allowed_lateness.is_some())
+}
+
 /// What a streaming plan node's input must not be: an updating one (`what` names the node).
-fn refuse_updating(input: &LogicalPlan, what: &str) -> Result<()> {
-    if is_updating(input) {
+fn refuse_updating(input: &LogicalPlan, config: &SessionConfig, what: &str) -> Result<()> {
+    if updating(input, config) {
         return Err(SluiceError::unsupported(format!(
             "{what} over an updating result (the changelog of a non-windowed GROUP BY) in a \
              streaming query"
@@ -69,7 +74,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             column,
             delay_micros,
         } => {
-            refuse_updating(input, "a watermark")?;
+            refuse_updating(input, config, "a watermark")?;
             Arc::new(WatermarkExec::try_new(
                 plan_node(input, config)?,
                 *column,
@@ -80,7 +85,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             input,
             exprs,
             schema,
-        } if is_updating(input) => {
+        } if updating(input, config) => {
             let child = plan_node(input, config)?;
             let width = child.schema().fields().len();
             let exprs = exprs
@@ -100,7 +105,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             partition_by,
             schema,
         } => {
-            refuse_updating(input, "a window table function")?;
+            refuse_updating(input, config, "a window table function")?;
             if joins(input) {
                 return Err(SluiceError::unsupported(
                     "a window table function over the result of a regular join in a \
@@ -146,8 +151,8 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                     }
                 )));
             }
-            refuse_updating(left, "a join")?;
-            refuse_updating(right, "a join")?;
+            refuse_updating(left, config, "a join")?;
+            refuse_updating(right, config, "a join")?;
             let (lkeys, rkeys) = join_keys(on, left.schema(), right.schema())?;
             let n = config.target_partitions;
             let exchange = |input, keys: &Vec<_>| -> Result<Arc<dyn ExecNode>> {
@@ -241,23 +246,20 @@ fn aggregate(
     ));
     let specs = agg_specs(aggs, in_schema)?;
     if window.is_some() {
-        refuse_updating(input, "a window aggregate")?;
+        refuse_updating(input, config, "a window aggregate")?;
     }
     Ok(match window {
-        Some(window) => Arc::new(WindowAggregateExec::try_new(
-            exchange,
-            groups,
-            window,
-            specs,
-            schema.to_arrow(),
-        )?),
+        Some(window) => Arc::new(
+            WindowAggregateExec::try_new(exchange, groups, window, specs, schema.to_arrow())?
+                .with_allowed_lateness(config.allowed_lateness),
+        ),
         None => Arc::new(
             GroupAggregateExec::try_new(
                 exchange,
                 groups,
                 specs,
                 with_op_last(&schema.to_arrow()),
-                is_updating(input),
+                updating(input, config),
             )?
             .with_state_ttl(config.state_ttl),
         ),

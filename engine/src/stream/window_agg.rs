@@ -6,7 +6,7 @@
 //! partial states are merged by the accumulators and emitted once, and its state is
 //! dropped. Rows for windows that already fired are late: dropped and counted.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -19,6 +19,7 @@ use sluice_state::{
     WINDOW_NAMESPACE_LEN,
 };
 
+use super::changelog::{op_column, with_op_last, RowKind};
 use super::partial::{row_of, AggCalls, PartialRow};
 use super::{key_converter, operator_backend};
 use crate::error::{Result, SluiceError};
@@ -42,9 +43,19 @@ pub struct WindowAggregateExec {
     micros_per_unit: i64,
     /// Rows dropped because their window had already fired.
     pub late_rows: Arc<AtomicU64>,
+    /// Allowed lateness (µs): a fired window keeps its state this long and late rows
+    /// revise it (`-U`/`+U`); the output is then a changelog.
+    lateness: Option<i64>,
 }
 
 impl WindowAggregateExec {
+    /// With allowed lateness `lateness` (`table.exec.emit.allow-lateness`; `None`: late
+    /// rows are dropped and the output is append-only).
+    pub fn with_allowed_lateness(mut self, lateness: Option<std::time::Duration>) -> Self {
+        self.lateness = lateness.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self
+    }
+
     /// Aggregates `input` (partitioned by the non-window keys' key groups) per window.
     pub fn try_new(
         input: Arc<dyn ExecNode>,
@@ -65,6 +76,7 @@ impl WindowAggregateExec {
             schema,
             micros_per_unit,
             late_rows: Arc::new(AtomicU64::new(0)),
+            lateness: None,
         })
     }
 }
@@ -74,7 +86,10 @@ impl ExecNode for WindowAggregateExec {
         "WindowAggregateExec"
     }
     fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        match self.lateness {
+            Some(_) => with_op_last(&self.schema),
+            None => self.schema.clone(),
+        }
     }
     fn children(&self) -> Vec<Arc<dyn ExecNode>> {
         vec![self.input.clone()]
@@ -110,6 +125,7 @@ impl ExecNode for WindowAggregateExec {
             pending: Vec::new(),
             pending_rows: 0,
             pending_fire: i64::MAX,
+            lateness: self.lateness,
         };
         Ok(OperatorStream::boxed(input, op))
     }
@@ -124,7 +140,11 @@ impl ExecNode for WindowAggregateExec {
             .iter()
             .map(|a| a.func.to_string())
             .collect();
-        format!("group=[{}], aggs=[{}]", g.join(", "), a.join(", "))
+        let mut d = format!("group=[{}], aggs=[{}]", g.join(", "), a.join(", "));
+        if let Some(l) = self.lateness {
+            d.push_str(&format!(", allowed lateness={}ms, changelog", l / 1000));
+        }
+        d
     }
 }
 
@@ -148,7 +168,12 @@ struct WindowAggOp {
     /// The earliest watermark (µs) at which a window of a pending row fires: the buffer
     /// is aggregated before such a watermark is handled.
     pending_fire: i64,
+    /// Allowed lateness (µs), see [`WindowAggregateExec::with_allowed_lateness`].
+    lateness: Option<i64>,
 }
+
+/// A window's revised rows: encoded keys, partial states and row kinds.
+type Revisions<'a> = (Vec<&'a [u8]>, Vec<PartialRow>, Vec<RowKind>);
 
 /// Rows buffered before they are aggregated into keyed state. The buffer is also
 /// aggregated before a watermark that fires one of its windows, before a checkpoint
@@ -179,7 +204,12 @@ impl WindowAggOp {
         let keep: BooleanArray = ends
             .as_primitive::<Int64Type>()
             .iter()
-            .map(|e| Some(e.is_some_and(|e| self.to_micros(e) - 1 > self.watermark)))
+            .map(|e| {
+                Some(e.is_some_and(|e| {
+                    (self.to_micros(e) - 1).saturating_add(self.lateness.unwrap_or(0))
+                        > self.watermark
+                }))
+            })
             .collect();
         let late = keep.false_count();
         if late == 0 {
@@ -193,20 +223,54 @@ impl WindowAggOp {
         ))
     }
 
-    /// Fires the window `ns`: merges its partial states and emits one row per key.
+    /// Fires the window `ns`: merges its partial states and emits one row per key. With
+    /// allowed lateness the state stays (late rows revise it) until a second timer, at
+    /// the end of the lateness, drops it.
     fn fire(&mut self, ns: &[u8], out: &mut Vec<Element>) -> Result<()> {
-        let window = WindowNamespace::decode(ns)?;
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut rows: Vec<&PartialRow> = Vec::new();
         for (k, r) in self.partials.entries_in(&self.backend, ns)? {
             keys.push(k);
             rows.push(r);
         }
-        if keys.is_empty() {
-            return Ok(());
+        if !keys.is_empty() {
+            let kinds = vec![RowKind::Insert; keys.len()];
+            out.push(Element::Batch(self.window_rows(ns, &keys, &rows, &kinds)?));
         }
+        match self.lateness {
+            Some(l) => {
+                let window = WindowNamespace::decode(ns)?;
+                let drop_at = self.fire_time(window.end_ms).saturating_add(l);
+                if let Some(key) = keys.first().map(|k| k.to_vec()) {
+                    self.backend
+                        .timers_mut()
+                        .register_event_time_timer(drop_at, &key, ns)?;
+                }
+            }
+            None => {
+                self.backend.clear_namespace(ns);
+            }
+        }
+        Ok(())
+    }
+
+    /// The watermark (µs) at which a window ending at `end` (column unit) fires.
+    fn fire_time(&self, end: i64) -> i64 {
+        self.to_micros(end) - 1
+    }
+
+    /// Output rows of window `ns`: group keys `keys` (encoded), values of the partial
+    /// states `rows`, row kinds `kinds` (an `op` column only with allowed lateness).
+    fn window_rows(
+        &self,
+        ns: &[u8],
+        keys: &[&[u8]],
+        rows: &[&PartialRow],
+        kinds: &[RowKind],
+    ) -> Result<RecordBatch> {
+        let window = WindowNamespace::decode(ns)?;
         let ng = keys.len();
-        let values = self.aggs.values_of(&self.aggs.columns_of(&rows)?, ng)?;
+        let values = self.aggs.values_of(&self.aggs.columns_of(rows)?, ng)?;
         let parser = self.converter.parser();
         let mut key_cols = if self.key_exprs.is_empty() {
             vec![]
@@ -215,7 +279,7 @@ impl WindowAggOp {
                 .convert_rows(keys.iter().map(|k| parser.parse(k)))?
         }
         .into_iter();
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len() + 1);
         for i in 0..self.group_exprs.len() {
             let c: ArrayRef = if i == self.window.0 {
                 Arc::new(Int64Array::from(vec![window.start_ms; ng]))
@@ -229,15 +293,19 @@ impl WindowAggOp {
             cols.push(c);
         }
         cols.extend(values);
-        out.push(Element::Batch(cast_to_schema(&self.schema, cols, ng)?));
-        self.backend.clear_namespace(ns);
-        Ok(())
+        let batch = cast_to_schema(&self.schema, cols, ng)?;
+        if self.lateness.is_none() {
+            return Ok(batch);
+        }
+        let mut cols = batch.columns().to_vec();
+        cols.push(op_column(kinds.iter().copied()));
+        Ok(RecordBatch::try_new(with_op_last(&self.schema), cols)?)
     }
 }
 
 impl WindowAggOp {
     /// Aggregates the buffered rows into keyed state.
-    fn flush(&mut self) -> Result<()> {
+    fn flush(&mut self, out: &mut Vec<Element>) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -249,11 +317,17 @@ impl WindowAggOp {
             _ => arrow::compute::concat_batches(&batches[0].schema(), &batches)?,
         };
         let (starts, ends) = self.bounds(&batch)?;
-        self.aggregate(batch, starts, ends)
+        self.aggregate(batch, starts, ends, out)
     }
 
     /// Aggregates `batch` (on-time rows with their window bounds) into keyed state.
-    fn aggregate(&mut self, batch: RecordBatch, starts: ArrayRef, ends: ArrayRef) -> Result<()> {
+    fn aggregate(
+        &mut self,
+        batch: RecordBatch,
+        starts: ArrayRef,
+        ends: ArrayRef,
+        out: &mut Vec<Element>,
+    ) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -293,6 +367,17 @@ impl WindowAggOp {
         // place (one lookup, no allocation for a group seen before).
         let mut accs = self.aggs.update(&batch, &ids, ng)?;
         let states = self.aggs.states(&mut accs, ng)?;
+        // Groups of windows that fired already (allowed lateness): their results are
+        // revised, so their state before the merge is kept to retract it.
+        let mut revised: Vec<(usize, Option<PartialRow>)> = Vec::new();
+        if self.lateness.is_some() {
+            for (g, &i) in firsts.iter().enumerate() {
+                if self.fire_time(ends.value(i)) <= self.watermark {
+                    let old = self.partials.get(&self.backend, key_of(i), &nss[g])?;
+                    revised.push((g, old.cloned()));
+                }
+            }
+        }
         let mut failed = None;
         for (g, &i) in firsts.iter().enumerate() {
             self.partials.upsert(
@@ -310,7 +395,47 @@ impl WindowAggOp {
         if let Some(e) = failed {
             return Err(e);
         }
+        self.emit_revisions(&revised, &firsts, &nss, &key_of, out)?;
         self.register_timers(&firsts, starts, ends, &nss, &key_of)
+    }
+
+    /// `-U`/`+U` (or `+I` for a key new to the window) for each group of a fired window
+    /// whose state a late row changed; `revised` holds each such group's state before.
+    fn emit_revisions<'k>(
+        &self,
+        revised: &[(usize, Option<PartialRow>)],
+        firsts: &[usize],
+        nss: &[[u8; WINDOW_NAMESPACE_LEN]],
+        key_of: &dyn Fn(usize) -> &'k [u8],
+        out: &mut Vec<Element>,
+    ) -> Result<()> {
+        let mut by_window: BTreeMap<&[u8], Revisions> = BTreeMap::new();
+        for (g, old) in revised {
+            let (key, ns) = (key_of(firsts[*g]), &nss[*g][..]);
+            let Some(new) = self.partials.get(&self.backend, key, ns)? else {
+                continue;
+            };
+            if old.as_ref() == Some(new) {
+                continue;
+            }
+            let (keys, rows, kinds) = by_window.entry(ns).or_default();
+            if let Some(old) = old {
+                keys.push(key);
+                rows.push(old.clone());
+                kinds.push(RowKind::UpdateBefore);
+            }
+            keys.push(key);
+            rows.push(new.clone());
+            kinds.push(match old {
+                Some(_) => RowKind::UpdateAfter,
+                None => RowKind::Insert,
+            });
+        }
+        for (ns, (keys, rows, kinds)) in by_window {
+            let rows: Vec<&PartialRow> = rows.iter().collect();
+            out.push(Element::Batch(self.window_rows(ns, &keys, &rows, &kinds)?));
+        }
+        Ok(())
     }
 
     /// One timer per window of this batch (a batch spans few windows: a linear scan is
@@ -326,9 +451,10 @@ impl WindowAggOp {
         let mut windows: Vec<(i64, i64)> = Vec::new();
         for (g, &i) in firsts.iter().enumerate() {
             let w = (starts.value(i), ends.value(i));
-            if !windows.contains(&w) {
+            let fire_at = self.fire_time(ends.value(i));
+            // A window that fired already (allowed lateness) does not fire again.
+            if !windows.contains(&w) && fire_at > self.watermark {
                 windows.push(w);
-                let fire_at = self.to_micros(ends.value(i)) - 1;
                 self.backend
                     .timers_mut()
                     .register_event_time_timer(fire_at, key_of(i), &nss[g])?;
@@ -341,7 +467,7 @@ impl WindowAggOp {
 impl Operator for WindowAggOp {
     /// Buffers the batch's on-time rows (a mini-batch): aggregating many batches at once
     /// revises each (key, window) state once for many rows.
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Element>) -> Result<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
         let (batch, _, ends) = self.on_time(batch)?;
         if batch.num_rows() == 0 {
             return Ok(());
@@ -351,21 +477,29 @@ impl Operator for WindowAggOp {
         self.pending_rows += batch.num_rows();
         self.pending.push(batch);
         if self.pending_rows >= MINI_BATCH_ROWS {
-            self.flush()?;
+            self.flush(out)?;
         }
         Ok(())
     }
 
     fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
-        self.watermark = self.watermark.max(ts);
+        // Before the watermark moves: which windows fired is judged by the old one.
         if self.pending_fire <= ts {
-            self.flush()?;
+            self.flush(out)?;
         }
-        let fired = self.backend.timers_mut().advance_watermark(ts);
+        self.watermark = self.watermark.max(ts);
+        let due = self.backend.timers_mut().advance_watermark(ts);
         let mut seen = BTreeSet::new();
-        for t in fired {
-            if seen.insert(t.namespace.clone()) {
+        for t in due {
+            if !seen.insert((t.namespace.clone(), t.timestamp)) {
+                continue;
+            }
+            let window = WindowNamespace::decode(&t.namespace)?;
+            if t.timestamp == self.fire_time(window.end_ms) {
                 self.fire(&t.namespace, out)?;
+            } else {
+                // The end of a fired window's allowed lateness.
+                self.backend.clear_namespace(&t.namespace);
             }
         }
         out.push(Element::Watermark(ts));
@@ -374,21 +508,25 @@ impl Operator for WindowAggOp {
 
     /// A checkpoint's snapshot must hold every row that came before the barrier.
     fn on_barrier(&mut self, id: u64, out: &mut Vec<Element>) -> Result<()> {
-        self.flush()?;
+        self.flush(out)?;
         out.push(Element::Barrier(id));
         Ok(())
     }
 
-    /// The input ended: every window still open fires (as at a final `i64::MAX` watermark).
+    /// The input ended: every window that has not fired fires (as at a final `i64::MAX`
+    /// watermark); fired windows kept for late rows are done.
     fn on_end(&mut self, out: &mut Vec<Element>) -> Result<()> {
-        self.flush()?;
+        self.flush(out)?;
         let open: BTreeSet<Vec<u8>> = self
             .partials
             .entries(&self.backend)?
             .map(|(_, ns, _)| ns.to_vec())
             .collect();
         for ns in open {
-            self.fire(&ns, out)?;
+            let window = WindowNamespace::decode(&ns)?;
+            if self.fire_time(window.end_ms) > self.watermark {
+                self.fire(&ns, out)?;
+            }
         }
         Ok(())
     }
