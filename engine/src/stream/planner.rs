@@ -49,8 +49,8 @@ fn updating(plan: &LogicalPlan, config: &SessionConfig) -> bool {
 fn refuse_updating(input: &LogicalPlan, config: &SessionConfig, what: &str) -> Result<()> {
     if updating(input, config) {
         return Err(SluiceError::unsupported(format!(
-            "{what} over an updating result (the changelog of a non-windowed GROUP BY) in a \
-             streaming query"
+            "{what} over an updating result (the changelog of a non-windowed GROUP BY, an \
+             outer join or windows with allowed lateness) in a streaming query"
         )));
     }
     Ok(())

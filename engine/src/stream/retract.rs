@@ -39,8 +39,8 @@ impl Retraction {
             .find(|a| a.distinct || matches!(a.func, AggFunc::Min | AggFunc::Max))
         {
             return Err(SluiceError::unsupported(format!(
-                "{}{} over an updating result (the changelog of a non-windowed GROUP BY) in \
-                 a streaming query: only COUNT, SUM and AVG can take back retracted rows",
+                "{}{} over an updating result (a changelog) in a streaming query: only \
+                 COUNT, SUM and AVG can take back retracted rows",
                 a.func.to_string().to_uppercase(),
                 if a.distinct { "(DISTINCT ...)" } else { "" }
             )));
