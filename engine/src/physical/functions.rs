@@ -283,14 +283,11 @@ pub fn resolve(
             (f("to_timestamp_ltz", to_timestamp_ltz), a)
         }
         "to_timestamp" => {
-            if args.len() == 2 {
-                return Err(SluiceError::unsupported(
-                    "TO_TIMESTAMP(string, format): only the default format \
-                     'yyyy-MM-dd HH:mm:ss[.SSS]' is supported (call TO_TIMESTAMP(string))",
-                ));
-            }
-            arity(name, &args, 1, 1)?;
+            arity(name, &args, 1, 2)?;
             want_string(name, &types[0])?;
+            if let Some(t) = types.get(1) {
+                want_string(name, t)?;
+            }
             (f("to_timestamp", to_timestamp), strings(args))
         }
         "proctime" => {
@@ -645,6 +642,26 @@ fn to_timestamp_ltz(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
 fn to_timestamp(a: &[ColumnarValue], n: usize) -> Result<ColumnarValue> {
     let rows = rows_of(a, n);
     let v = a[0].clone().into_array(rows)?;
+    if let Some(format) = a.get(1) {
+        let ColumnarValue::Scalar(f) = format else {
+            return Err(SluiceError::Type(
+                "TO_TIMESTAMP(string, format) needs a constant format".into(),
+            ));
+        };
+        let f = arrow::compute::cast(f, &DataType::Utf8)?;
+        let f = f.as_string::<i32>();
+        if f.is_null(0) {
+            return Ok(scalar_like(
+                a,
+                arrow::array::new_null_array(
+                    &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                    rows,
+                ),
+            ));
+        }
+        let out = crate::physical::time_format::parse_with(&v, f.value(0))?;
+        return Ok(scalar_like(a, out));
+    }
     let t = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None);
     let opts = arrow::compute::CastOptions {
         safe: false,

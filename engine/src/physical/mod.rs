@@ -31,6 +31,7 @@ pub mod projection;
 pub mod scan;
 pub mod sort;
 pub mod sort_spill;
+pub mod time_format;
 pub mod union;
 pub mod window;
 pub mod window_tvf;
