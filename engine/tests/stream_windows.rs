@@ -6,7 +6,7 @@
 use sluice::{Session, SessionConfig};
 
 mod common;
-use common::{lines, rows, run, same_both_ways, session};
+use common::{last_column_sum, lines, rows, run, same_both_ways, session};
 
 #[test]
 fn tumble_window_aggregate_equals_batch() {
@@ -167,19 +167,8 @@ fn late_rows_are_dropped_when_the_watermark_allows_no_disorder() {
                FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' SECOND))
                GROUP BY window_start, window_end";
     let s = session(20_000, "0", 1);
-    let total = |r: &[String]| -> i64 {
-        r.iter()
-            .map(|l| {
-                l.rsplit(" | ")
-                    .next()
-                    .unwrap_or("0")
-                    .parse::<i64>()
-                    .unwrap_or(0)
-            })
-            .sum()
-    };
-    let batch = total(&run(&s, "batch", sql));
-    let stream = total(&run(&s, "streaming", sql));
+    let batch = last_column_sum(&run(&s, "batch", sql));
+    let stream = last_column_sum(&run(&s, "streaming", sql));
     assert_eq!(batch, 20_000);
     assert!(
         stream < batch && stream > batch / 2,
@@ -282,18 +271,8 @@ fn late_rows_of_session_windows_are_dropped_and_counted() {
                                   INTERVAL '0.1' SECOND))
                GROUP BY window_start, window_end, auction";
     let s = session(20_000, "0", 1);
-    let total = |r: &[String]| -> i64 {
-        r.iter()
-            .map(|l| {
-                l.rsplit(" | ")
-                    .next()
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .expect("n")
-            })
-            .sum()
-    };
-    assert_eq!(total(&run(&s, "batch", sql)), 20_000);
-    let stream = total(&run(&s, "streaming", sql));
+    assert_eq!(last_column_sum(&run(&s, "batch", sql)), 20_000);
+    let stream = last_column_sum(&run(&s, "streaming", sql));
     let plan = lines(
         &s.sql(&format!("EXPLAIN ANALYZE {sql}"))
             .and_then(|df| df.collect())

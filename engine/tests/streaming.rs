@@ -8,7 +8,7 @@
 use sluice::Session;
 
 mod common;
-use common::{apply_changelog, lines, rows, same_both_ways, session};
+use common::{apply_changelog, last_column_sum, lines, rows, same_both_ways, session};
 
 #[test]
 fn filter_and_projection_equal_batch() {
@@ -167,15 +167,7 @@ fn group_by_over_a_group_by_retracts_and_deletes() {
         "a count no auction has any more is deleted"
     );
     // Applied, only the auctions' final counts are left: 40 auctions in all.
-    let total: u64 = apply_changelog(&changelog)
-        .iter()
-        .map(|r| {
-            r.rsplit(" | ")
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .expect("n")
-        })
-        .sum();
+    let total = last_column_sum(&apply_changelog(&changelog));
     assert_eq!(total, 40);
 }
 

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{filter_record_batch, take};
+use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::row::RowConverter;
 use sluice_state::{
@@ -230,6 +230,18 @@ struct JoinSide {
     retain: Option<Retain>,
 }
 
+/// `side`'s input and the other one, out of `left` and `right`.
+fn this_and_other<'a>(
+    side: Side,
+    left: &'a JoinSide,
+    right: &'a JoinSide,
+) -> (&'a JoinSide, &'a JoinSide) {
+    match side {
+        Side::Left => (left, right),
+        Side::Right => (right, left),
+    }
+}
+
 /// The timer namespace of a side's cleanup timers.
 fn side_ns(side: Side) -> &'static [u8] {
     match side {
@@ -279,10 +291,7 @@ impl JoinOp {
     /// Rows of `side` (its columns `cols`) padded with NULLs for the other side, as `kind`.
     fn padded(&self, side: Side, cols: Vec<ArrayRef>, kind: RowKind) -> Result<Element> {
         let n = cols.first().map_or(0, |c| c.len());
-        let other = match side {
-            Side::Left => &self.right,
-            Side::Right => &self.left,
-        };
+        let (_, other) = this_and_other(side, &self.left, &self.right);
         let nulls: Vec<ArrayRef> = other
             .fields
             .iter()
@@ -306,10 +315,7 @@ impl TwoInputOperator for JoinOp {
     ) -> Result<()> {
         self.clock.tick(&mut self.backend);
         let n = batch.num_rows();
-        let (this, other) = match side {
-            Side::Left => (&self.left, &self.right),
-            Side::Right => (&self.right, &self.left),
-        };
+        let (this, other) = this_and_other(side, &self.left, &self.right);
         let key_cols = this
             .keys
             .iter()
@@ -339,12 +345,8 @@ impl TwoInputOperator for JoinOp {
         let mut other_matches: HashMap<(&[u8], usize), i64, ahash::RandomState> =
             HashMap::default();
         if !probe.is_empty() {
-            let idx = UInt32Array::from(probe.clone());
-            let this_cols = batch
-                .columns()
-                .iter()
-                .map(|c| Ok(take(c, &idx, None)?))
-                .collect::<Result<Vec<ArrayRef>>>()?;
+            let idx = UInt32Array::from(probe);
+            let this_cols = take_record_batch(&batch, &idx)?.columns().to_vec();
             let parser = other.row_conv.parser();
             let other_cols = other
                 .row_conv
@@ -360,8 +362,8 @@ impl TwoInputOperator for JoinOp {
             };
             let passes = |c: usize| mask.as_ref().is_none_or(|m| m.value(c));
             let mut first_match: Vec<u32> = Vec::new();
-            for c in (0..probe.len()).filter(|&c| passes(c)) {
-                this_matches[probe[c] as usize] += 1;
+            for c in (0..idx.len()).filter(|&c| passes(c)) {
+                this_matches[idx.value(c) as usize] += 1;
                 let (key, j, before, _) = matched[c];
                 let add = other_matches.entry((key, j)).or_insert(0);
                 if *add == 0 && before == 0 {
@@ -392,12 +394,9 @@ impl TwoInputOperator for JoinOp {
                 .filter(|&i| this_matches[i as usize] == 0)
                 .collect();
             if !lonely.is_empty() {
-                let idx = UInt32Array::from(lonely);
-                let cols = batch
+                let cols = take_record_batch(&batch, &UInt32Array::from(lonely))?
                     .columns()
-                    .iter()
-                    .map(|c| Ok(take(c, &idx, None)?))
-                    .collect::<Result<Vec<ArrayRef>>>()?;
+                    .to_vec();
                 out.push(self.padded(side, cols, RowKind::Insert)?);
             }
         }
@@ -405,10 +404,7 @@ impl TwoInputOperator for JoinOp {
             .into_iter()
             .map(|((k, j), add)| (k.to_vec(), j, add))
             .collect();
-        let (this, other) = match side {
-            Side::Left => (&self.left, &self.right),
-            Side::Right => (&self.right, &self.left),
-        };
+        let (this, other) = this_and_other(side, &self.left, &self.right);
         if self.preserves(side.other()) {
             for (key, j, add) in &other_matches {
                 other

@@ -122,30 +122,29 @@ pub fn is_streaming(plan: &LogicalPlan, mode: RuntimeMode) -> bool {
 /// column that traces back, through projections (renamed or not), filters and windowed
 /// aggregations, to the `window_start` / `window_end` a window table function appended.
 pub fn window_columns(group_by: &[Expr], input: &LogicalPlan) -> Option<(usize, usize)> {
-    let role = |g: &Expr| match g.clone().unalias() {
-        Expr::Column(c) => input
-            .schema()
-            .index_of(&c)
-            .ok()
-            .and_then(|i| window_bound(input, i)),
-        _ => None,
+    let find = |b: WindowBound| {
+        group_by
+            .iter()
+            .position(|g| expr_bound(g, input) == Some(b))
     };
-    let find = |b: WindowBound| group_by.iter().position(|g| role(g) == Some(b));
     Some((find(WindowBound::Start)?, find(WindowBound::End)?))
 }
 
 /// True when `e` (over `plan`'s output) is a column that traces back to a window table
 /// function's `window_end` (see [`window_columns`]).
 pub fn is_window_end(e: &Expr, plan: &LogicalPlan) -> bool {
+    expr_bound(e, plan) == Some(WindowBound::End)
+}
+
+/// The window bound `e` is, when it is a column of `plan`'s output that is one.
+fn expr_bound(e: &Expr, plan: &LogicalPlan) -> Option<WindowBound> {
     match e.clone().unalias() {
-        Expr::Column(c) => {
-            plan.schema()
-                .index_of(&c)
-                .ok()
-                .and_then(|i| window_bound(plan, i))
-                == Some(WindowBound::End)
-        }
-        _ => false,
+        Expr::Column(c) => plan
+            .schema()
+            .index_of(&c)
+            .ok()
+            .and_then(|i| window_bound(plan, i)),
+        _ => None,
     }
 }
 
@@ -158,14 +157,6 @@ enum WindowBound {
 
 /// Whether column `i` of `plan`'s output is a window bound.
 fn window_bound(plan: &LogicalPlan, i: usize) -> Option<WindowBound> {
-    let through = |input: &LogicalPlan, e: &Expr| match e.clone().unalias() {
-        Expr::Column(c) => input
-            .schema()
-            .index_of(&c)
-            .ok()
-            .and_then(|j| window_bound(input, j)),
-        _ => None,
-    };
     match plan {
         LogicalPlan::WindowTvf { input, .. } => {
             let width = input.schema().fields().len();
@@ -176,13 +167,13 @@ fn window_bound(plan: &LogicalPlan, i: usize) -> Option<WindowBound> {
                 None => window_bound(input, i),
             }
         }
-        LogicalPlan::Projection { input, exprs, .. } => through(input, exprs.get(i)?),
+        LogicalPlan::Projection { input, exprs, .. } => expr_bound(exprs.get(i)?, input),
         LogicalPlan::Filter { input, .. }
         | LogicalPlan::Alias { input, .. }
         | LogicalPlan::Watermark { input, .. } => window_bound(input, i),
         LogicalPlan::Aggregate {
             input, group_by, ..
-        } if window_columns(group_by, input).is_some() => through(input, group_by.get(i)?),
+        } if window_columns(group_by, input).is_some() => expr_bound(group_by.get(i)?, input),
         _ => None,
     }
 }

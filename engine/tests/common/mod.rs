@@ -28,6 +28,19 @@ pub fn lines(batches: &[RecordBatch]) -> Vec<String> {
     out
 }
 
+/// The sum of the last column of text lines (counts), which must be integers.
+pub fn last_column_sum(lines: &[String]) -> i64 {
+    lines
+        .iter()
+        .map(|l| {
+            l.rsplit(" | ")
+                .next()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or_else(|| panic!("no count at the end of {l}"))
+        })
+        .sum()
+}
+
 /// Rows as sorted text lines (an order-insensitive comparison).
 pub fn rows(batches: &[RecordBatch]) -> Vec<String> {
     let mut out = lines(batches);
