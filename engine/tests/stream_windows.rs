@@ -1,4 +1,4 @@
-//! Windows in streaming mode against batch mode: TUMBLE, HOP, CUMULATE and SESSION window
+//! Windows in streaming mode against batch mode: TUMBLE, HOP, CUMULATE, SESSION and count window
 //! aggregates and the window table functions' rows must give, run as a stream, the batch
 //! result of the same SQL (DataFrame windows too); plus what only streams have: late rows
 //! dropped and counted, allowed lateness, `CURRENT_WATERMARK`, processing time.
@@ -131,7 +131,10 @@ fn dataframe_windows_equal_their_sql_in_batch_and_stream() {
     let e = bids
         .window(Window::tumble("ts", secs(1)).partition_by(&["auction"]))
         .expect_err("partitioned tumble");
-    assert!(e.to_string().contains("SESSION windows only"), "{e}");
+    assert!(
+        e.to_string().contains("SESSION and count windows only"),
+        "{e}"
+    );
     let e = bids
         .window(Window::session("nope", secs(1)))
         .expect_err("no such column");
@@ -273,22 +276,132 @@ fn late_rows_of_session_windows_are_dropped_and_counted() {
     let s = session(20_000, "0", 1);
     assert_eq!(last_column_sum(&run(&s, "batch", sql)), 20_000);
     let stream = last_column_sum(&run(&s, "streaming", sql));
+    let late = held_window_late_rows(&s, sql);
+    assert!(late > 0 && stream < 20_000, "late {late}, kept {stream}");
+    // Every row is either in a session or counted late (the aggregate drops none).
+    assert_eq!(stream + late, 20_000);
+}
+
+/// The `late_rows` metric of the `HeldWindowExec` in `EXPLAIN ANALYZE sql`.
+fn held_window_late_rows(s: &Session, sql: &str) -> i64 {
     let plan = lines(
         &s.sql(&format!("EXPLAIN ANALYZE {sql}"))
             .and_then(|df| df.collect())
             .expect("explain analyze"),
     )
     .join("\n");
-    let late: i64 = plan
-        .lines()
-        .find(|l| l.contains("SessionWindowExec"))
+    late_rows_in(&plan)
+}
+
+/// The `late_rows` metric of the `HeldWindowExec` in an `EXPLAIN ANALYZE` text.
+fn late_rows_in(plan: &str) -> i64 {
+    plan.lines()
+        .find(|l| l.contains("HeldWindowExec"))
         .and_then(|l| l.split("late_rows=").nth(1))
         .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no late_rows on the session operator: {plan}"));
-    assert!(late > 0 && stream < 20_000, "{plan}");
-    // Every row is either in a session or counted late (the aggregate drops none).
-    assert_eq!(stream + late, 20_000, "{plan}");
+        .unwrap_or_else(|| panic!("no late_rows on the held-window operator: {plan}"))
+}
+
+/// `df`'s count windows of `size` rows every `slide` rows per auction, aggregated.
+fn count_window_sums(df: &sluice::DataFrame, size: u64, slide: u64) -> sluice::DataFrame {
+    use sluice::{col, count_star, sum, Window};
+    df.window(Window::sliding_count("ts", size, slide).partition_by(&["auction"]))
+        .and_then(|w| {
+            w.aggregate(
+                vec![col("window_start"), col("window_end"), col("auction")],
+                vec![count_star().alias("n"), sum(col("price")).alias("total")],
+            )
+        })
+        .expect("count window")
+}
+
+#[test]
+fn count_windows_take_each_keys_rows_in_time_order() {
+    let s = Session::new();
+    let t = |sec: u32| format!("TIMESTAMP '2024-01-01 00:00:0{sec}'");
+    let values: Vec<String> = [(1, 1, 1), (1, 2, 2), (1, 3, 3), (1, 4, 4), (1, 5, 5)]
+        .into_iter()
+        .chain([(2, 3, 10), (2, 1, 20), (2, 2, 30)])
+        .chain([(3, 7, 4), (3, 7, 3), (3, 7, 2), (3, 7, 1)])
+        .map(|(k, sec, v)| format!("({k}, {}, {v})", t(sec)))
+        .collect();
+    let df = s
+        .sql(&format!(
+            "SELECT * FROM (VALUES {}) AS b(auction, ts, price)",
+            values.join(", ")
+        ))
+        .expect("values");
+    let result = |size, slide| -> Vec<String> {
+        let mut r = rows(&count_window_sums(&df, size, slide).collect().expect("run"));
+        r.sort();
+        r
+    };
+    // Two rows to a window; a window that never fills (key 1's fifth row, key 2's
+    // third) is not emitted. The end is just after the last row, and after the key's
+    // previous window's end (key 3's rows all share one time).
+    assert_eq!(
+        result(2, 2),
+        [
+            "2024-01-01T00:00:01 | 2024-01-01T00:00:02.000001 | 1 | 2 | 3",
+            "2024-01-01T00:00:01 | 2024-01-01T00:00:02.000001 | 2 | 2 | 50",
+            "2024-01-01T00:00:03 | 2024-01-01T00:00:04.000001 | 1 | 2 | 7",
+            "2024-01-01T00:00:07 | 2024-01-01T00:00:07.000001 | 3 | 2 | 3",
+            "2024-01-01T00:00:07 | 2024-01-01T00:00:07.000002 | 3 | 2 | 7",
+        ]
+    );
+    let sliding: Vec<String> = result(2, 1)
+        .iter()
+        .map(|r| r.rsplit(" | ").take(3).collect::<Vec<_>>().join(" "))
+        .collect();
+    let expected = ["3 2 1", "50 2 2", "5 2 1", "40 2 2", "7 2 1", "9 2 1"];
+    assert_eq!(sliding[..6], expected);
+    assert_eq!(sliding[6..], ["3 2 3", "5 2 3", "7 2 3"]);
+    let e = df
+        .window(sluice::Window::sliding_count("ts", 2, 3))
+        .expect_err("slide past size");
+    assert!(e.to_string().contains("0 < slide <= size"), "{e}");
+}
+
+#[test]
+fn count_windows_equal_batch_and_drop_late_rows() {
+    for (size, slide) in [(10, 10), (10, 4)] {
+        let mut results = vec![];
+        for mode in ["batch", "streaming"] {
+            let s = session(20_000, "2", 2);
+            s.sql(&format!("SET 'execution.runtime-mode' = '{mode}'"))
+                .expect("set");
+            let bids = s.table("bids").expect("bids");
+            let mut r = rows(
+                &count_window_sums(&bids, size, slide)
+                    .collect()
+                    .expect("run"),
+            );
+            r.sort();
+            assert!(
+                r.iter().all(|l| l.contains(&format!(" | {size} | "))),
+                "{r:?}"
+            );
+            results.push(r);
+        }
+        assert!(results[0].len() > 500, "{}", results[0].len());
+        assert_eq!(
+            results[0], results[1],
+            "count windows of {size} every {slide}"
+        );
+    }
+    // Without disorder allowed, rows behind the watermark are late: dropped and counted.
+    let s = session(20_000, "0", 1);
+    s.sql("SET 'execution.runtime-mode' = 'streaming'")
+        .expect("set");
+    let bids = s.table("bids").expect("bids");
+    let df = count_window_sums(&bids, 1, 1)
+        .select(vec![sluice::col("n")])
+        .expect("select");
+    let kept = last_column_sum(&lines(&df.collect().expect("run")));
+    let plan = df.explain_analyze().expect("explain analyze");
+    let late = late_rows_in(&plan);
+    assert!(late > 0 && kept + late == 20_000, "{kept} + {late}");
 }
 
 #[test]

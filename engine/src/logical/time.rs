@@ -1,6 +1,6 @@
 //! Event time in logical plans: the watermark of a table with a `WATERMARK` clause and the
-//! window table functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`) that assign rows to
-//! windows.
+//! window table functions (`TUMBLE`, `HOP`, `CUMULATE`, `SESSION`, and count windows in
+//! the DataFrame API) that assign rows to windows.
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,10 +42,19 @@ pub enum WindowKind {
     /// `SESSION(gap)`: rows (of one partition key) no more than `gap` apart share a
     /// window, from its first row's time to its last row's time plus `gap` (Flink's rule:
     /// a row exactly `gap` after the last joins the session). Not assigned row by row:
-    /// `SessionWindowExec` groups the rows.
+    /// `HeldWindowExec` groups the rows.
     Session {
         /// Inactivity that ends a session.
         gap: i64,
+    },
+    /// Count windows (DataFrame API only): each key's rows in event-time order, `size`
+    /// rows to a window, a new window every `slide` rows. Not assigned row by row:
+    /// `HeldWindowExec` groups the rows.
+    Count {
+        /// Rows in a window.
+        size: i64,
+        /// Rows between window starts (at most `size`).
+        slide: i64,
     },
 }
 
@@ -57,6 +66,14 @@ impl WindowKind {
             WindowKind::Hop { slide, size } => (slide, size, "HOP"),
             WindowKind::Cumulate { step, size } => (step, size, "CUMULATE"),
             WindowKind::Session { gap } => (gap, gap, "SESSION"),
+            WindowKind::Count { size, slide } => {
+                if slide <= 0 || size <= 0 || slide > size {
+                    return Err(SluiceError::plan(format!(
+                        "{self}: a count window needs 0 < slide <= size"
+                    )));
+                }
+                return Ok(self);
+            }
         };
         if unit <= 0 || size <= 0 {
             return Err(SluiceError::plan(format!(
@@ -76,19 +93,9 @@ impl WindowKind {
         Ok(self)
     }
 
-    /// The longest window: a window ending at or before `watermark - max_size` is closed
-    /// for every row the watermark still admits.
-    pub fn size(self) -> i64 {
-        match self {
-            WindowKind::Tumble { size }
-            | WindowKind::Hop { size, .. }
-            | WindowKind::Cumulate { size, .. } => size,
-            WindowKind::Session { gap } => gap,
-        }
-    }
-
     /// Calls `f(start, end)` for every window of a row at time `t` (for a session, the
-    /// row's own window `[t, t + gap)`, before sessions merge).
+    /// row's own window `[t, t + gap)`, before sessions merge; none for a count window,
+    /// whose rows are placed by their order).
     pub fn assign(self, t: i64, mut f: impl FnMut(i64, i64)) {
         match self {
             WindowKind::Tumble { size } => {
@@ -113,7 +120,16 @@ impl WindowKind {
                 }
             }
             WindowKind::Session { gap } => f(t, t + gap),
+            WindowKind::Count { .. } => {}
         }
+    }
+}
+
+impl WindowKind {
+    /// True for windows whose rows are held until they close (SESSION and count
+    /// windows), rather than assigned row by row.
+    pub fn is_held(self) -> bool {
+        matches!(self, WindowKind::Session { .. } | WindowKind::Count { .. })
     }
 }
 
@@ -129,6 +145,12 @@ impl fmt::Display for WindowKind {
                 write!(f, "CUMULATE(step={}, size={})", s(*step), s(*size))
             }
             WindowKind::Session { gap } => write!(f, "SESSION(gap={})", s(*gap)),
+            WindowKind::Count { size, slide } if size == slide => {
+                write!(f, "COUNT(size={size} rows)")
+            }
+            WindowKind::Count { size, slide } => {
+                write!(f, "COUNT(size={size} rows, slide={slide} rows)")
+            }
         }
     }
 }
@@ -171,9 +193,9 @@ impl LogicalPlan {
         partition_by: &[String],
     ) -> Result<Self> {
         let time_column = time_column(&input, column, &kind.to_string())?;
-        if !partition_by.is_empty() && !matches!(kind, WindowKind::Session { .. }) {
+        if !partition_by.is_empty() && !kind.is_held() {
             return Err(SluiceError::plan(format!(
-                "{kind}: PARTITION BY is for SESSION windows only"
+                "{kind}: PARTITION BY is for SESSION and count windows only"
             )));
         }
         let partition_by = partition_by
@@ -227,7 +249,7 @@ pub struct Window {
 impl Window {
     fn new(time: &str, kind: Option<WindowKind>, what: &str) -> Self {
         Self {
-            kind: kind.ok_or_else(|| format!("{what}: a duration too long for microseconds")),
+            kind: kind.ok_or_else(|| format!("{what}: a size too large for 64 bits")),
             time: time.to_string(),
             partition_by: Vec::new(),
         }
@@ -262,7 +284,24 @@ impl Window {
         Self::new(time, kind, "SESSION")
     }
 
-    /// Keeps sessions of different values of `columns` apart (SESSION only).
+    /// Count windows: each key's rows (see [`Window::partition_by`]) in order of the
+    /// timestamp column `time`, `size` rows to a window (`window_start` is the first
+    /// row's time, `window_time` the last's). Rows of a window that never fills are not
+    /// emitted, as in Flink.
+    pub fn count(time: &str, size: u64) -> Self {
+        Self::sliding_count(time, size, size)
+    }
+
+    /// Count windows of `size` rows, a new one every `slide` rows (`slide <= size`).
+    pub fn sliding_count(time: &str, size: u64, slide: u64) -> Self {
+        let kind = i64::try_from(size)
+            .ok()
+            .zip(i64::try_from(slide).ok())
+            .map(|(size, slide)| WindowKind::Count { size, slide });
+        Self::new(time, kind, "COUNT")
+    }
+
+    /// Keeps windows of different values of `columns` apart (SESSION and count windows).
     pub fn partition_by(mut self, columns: &[&str]) -> Self {
         self.partition_by = columns.iter().map(|c| c.to_string()).collect();
         self

@@ -12,7 +12,6 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::logical::time::WindowKind;
 use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
@@ -28,7 +27,7 @@ use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
 use crate::physical::window_tvf::WindowTvfExec;
 use crate::physical::ExecNode;
-use crate::stream::session::SessionWindowExec;
+use crate::stream::held_window::HeldWindowExec;
 
 /// Plans `plan` for execution with `config`.
 pub fn create_physical_plan(
@@ -237,11 +236,11 @@ impl Planner<'_> {
             LogicalPlan::Values { schema, rows } => self.values(schema, rows)?,
             LogicalPlan::WindowTvf {
                 input,
-                kind: kind @ WindowKind::Session { .. },
+                kind,
                 time_column,
                 partition_by,
                 schema,
-            } => SessionWindowExec::plan(
+            } if kind.is_held() => HeldWindowExec::plan(
                 self.plan(input)?,
                 *kind,
                 *time_column,

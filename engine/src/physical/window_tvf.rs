@@ -36,9 +36,9 @@ impl WindowTvfExec {
                 "{kind}: the time column is {t}, not a TIMESTAMP"
             )));
         };
-        if matches!(kind, WindowKind::Session { .. }) {
+        if kind.is_held() {
             return Err(SluiceError::plan(
-                "internal: SESSION windows are grouped by SessionWindowExec, not row by row",
+                "internal: SESSION and count windows are grouped by HeldWindowExec, not row by row",
             ));
         }
         let kind = in_unit(kind, *unit)?;
@@ -102,6 +102,7 @@ pub(crate) fn in_unit(kind: WindowKind, unit: TimeUnit) -> Result<WindowKind> {
             size: c(size)?,
         },
         WindowKind::Session { gap } => WindowKind::Session { gap: c(gap)? },
+        WindowKind::Count { .. } => kind,
     })
 }
 

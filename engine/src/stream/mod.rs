@@ -14,12 +14,12 @@
 pub mod changelog;
 pub mod exchange;
 pub mod group_agg;
+pub mod held_window;
 pub mod interval;
 pub mod join;
 pub mod partial;
 pub mod planner;
 pub mod retract;
-pub mod session;
 pub mod two_input;
 pub mod watermark;
 pub mod window_agg;

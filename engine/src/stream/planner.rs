@@ -11,7 +11,6 @@ use crate::logical::expr::Expr;
 use crate::logical::plan::JoinType;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
-use crate::logical::time::WindowKind;
 use crate::physical::expr::create_physical_expr;
 use crate::physical::planner::{agg_specs, join_keys, row_by_row};
 use crate::physical::projection::ProjectionExec;
@@ -19,9 +18,9 @@ use crate::physical::ExecNode;
 use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
+use crate::stream::held_window::HeldWindowExec;
 use crate::stream::interval::{time_bounds, window_join_bounds};
 use crate::stream::join::StreamJoinExec;
-use crate::stream::session::SessionWindowExec;
 use crate::stream::watermark::WatermarkExec;
 use crate::stream::window_agg::WindowAggregateExec;
 use crate::stream::window_columns;
@@ -115,7 +114,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
             }
             let child = plan_node(input, config)?;
             match kind {
-                WindowKind::Session { .. } => SessionWindowExec::plan(
+                kind if kind.is_held() => HeldWindowExec::plan(
                     child,
                     *kind,
                     *time_column,
