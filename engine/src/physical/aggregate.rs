@@ -24,7 +24,7 @@ use crate::physical::accumulator::{create_accumulator, state_types, Accumulator}
 use crate::physical::aggregate_spill::AggSpill;
 use crate::physical::exchange::SPILL_BUCKETS;
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::{hash_bytes, hash_columns};
+use crate::physical::hash::{hash_bytes, hash_columns, prefetch};
 use crate::physical::memory::Reservation;
 use crate::physical::{
     cast_to_schema, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
@@ -163,6 +163,10 @@ struct Buckets {
 
 const NONE: u32 = u32::MAX;
 
+/// How many rows ahead grouping prefetches a row's chain (and twice that, its bucket), so
+/// the cache misses of a big group table overlap.
+const PREFETCH_AHEAD: usize = 8;
+
 impl Buckets {
     fn new() -> Self {
         Self {
@@ -185,6 +189,23 @@ impl Buckets {
             g = self.next[g as usize];
         }
         None
+    }
+
+    /// Prefetches the bucket of hash `h` (a group table bigger than the cache misses
+    /// there first); a hint only.
+    #[inline]
+    fn prefetch_bucket(&self, h: u64) {
+        prefetch(&self.heads[(h >> self.shift) as usize]);
+    }
+
+    /// Prefetches the first group of hash `h`'s chain (call some rows after
+    /// [`Buckets::prefetch_bucket`], when the bucket is cached); returns it.
+    #[inline]
+    fn prefetch_chain(&self, h: u64) -> Option<usize> {
+        let g = self.heads[(h >> self.shift) as usize];
+        let g = (g != NONE).then_some(g as usize)?;
+        prefetch(&self.hashes[g]);
+        Some(g)
     }
 
     /// Registers the next group id under hash `h` (`indexed = false` for a group that is
@@ -294,7 +315,18 @@ impl GroupTable {
             } => {
                 let arr = arrow::compute::cast(&keys[0], &DataType::Int64)?;
                 let a = arr.as_primitive::<Int64Type>();
+                let hash = |v: i64| (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let hashes: Vec<u64> = a.values().iter().map(|&v| hash(v)).collect();
                 for i in 0..n {
+                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
+                        buckets.prefetch_bucket(h);
+                    }
+                    if let Some(g) = hashes
+                        .get(i + PREFETCH_AHEAD)
+                        .and_then(|&h| buckets.prefetch_chain(h))
+                    {
+                        prefetch(&values[g]);
+                    }
                     if a.is_null(i) {
                         let g = *null_group.get_or_insert_with(|| {
                             values.push(0);
@@ -304,7 +336,7 @@ impl GroupTable {
                         continue;
                     }
                     let v = a.value(i);
-                    let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                    let h = hashes[i];
                     let g = match buckets.find(h, |g| values[g] == v) {
                         Some(g) => g,
                         None => {
@@ -329,6 +361,12 @@ impl GroupTable {
                     hash_columns(keys, n)?
                 };
                 for (i, &h) in hashes.iter().enumerate() {
+                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
+                        buckets.prefetch_bucket(h);
+                    }
+                    if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
+                        buckets.prefetch_chain(h);
+                    }
                     let r = rows.row(i);
                     let g = match buckets.find(h, |g| stored.row(g) == r) {
                         Some(g) => g,

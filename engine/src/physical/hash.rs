@@ -1,5 +1,6 @@
 //! Row hashing over columns, shared by hash joins, hash aggregation and hash exchanges
-//! (so equal keys land in the same partition and bucket everywhere).
+//! (so equal keys land in the same partition and bucket everywhere), and the prefetch hint
+//! their hash tables use.
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
@@ -163,6 +164,20 @@ pub fn hash_columns(cols: &[ArrayRef], num_rows: usize) -> Result<Vec<u64>> {
         hash_array(c, &mut hashes)?;
     }
     Ok(hashes)
+}
+
+/// Hints the CPU to load the cache line at `p`; a hint only (it never faults).
+#[inline(always)]
+#[allow(unsafe_code)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint and does not fault, even for an invalid address; SSE
+    // is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
