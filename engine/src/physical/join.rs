@@ -20,6 +20,7 @@ use arrow::compute::{and, filter, take};
 use arrow::datatypes::{Schema, SchemaRef};
 
 use crate::error::{Result, SluiceError};
+use crate::physical::dynamic_filter::DynamicFilter;
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_spill::{
@@ -73,6 +74,7 @@ pub struct HashJoinExec {
     filter: Option<PhysExpr>,
     build_is_left: bool,
     mode: JoinMode,
+    dynamic_filter: Option<(usize, Arc<DynamicFilter>)>,
     pair_schema: SchemaRef,
     schema: SchemaRef,
     /// The build side, in memory or spilled (its memory is released with the plan).
@@ -96,6 +98,9 @@ pub struct HashJoinSpec {
     pub build_is_left: bool,
     /// What to emit.
     pub mode: JoinMode,
+    /// A filter on a probe-side scan to set from build key `.0` once the build is in
+    /// memory (see `dynamic_filter`).
+    pub dynamic_filter: Option<(usize, Arc<DynamicFilter>)>,
 }
 
 impl HashJoinExec {
@@ -129,6 +134,7 @@ impl HashJoinExec {
             filter: spec.filter,
             build_is_left: spec.build_is_left,
             mode: spec.mode,
+            dynamic_filter: spec.dynamic_filter,
             pair_schema,
             schema,
             build_side: OnceLock::new(),
@@ -139,7 +145,16 @@ impl HashJoinExec {
         let r = self.build_side.get_or_init(|| {
             let partitions = self.probe.output_partitions();
             match collect_build(&self.build, &self.build_keys, partitions, ctx) {
-                Ok(b) => Ok(Arc::new(b)),
+                Ok(b) => {
+                    if let (Some((k, f)), BuildStorage::Memory(t, _)) =
+                        (&self.dynamic_filter, &b.storage)
+                    {
+                        if let Some(keys) = t.keys.get(*k) {
+                            f.set(keys).map_err(|e| BuildError::Other(e.to_string()))?;
+                        }
+                    }
+                    Ok(Arc::new(b))
+                }
                 Err(SluiceError::ResourcesExhausted(m)) => Err(BuildError::Resources(m)),
                 Err(e) => Err(BuildError::Other(e.to_string())),
             }

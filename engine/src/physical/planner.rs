@@ -2,6 +2,7 @@
 //! Joins build on the side estimated smaller; aggregations run partial → hash exchange →
 //! final; sorts, limits and windows gather to one partition.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
@@ -15,6 +16,9 @@ use crate::logical::schema::PlanSchema;
 use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
+use crate::physical::dynamic_filter::{
+    filterable, occurrences, scan_origin, DynamicFilter, DynamicFilterExec,
+};
 use crate::physical::exchange::{ExchangeExec, Partitioning};
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
 use crate::physical::filter::FilterExec;
@@ -34,11 +38,18 @@ pub fn create_physical_plan(
     plan: &LogicalPlan,
     config: &SessionConfig,
 ) -> Result<Arc<dyn ExecNode>> {
-    Planner { config }.plan(plan)
+    Planner {
+        config,
+        dynamic: RefCell::default(),
+    }
+    .plan(plan)
 }
 
 struct Planner<'a> {
     config: &'a SessionConfig,
+    /// Dynamic filters waiting for the scan they go over: (the logical scan node, its
+    /// column, the filter its join will set).
+    dynamic: RefCell<Vec<(*const LogicalPlan, usize, Arc<DynamicFilter>)>>,
 }
 
 /// Rough output row count of a logical plan, for choosing build sides and join order.
@@ -220,7 +231,18 @@ impl Planner<'_> {
                 projection,
                 filters,
                 ..
-            } => source.scan(projection.as_deref(), filters, n, self.config.batch_size)?,
+            } => {
+                let scan =
+                    source.scan(projection.as_deref(), filters, n, self.config.batch_size)?;
+                let mut pending = self.dynamic.borrow_mut();
+                match pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
+                    Some(i) => {
+                        let (_, column, filter) = pending.swap_remove(i);
+                        Arc::new(DynamicFilterExec::new(scan, column, filter))
+                    }
+                    None => scan,
+                }
+            }
             LogicalPlan::Empty {
                 produce_one_row, ..
             } => {
@@ -459,6 +481,39 @@ impl Planner<'_> {
         )))
     }
 
+    /// Registers a dynamic filter for the first join key pair whose probe key is an
+    /// integer column traced to a scan that occurs once in `probe`; returns the build key's
+    /// index and the filter.
+    fn register_dynamic_filter(
+        &self,
+        on: &[(Expr, Expr)],
+        build_left: bool,
+        build: &LogicalPlan,
+        probe: &LogicalPlan,
+    ) -> Option<(usize, Arc<DynamicFilter>)> {
+        on.iter().enumerate().find_map(|(k, (l, r))| {
+            let (b, p) = if build_left { (l, r) } else { (r, l) };
+            let Expr::Column(c) = p else { return None };
+            let column = probe.schema().index_of(c).ok()?;
+            let p_type = probe.schema().fields()[column].field.data_type().clone();
+            let b_type = expr_type(b, build.schema()).ok()?;
+            if !filterable(&p_type) || !filterable(&b_type) {
+                return None;
+            }
+            let (scan, scan_column) = scan_origin(probe, column)?;
+            if occurrences(probe, scan) != 1 {
+                return None;
+            }
+            let filter = Arc::new(DynamicFilter::default());
+            self.dynamic.borrow_mut().push((
+                scan as *const LogicalPlan,
+                scan_column,
+                filter.clone(),
+            ));
+            Some((k, filter))
+        })
+    }
+
     fn join(
         &self,
         left: &Arc<LogicalPlan>,
@@ -514,7 +569,32 @@ impl Planner<'_> {
                 mode.probe_outer = probe_pres;
             }
         }
-        let (lp, rp) = (self.plan(left)?, self.plan(right)?);
+        // The build side first: a dynamic filter registered now reaches only scans of the
+        // probe side.
+        let (build_plan, probe_plan) = if build_left {
+            (left, right)
+        } else {
+            (right, left)
+        };
+        let build_exec = self.plan(build_plan)?;
+        let dynamic = if mode.probe_anti || mode.probe_outer || null_aware {
+            None
+        } else {
+            self.register_dynamic_filter(on, build_left, build_plan, probe_plan)
+        };
+        let probe_exec = self.plan(probe_plan)?;
+        let dynamic = dynamic.filter(|(_, f)| {
+            // Not taken by a scan (it should be): the join must not wait on it.
+            let mut pending = self.dynamic.borrow_mut();
+            let before = pending.len();
+            pending.retain(|(.., g)| !Arc::ptr_eq(f, g));
+            pending.len() == before
+        });
+        let (lp, rp) = if build_left {
+            (build_exec, probe_exec)
+        } else {
+            (probe_exec, build_exec)
+        };
         let spec = if build_left {
             HashJoinSpec {
                 build: lp,
@@ -524,6 +604,7 @@ impl Planner<'_> {
                 filter,
                 build_is_left: true,
                 mode,
+                dynamic_filter: dynamic,
             }
         } else {
             HashJoinSpec {
@@ -534,6 +615,7 @@ impl Planner<'_> {
                 filter,
                 build_is_left: false,
                 mode,
+                dynamic_filter: dynamic,
             }
         };
         Ok(Arc::new(HashJoinExec::new(spec)))

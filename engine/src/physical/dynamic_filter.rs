@@ -1,0 +1,326 @@
+//! Dynamic filters: a hash join, once its build side is in memory, knows every key a probe
+//! row can match. For an integer key the planner traces the probe key back to the scan
+//! that produces it (through projections, filters, group keys and the row-keeping side of
+//! joins) and puts a [`DynamicFilterExec`] over that scan; the join fills in the key set
+//! when its build completes, and from then on the scan's rows whose key no build row has
+//! are dropped at once, before they are hashed, exchanged or aggregated. (TPC-H q17 joins
+//! 200 parts with an aggregate of all 6 M lineitem rows: the filter cuts it to 6 000.)
+//!
+//! The filter is only an early copy of what the join does anyway, so it applies only
+//! where dropping a non-matching probe row cannot change the result: inner and semi joins
+//! and joins that preserve only the build side. Batches the scan produced before the
+//! build finished pass unfiltered, and a partition stops testing rows once the filter
+//! has kept nearly all of its first rows (an unfiltered build side). The key set is a bitmap over `[min, max]` when that
+//! range is small, a hash set when the build is small, and the range alone otherwise.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
+
+use crate::error::Result;
+use crate::logical::expr::Expr;
+use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
+
+/// Widest key range kept as a bitmap (bits; 8 MiB).
+const MAX_BITMAP_BITS: i64 = 1 << 26;
+/// Most distinct keys kept in a hash set when the range is too wide for a bitmap.
+const MAX_SET_KEYS: usize = 1 << 20;
+/// Rows a partition tests before judging whether the filter is worth its cost.
+const TRIAL_ROWS: u64 = 100_000;
+/// The share of rows kept above which a partition stops testing (after the trial).
+const USELESS_KEPT: f64 = 0.95;
+
+/// The keys of a join's build side, as the probe-side scan tests them.
+#[derive(Debug)]
+enum KeySet {
+    /// No build row has a (non-NULL) key: nothing matches.
+    Empty,
+    /// Bit `k - min` is set for each key `k`.
+    Bitmap { min: i64, bits: Vec<u64> },
+    /// The keys, with their range to reject most rows before hashing.
+    Set {
+        min: i64,
+        max: i64,
+        keys: HashSet<i64, ahash::RandomState>,
+    },
+    /// Only the keys' range.
+    Range { min: i64, max: i64 },
+}
+
+impl KeySet {
+    fn from_keys(keys: &ArrayRef) -> Result<Self> {
+        let keys = arrow::compute::cast(keys, &DataType::Int64)?;
+        let keys = keys.as_primitive::<Int64Type>();
+        let (Some(min), Some(max)) = (arrow::compute::min(keys), arrow::compute::max(keys)) else {
+            return Ok(KeySet::Empty);
+        };
+        let valid = || keys.iter().flatten();
+        if max.checked_sub(min).is_some_and(|r| r < MAX_BITMAP_BITS) {
+            let mut bits = vec![0u64; ((max - min) as usize) / 64 + 1];
+            for k in valid() {
+                let o = (k - min) as usize;
+                bits[o / 64] |= 1 << (o % 64);
+            }
+            Ok(KeySet::Bitmap { min, bits })
+        } else if keys.len() <= MAX_SET_KEYS {
+            Ok(KeySet::Set {
+                min,
+                max,
+                keys: valid().collect(),
+            })
+        } else {
+            Ok(KeySet::Range { min, max })
+        }
+    }
+
+    fn contains(&self, k: i64) -> bool {
+        match self {
+            KeySet::Empty => false,
+            KeySet::Bitmap { min, bits } => k
+                .checked_sub(*min)
+                .and_then(|o| usize::try_from(o).ok())
+                .and_then(|o| bits.get(o / 64).map(|w| w & (1 << (o % 64)) != 0))
+                .unwrap_or(false),
+            KeySet::Set { min, max, keys } => (*min..=*max).contains(&k) && keys.contains(&k),
+            KeySet::Range { min, max } => (*min..=*max).contains(&k),
+        }
+    }
+}
+
+/// The slot a join fills with its build keys and the probe-side scan reads.
+#[derive(Debug, Default)]
+pub struct DynamicFilter {
+    keys: OnceLock<KeySet>,
+}
+
+impl DynamicFilter {
+    /// Sets the filter from the build side's key column (the first call wins).
+    pub fn set(&self, build_keys: &ArrayRef) -> Result<()> {
+        if self.keys.get().is_none() {
+            let _ = self.keys.set(KeySet::from_keys(build_keys)?);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a probe key column of this type can carry a dynamic filter.
+pub fn filterable(t: &DataType) -> bool {
+    t.is_integer() || matches!(t, DataType::Date32)
+}
+
+/// Where probe column `column` of `plan` comes from, if from a scan whose rows may be
+/// dropped when their value of it matches no build key: the scan node and its column.
+pub fn scan_origin(plan: &LogicalPlan, column: usize) -> Option<(&LogicalPlan, usize)> {
+    match plan {
+        LogicalPlan::Scan { .. } => Some((plan, column)),
+        LogicalPlan::Projection { input, exprs, .. } => {
+            match exprs.get(column)?.clone().unalias() {
+                Expr::Column(c) => scan_origin(input, input.schema().index_of(&c).ok()?),
+                _ => None,
+            }
+        }
+        LogicalPlan::Filter { input, .. }
+        | LogicalPlan::Alias { input, .. }
+        | LogicalPlan::Sort {
+            input, fetch: None, ..
+        } => scan_origin(input, column),
+        LogicalPlan::Aggregate {
+            input, group_by, ..
+        } => match group_by.get(column)?.clone().unalias() {
+            Expr::Column(c) => scan_origin(input, input.schema().index_of(&c).ok()?),
+            _ => None,
+        },
+        LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            ..
+        } => {
+            // Rows of a join's preserved (or inner) side may go: their every output row
+            // carries the key that matches no build row.
+            let width = left.schema().fields().len();
+            match (join_type, column.checked_sub(width)) {
+                (JoinType::Right | JoinType::Full, _) => None,
+                (_, None) => scan_origin(left, column),
+                (JoinType::Inner, Some(c)) => scan_origin(right, c),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// How many times the node at `target` occurs in `plan` (a shared subtree occurs more
+/// than once, and a filter meant for one use must not reach the other).
+pub fn occurrences(plan: &LogicalPlan, target: &LogicalPlan) -> usize {
+    usize::from(std::ptr::eq(plan, target))
+        + plan
+            .inputs()
+            .iter()
+            .map(|i| occurrences(i, target))
+            .sum::<usize>()
+}
+
+/// Drops the rows of its input whose `column` matches no build key, once the join has
+/// set its [`DynamicFilter`].
+#[derive(Debug)]
+pub struct DynamicFilterExec {
+    input: Arc<dyn ExecNode>,
+    column: usize,
+    filter: Arc<DynamicFilter>,
+    rows_in: Arc<AtomicU64>,
+    rows_out: Arc<AtomicU64>,
+}
+
+impl DynamicFilterExec {
+    /// Filters `input` on `column` by `filter`.
+    pub fn new(input: Arc<dyn ExecNode>, column: usize, filter: Arc<DynamicFilter>) -> Self {
+        Self {
+            input,
+            column,
+            filter,
+            rows_in: Arc::default(),
+            rows_out: Arc::default(),
+        }
+    }
+}
+
+impl ExecNode for DynamicFilterExec {
+    fn name(&self) -> &'static str {
+        "DynamicFilterExec"
+    }
+    fn schema(&self) -> SchemaRef {
+        self.input.schema()
+    }
+    fn children(&self) -> Vec<Arc<dyn ExecNode>> {
+        vec![self.input.clone()]
+    }
+    fn output_partitions(&self) -> usize {
+        self.input.output_partitions()
+    }
+    fn execute(&self, partition: usize, ctx: &Arc<TaskContext>) -> Result<ElementStream> {
+        let op = FilterOp {
+            column: self.column,
+            filter: self.filter.clone(),
+            rows_in: self.rows_in.clone(),
+            rows_out: self.rows_out.clone(),
+            tested: 0,
+            kept: 0,
+        };
+        Ok(OperatorStream::boxed(
+            self.input.execute(partition, ctx)?,
+            op,
+        ))
+    }
+    fn details(&self) -> String {
+        format!(
+            "{} in the join's build keys",
+            self.input.schema().field(self.column).name()
+        )
+    }
+    fn metrics(&self) -> String {
+        format!(
+            "rows_in={}, rows_out={}",
+            self.rows_in.load(Ordering::Relaxed),
+            self.rows_out.load(Ordering::Relaxed)
+        )
+    }
+}
+
+struct FilterOp {
+    column: usize,
+    filter: Arc<DynamicFilter>,
+    rows_in: Arc<AtomicU64>,
+    rows_out: Arc<AtomicU64>,
+    /// Rows this partition tested, and kept.
+    tested: u64,
+    kept: u64,
+}
+
+impl FilterOp {
+    /// True once the trial showed the filter keeps nearly every row.
+    fn useless(&self) -> bool {
+        self.tested >= TRIAL_ROWS && self.kept as f64 > USELESS_KEPT * self.tested as f64
+    }
+}
+
+impl Operator for FilterOp {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+        self.rows_in
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        let Some(keys) = self.filter.keys.get().filter(|_| !self.useless()) else {
+            self.rows_out
+                .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            out.push(Element::Batch(batch));
+            return Ok(());
+        };
+        let col = arrow::compute::cast(batch.column(self.column), &DataType::Int64)?;
+        let col = col.as_primitive::<Int64Type>();
+        let mask: BooleanArray = if col.null_count() == 0 {
+            col.values()
+                .iter()
+                .map(|&k| Some(keys.contains(k)))
+                .collect()
+        } else {
+            col.iter()
+                .map(|k| Some(k.is_some_and(|k| keys.contains(k))))
+                .collect()
+        };
+        let kept = filter_record_batch(&batch, &mask)?;
+        self.tested += batch.num_rows() as u64;
+        self.kept += kept.num_rows() as u64;
+        self.rows_out
+            .fetch_add(kept.num_rows() as u64, Ordering::Relaxed);
+        if kept.num_rows() > 0 {
+            out.push(Element::Batch(kept));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+
+    fn set(keys: &[Option<i64>]) -> KeySet {
+        KeySet::from_keys(&(Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef))
+            .expect("key set")
+    }
+
+    #[test]
+    fn each_kind_of_key_set_holds_exactly_the_build_keys() {
+        let narrow = set(&[Some(5), None, Some(70), Some(5)]);
+        assert!(matches!(narrow, KeySet::Bitmap { .. }));
+        let wide = set(&[Some(-1 << 40), Some(1 << 40), Some(3)]);
+        assert!(matches!(wide, KeySet::Set { .. }));
+        for (s, keys) in [(&narrow, vec![5, 70]), (&wide, vec![-1 << 40, 1 << 40, 3])] {
+            for k in [
+                -1 << 40,
+                -1,
+                0,
+                3,
+                4,
+                5,
+                6,
+                69,
+                70,
+                71,
+                1 << 40,
+                i64::MAX,
+                i64::MIN,
+            ] {
+                assert_eq!(s.contains(k), keys.contains(&k), "{k} in {s:?}");
+            }
+        }
+        let empty = set(&[None]);
+        assert!(!empty.contains(0));
+        let range = KeySet::Range { min: 1, max: 3 };
+        assert!(range.contains(2) && !range.contains(4));
+    }
+}
