@@ -482,8 +482,8 @@ impl Planner<'_> {
     }
 
     /// Registers a dynamic filter for the first join key pair whose probe key is an
-    /// integer column traced to a scan that occurs once in `probe`; returns the build key's
-    /// index and the filter.
+    /// integer or date column traced to a scan that occurs once in `probe`; returns the
+    /// build key's index and the filter.
     fn register_dynamic_filter(
         &self,
         on: &[(Expr, Expr)],
@@ -584,7 +584,7 @@ impl Planner<'_> {
         };
         let probe_exec = self.plan(probe_plan)?;
         let dynamic = dynamic.filter(|(_, f)| {
-            // Not taken by a scan (it should be): the join must not wait on it.
+            // Not taken by a scan (it should be): then the join has nothing to fill in.
             let mut pending = self.dynamic.borrow_mut();
             let before = pending.len();
             pending.retain(|(.., g)| !Arc::ptr_eq(f, g));
