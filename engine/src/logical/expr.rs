@@ -590,6 +590,15 @@ impl Expr {
         }
     }
 
+    /// The column this expression names, through any aliases (without copying it).
+    pub fn as_column(&self) -> Option<&Column> {
+        match self {
+            Expr::Alias(e, _) => e.as_column(),
+            Expr::Column(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The expression without a top-level alias.
     pub fn unalias(self) -> Expr {
         match self {

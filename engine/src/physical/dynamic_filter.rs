@@ -17,12 +17,12 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch};
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
 use crate::error::Result;
-use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
@@ -78,17 +78,39 @@ impl KeySet {
         }
     }
 
+    /// Which of `keys` (NULL matches nothing) are in the set. Matches on the kind once a
+    /// batch, not once a row.
+    fn mask(&self, keys: &Int64Array) -> BooleanArray {
+        let values = keys.values();
+        let valid = |i: usize| keys.is_valid(i);
+        let bits = match self {
+            KeySet::Empty => BooleanBuffer::new_unset(keys.len()),
+            KeySet::Bitmap { min, bits } => BooleanBuffer::collect_bool(keys.len(), |i| {
+                let o = values[i].wrapping_sub(*min) as u64;
+                valid(i)
+                    && bits
+                        .get((o / 64) as usize)
+                        .is_some_and(|w| w & (1 << (o % 64)) != 0)
+            }),
+            KeySet::Set {
+                min,
+                max,
+                keys: set,
+            } => BooleanBuffer::collect_bool(keys.len(), |i| {
+                let k = values[i];
+                valid(i) && (*min..=*max).contains(&k) && set.contains(&k)
+            }),
+            KeySet::Range { min, max } => BooleanBuffer::collect_bool(keys.len(), |i| {
+                valid(i) && (*min..=*max).contains(&values[i])
+            }),
+        };
+        BooleanArray::new(bits, None)
+    }
+
+    /// Whether `k` is in the set (through [`KeySet::mask`]).
+    #[cfg(test)]
     fn contains(&self, k: i64) -> bool {
-        match self {
-            KeySet::Empty => false,
-            KeySet::Bitmap { min, bits } => k
-                .checked_sub(*min)
-                .and_then(|o| usize::try_from(o).ok())
-                .and_then(|o| bits.get(o / 64).map(|w| w & (1 << (o % 64)) != 0))
-                .unwrap_or(false),
-            KeySet::Set { min, max, keys } => (*min..=*max).contains(&k) && keys.contains(&k),
-            KeySet::Range { min, max } => (*min..=*max).contains(&k),
-        }
+        self.mask(&Int64Array::from(vec![k])).value(0)
     }
 }
 
@@ -119,10 +141,8 @@ pub fn scan_origin(plan: &LogicalPlan, column: usize) -> Option<(&LogicalPlan, u
     match plan {
         LogicalPlan::Scan { .. } => Some((plan, column)),
         LogicalPlan::Projection { input, exprs, .. } => {
-            match exprs.get(column)?.clone().unalias() {
-                Expr::Column(c) => scan_origin(input, input.schema().index_of(&c).ok()?),
-                _ => None,
-            }
+            let c = exprs.get(column)?.as_column()?;
+            scan_origin(input, input.schema().index_of(c).ok()?)
         }
         LogicalPlan::Filter { input, .. }
         | LogicalPlan::Alias { input, .. }
@@ -131,10 +151,13 @@ pub fn scan_origin(plan: &LogicalPlan, column: usize) -> Option<(&LogicalPlan, u
         } => scan_origin(input, column),
         LogicalPlan::Aggregate {
             input, group_by, ..
-        } => match group_by.get(column)?.clone().unalias() {
-            Expr::Column(c) => scan_origin(input, input.schema().index_of(&c).ok()?),
-            _ => None,
-        },
+        } => scan_origin(
+            input,
+            input
+                .schema()
+                .index_of(group_by.get(column)?.as_column()?)
+                .ok()?,
+        ),
         LogicalPlan::Join {
             left,
             right,
@@ -260,17 +283,7 @@ impl Operator for FilterOp {
             return Ok(());
         };
         let col = arrow::compute::cast(batch.column(self.column), &DataType::Int64)?;
-        let col = col.as_primitive::<Int64Type>();
-        let mask: BooleanArray = if col.null_count() == 0 {
-            col.values()
-                .iter()
-                .map(|&k| Some(keys.contains(k)))
-                .collect()
-        } else {
-            col.iter()
-                .map(|k| Some(k.is_some_and(|k| keys.contains(k))))
-                .collect()
-        };
+        let mask = keys.mask(col.as_primitive::<Int64Type>());
         let kept = filter_record_batch(&batch, &mask)?;
         self.tested += batch.num_rows() as u64;
         self.kept += kept.num_rows() as u64;
@@ -286,7 +299,6 @@ impl Operator for FilterOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::Int64Array;
 
     fn set(keys: &[Option<i64>]) -> KeySet {
         KeySet::from_keys(&(Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef))

@@ -114,6 +114,33 @@ pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
     }
 }
 
+/// The operator of a window table function over its planned input `child`, batch or
+/// stream: SESSION and count windows hold rows per key (exchanged into `partitions`), the
+/// others assign rows to windows row by row.
+pub(crate) fn window_tvf(
+    plan: &LogicalPlan,
+    child: Arc<dyn ExecNode>,
+    partitions: usize,
+) -> Result<Arc<dyn ExecNode>> {
+    match plan {
+        LogicalPlan::WindowTvf {
+            kind,
+            time_column,
+            partition_by,
+            schema,
+            ..
+        } if kind.is_held() => HeldWindowExec::plan(
+            child,
+            *kind,
+            *time_column,
+            partition_by,
+            schema.to_arrow(),
+            partitions,
+        ),
+        _ => row_by_row(plan, child),
+    }
+}
+
 /// The operator of a node that works row by row (filter, projection, window table
 /// function) over its planned input `child`; batch and streaming plans share these.
 pub(crate) fn row_by_row(
@@ -256,23 +283,12 @@ impl Planner<'_> {
                 Arc::new(MemoryExec::single(schema, vec![b]))
             }
             LogicalPlan::Values { schema, rows } => self.values(schema, rows)?,
-            LogicalPlan::WindowTvf {
-                input,
-                kind,
-                time_column,
-                partition_by,
-                schema,
-            } if kind.is_held() => HeldWindowExec::plan(
-                self.plan(input)?,
-                *kind,
-                *time_column,
-                partition_by,
-                schema.to_arrow(),
-                self.config.target_partitions,
-            )?,
-            LogicalPlan::Filter { input, .. }
-            | LogicalPlan::Projection { input, .. }
-            | LogicalPlan::WindowTvf { input, .. } => row_by_row(plan, self.plan(input)?)?,
+            LogicalPlan::WindowTvf { input, .. } => {
+                window_tvf(plan, self.plan(input)?, self.config.target_partitions)?
+            }
+            LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
+                row_by_row(plan, self.plan(input)?)?
+            }
             LogicalPlan::Aggregate {
                 input,
                 group_by,

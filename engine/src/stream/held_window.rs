@@ -116,11 +116,15 @@ impl HeldWindowExec {
                 "{kind}: the time column is {t}, not a TIMESTAMP"
             )));
         };
+        let rows = |n: i64| {
+            usize::try_from(n)
+                .map_err(|_| SluiceError::plan(format!("{kind}: a count must be positive")))
+        };
         let grouping = match in_unit(kind, unit)? {
             WindowKind::Session { gap } => Grouping::Session { gap },
             WindowKind::Count { size, slide } => Grouping::Count {
-                size: usize::try_from(size).map_err(|_| SluiceError::plan("bad count"))?,
-                slide: usize::try_from(slide).map_err(|_| SluiceError::plan("bad count"))?,
+                size: rows(size)?,
+                slide: rows(slide)?,
             },
             _ => {
                 return Err(SluiceError::plan(format!(

@@ -138,14 +138,8 @@ pub fn is_window_end(e: &Expr, plan: &LogicalPlan) -> bool {
 
 /// The window bound `e` is, when it is a column of `plan`'s output that is one.
 fn expr_bound(e: &Expr, plan: &LogicalPlan) -> Option<WindowBound> {
-    match e.clone().unalias() {
-        Expr::Column(c) => plan
-            .schema()
-            .index_of(&c)
-            .ok()
-            .and_then(|i| window_bound(plan, i)),
-        _ => None,
-    }
+    let i = plan.schema().index_of(e.as_column()?).ok()?;
+    window_bound(plan, i)
 }
 
 /// Which bound of a window a column is.

@@ -12,13 +12,12 @@ use crate::logical::plan::JoinType;
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::physical::expr::create_physical_expr;
-use crate::physical::planner::{agg_specs, join_keys, row_by_row};
+use crate::physical::planner::{agg_specs, join_keys, row_by_row, window_tvf};
 use crate::physical::projection::ProjectionExec;
 use crate::physical::ExecNode;
 use crate::stream::changelog::{carry_op, is_updating, op_first, with_op_last};
 use crate::stream::exchange::StreamExchangeExec;
 use crate::stream::group_agg::GroupAggregateExec;
-use crate::stream::held_window::HeldWindowExec;
 use crate::stream::interval::{time_bounds, window_join_bounds};
 use crate::stream::join::StreamJoinExec;
 use crate::stream::watermark::WatermarkExec;
@@ -97,13 +96,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                 with_op_last(&schema.to_arrow()),
             ))
         }
-        LogicalPlan::WindowTvf {
-            input,
-            kind,
-            time_column,
-            partition_by,
-            schema,
-        } => {
+        LogicalPlan::WindowTvf { input, .. } => {
             refuse_updating(input, config, "a window table function")?;
             if joins(input) {
                 return Err(SluiceError::unsupported(
@@ -112,18 +105,7 @@ fn plan_node(plan: &LogicalPlan, config: &SessionConfig) -> Result<Arc<dyn ExecN
                      have no watermark to window by; window each input before joining)",
                 ));
             }
-            let child = plan_node(input, config)?;
-            match kind {
-                kind if kind.is_held() => HeldWindowExec::plan(
-                    child,
-                    *kind,
-                    *time_column,
-                    partition_by,
-                    schema.to_arrow(),
-                    config.target_partitions,
-                )?,
-                _ => row_by_row(plan, child)?,
-            }
+            window_tvf(plan, plan_node(input, config)?, config.target_partitions)?
         }
         // A filter keeps its input's columns (a changelog's `op` among them).
         LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
