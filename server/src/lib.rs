@@ -21,6 +21,7 @@ pub mod metadata;
 pub mod queries;
 pub mod service;
 pub mod status;
+pub mod wire_types;
 
 use std::future::Future;
 use std::net::SocketAddr;

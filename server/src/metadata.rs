@@ -17,6 +17,8 @@ use sluice::catalog::CatalogEntry;
 use sluice::Session;
 use tonic::Status;
 
+use crate::wire_types::wire_schema;
+
 /// The one catalog name Sluice reports.
 pub const CATALOG: &str = "sluice";
 /// The one schema name Sluice reports.
@@ -123,7 +125,7 @@ pub fn tables(
             CatalogEntry::Table(t) => (TABLE, t.schema()),
             CatalogEntry::View(plan) => (VIEW, plan.schema().to_arrow()),
         };
-        b.append(CATALOG, SCHEMA, &name, kind, &schema)?;
+        b.append(CATALOG, SCHEMA, &name, kind, &wire_schema(&schema))?;
     }
     let schema = b.schema();
     Ok((schema, b.build()?))

@@ -20,10 +20,10 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use rand::RngCore;
 use sluice::{DataFrame, Scalar};
-use sluice_flight_shuffle::compact_views;
 use tonic::Status;
 
 use crate::status::{flight_status, to_status};
+use crate::wire_types::{to_wire, wire_schema};
 
 /// How long a prepared statement may go unused before the server forgets it.
 pub const PREPARED_IDLE: Duration = Duration::from_secs(3600);
@@ -173,13 +173,14 @@ impl QueryRegistry {
         &self,
         df: &DataFrame,
     ) -> Result<BoxStream<'static, Result<FlightData, Status>>, Status> {
-        let schema = df.result_schema();
+        let schema = wire_schema(&df.result_schema());
         let batches = df.execute_stream().map_err(to_status)?;
         let guard = ActiveGuard::new(self.active.clone());
+        let wire = schema.clone();
         let batches = batches.map(move |r| {
             let _still_running = &guard;
-            r.map(compact_views)
-                .map_err(|e| FlightError::Tonic(Box::new(to_status(e))))
+            r.map_err(|e| FlightError::Tonic(Box::new(to_status(e))))
+                .and_then(|b| to_wire(b, &wire).map_err(FlightError::Arrow))
         });
         // Encode on a task of its own so IPC encoding overlaps with HTTP/2 sending; the
         // channel is short, so a slow client still slows the query down. When the client

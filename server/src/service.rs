@@ -41,6 +41,7 @@ use crate::ingest::{ingest, parameter_rows, receive};
 use crate::metadata;
 use crate::queries::{encode_one, Prepared, QueryRegistry};
 use crate::status::blocking;
+use crate::wire_types::wire_schema;
 
 /// Most parameter rows one execution of a prepared query may bind.
 const MAX_QUERY_PARAMETER_ROWS: usize = 1024;
@@ -97,7 +98,7 @@ impl SluiceFlightSql {
 
     /// A FlightInfo whose one endpoint fetches the plan parked for `df`.
     fn park(&self, df: DataFrame, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
-        let schema = df.result_schema();
+        let schema = wire_schema(&df.result_schema());
         let handle = self.queries.park(df)?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.into(),
@@ -434,7 +435,7 @@ impl FlightSqlService for SluiceFlightSql {
                     .await
                     .map_err(|e| Status::internal(format!("planning task failed: {e}")))?;
             match planned {
-                Ok(df) => df.result_schema(),
+                Ok(df) => wire_schema(&df.result_schema()),
                 Err(SluiceError::Type(_) | SluiceError::NotSupported(_)) => {
                     Arc::new(Schema::empty())
                 }

@@ -63,6 +63,9 @@ def test_get_table_schema_matches_query_result(conn):
     assert [(f.name, f.type) for f in result] == [(f.name, f.type) for f in schema]
     assert str(schema.field("l_shipdate").type) == "date32[day]"
     assert str(schema.field("l_quantity").type) == "decimal128(15, 2)"
+    # Strings go out as plain `string`, not `string_view`, so every client can read them.
+    assert str(schema.field("l_comment").type) == "string"
+    assert str(result.field("l_comment").type) == "string"
 
 
 def test_get_table_types(conn):
