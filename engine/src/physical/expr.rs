@@ -16,6 +16,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::schema::PlanSchema;
 use crate::physical::coerce::{arithmetic_types, common_type, is_string};
+use crate::physical::decimal::small_decimal_op;
 use crate::physical::functions::{self, ScalarFn, CURRENT_WATERMARK};
 
 /// A value produced by evaluating an expression over a batch.
@@ -461,6 +462,11 @@ fn eval_binary(
     let arr = |f: fn(&dyn Datum, &dyn Datum) -> Result<BooleanArray, arrow::error::ArrowError>| {
         l.apply(r, |a, b| Ok(Arc::new(f(a, b)?) as ArrayRef))
     };
+    if matches!(op, BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply) {
+        if let Some(out) = small_decimal_op(op, l, r) {
+            return out;
+        }
+    }
     match op {
         BinaryOp::Eq => arr(cmp::eq),
         BinaryOp::NotEq => arr(cmp::neq),

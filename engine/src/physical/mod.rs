@@ -15,6 +15,7 @@ pub mod accumulator;
 pub mod aggregate;
 pub mod aggregate_spill;
 pub mod coerce;
+pub mod decimal;
 pub mod dynamic_filter;
 pub mod exchange;
 pub mod expr;
