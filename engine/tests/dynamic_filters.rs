@@ -111,3 +111,64 @@ fn no_filter_where_unmatched_probe_rows_count() {
         assert!(!plan.contains("DynamicFilterExec"), "{sql}: {plan}");
     }
 }
+
+#[test]
+fn every_key_and_every_join_filters_the_scan() {
+    let s = session();
+    // picks(a, b): a covers every key of facts (filtering by it keeps all rows), b = 10a + 7
+    // picks a thousand values of v.
+    let picks = Arc::new(Schema::new(vec![
+        Field::new("a", DataType::Int64, false),
+        Field::new("b", DataType::Int64, false),
+    ]));
+    let a = Int64Array::from_iter_values(0..1000);
+    let b = Int64Array::from_iter_values((0..1000).map(|a| 10 * a + 7));
+    let batch = RecordBatch::try_new(picks.clone(), vec![Arc::new(a), Arc::new(b)]).expect("b");
+    s.register_batches("picks", picks, vec![batch])
+        .expect("picks");
+    let facts = || {
+        (0..10_000i64)
+            .map(|v| (v % 97 != 0).then_some(v % 1000))
+            .zip(0..10_000i64)
+    };
+
+    // Two keys: the first keeps everything, the second is what filters.
+    let (n, sum) = facts()
+        .filter(|&(k, v)| k.is_some_and(|k| v == 10 * k + 7))
+        .fold((0, 0), |(n, s), (_, v)| (n + 1, s + v));
+    let two_keys = "SELECT count(*), sum(f.v) FROM facts f JOIN picks p ON f.k = p.a AND f.v = p.b";
+    assert_eq!(one_row(&s, two_keys), format!("{n} | {sum}"));
+    // Two joins on the same scan: each puts its filter over it.
+    let (n, sum) = facts()
+        .filter(|&(k, v)| k.is_some_and(|k| k % 100 == 7) && v % 10 == 7 && v < 5000)
+        .fold((0, 0), |(n, s), (_, v)| (n + 1, s + v));
+    let two_joins = "SELECT count(*), sum(f.v) FROM facts f
+                     JOIN dims d ON f.k = d.k
+                     JOIN picks p ON f.v = p.b
+                     WHERE d.name = 'n7' AND p.a < 500";
+    assert_eq!(one_row(&s, two_joins), format!("{n} | {sum}"));
+
+    for sql in [two_keys, two_joins] {
+        let plan = s
+            .sql(sql)
+            .and_then(|d| d.explain_analyze())
+            .expect("explain analyze");
+        let filters: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.contains("DynamicFilterExec"))
+            .collect();
+        assert_eq!(filters.len(), 2, "{sql}: {plan}");
+        // The filter by `v` keeps at most a tenth of the rows.
+        let v_rows_out = filters
+            .iter()
+            .find(|l| l.contains(" v in"))
+            .and_then(|l| l.split("rows_out=").nth(1))
+            .and_then(|r| {
+                r.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no filter by v: {plan}"));
+        assert!(v_rows_out <= 1000, "{sql}: {plan}");
+    }
+}

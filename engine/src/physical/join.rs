@@ -74,7 +74,7 @@ pub struct HashJoinExec {
     filter: Option<PhysExpr>,
     build_is_left: bool,
     mode: JoinMode,
-    dynamic_filter: Option<(usize, Arc<DynamicFilter>)>,
+    dynamic_filters: Vec<(usize, Arc<DynamicFilter>)>,
     pair_schema: SchemaRef,
     schema: SchemaRef,
     /// The build side, in memory or spilled (its memory is released with the plan).
@@ -98,9 +98,9 @@ pub struct HashJoinSpec {
     pub build_is_left: bool,
     /// What to emit.
     pub mode: JoinMode,
-    /// A filter on a probe-side scan to set from build key `.0` once the build is in
+    /// Filters on probe-side scans, each to set from build key `.0` once the build is in
     /// memory (see `dynamic_filter`).
-    pub dynamic_filter: Option<(usize, Arc<DynamicFilter>)>,
+    pub dynamic_filters: Vec<(usize, Arc<DynamicFilter>)>,
 }
 
 impl HashJoinExec {
@@ -134,7 +134,7 @@ impl HashJoinExec {
             filter: spec.filter,
             build_is_left: spec.build_is_left,
             mode: spec.mode,
-            dynamic_filter: spec.dynamic_filter,
+            dynamic_filters: spec.dynamic_filters,
             pair_schema,
             schema,
             build_side: OnceLock::new(),
@@ -146,11 +146,11 @@ impl HashJoinExec {
             let partitions = self.probe.output_partitions();
             match collect_build(&self.build, &self.build_keys, partitions, ctx) {
                 Ok(b) => {
-                    if let (Some((k, f)), BuildStorage::Memory(t, _)) =
-                        (&self.dynamic_filter, &b.storage)
-                    {
-                        if let Some(keys) = t.keys.get(*k) {
-                            f.set(keys).map_err(|e| BuildError::Other(e.to_string()))?;
+                    if let BuildStorage::Memory(t, _) = &b.storage {
+                        for (k, f) in &self.dynamic_filters {
+                            if let Some(keys) = t.keys.get(*k) {
+                                f.set(keys).map_err(|e| BuildError::Other(e.to_string()))?;
+                            }
                         }
                     }
                     Ok(Arc::new(b))

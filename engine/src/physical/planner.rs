@@ -261,14 +261,16 @@ impl Planner<'_> {
             } => {
                 let scan =
                     source.scan(projection.as_deref(), filters, n, self.config.batch_size)?;
+                // Every join that traced a probe key here filters this scan (q9's lineitem:
+                // by supplier and by part); filters that keep nearly everything stop
+                // testing on their own.
                 let mut pending = self.dynamic.borrow_mut();
-                match pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
-                    Some(i) => {
-                        let (_, column, filter) = pending.swap_remove(i);
-                        Arc::new(DynamicFilterExec::new(scan, column, filter))
-                    }
-                    None => scan,
+                let mut scan = scan;
+                while let Some(i) = pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
+                    let (_, column, filter) = pending.swap_remove(i);
+                    scan = Arc::new(DynamicFilterExec::new(scan, column, filter));
                 }
+                scan
             }
             LogicalPlan::Empty {
                 produce_one_row, ..
@@ -497,37 +499,40 @@ impl Planner<'_> {
         )))
     }
 
-    /// Registers a dynamic filter for the first join key pair whose probe key is an
-    /// integer or date column traced to a scan that occurs once in `probe`; returns the
-    /// build key's index and the filter.
-    fn register_dynamic_filter(
+    /// Registers a dynamic filter for each join key pair whose probe key is an integer or
+    /// date column traced to a scan that occurs once in `probe`; returns each build key's
+    /// index with its filter.
+    fn register_dynamic_filters(
         &self,
         on: &[(Expr, Expr)],
         build_left: bool,
         build: &LogicalPlan,
         probe: &LogicalPlan,
-    ) -> Option<(usize, Arc<DynamicFilter>)> {
-        on.iter().enumerate().find_map(|(k, (l, r))| {
-            let (b, p) = if build_left { (l, r) } else { (r, l) };
-            let Expr::Column(c) = p else { return None };
-            let column = probe.schema().index_of(c).ok()?;
-            let p_type = probe.schema().fields()[column].field.data_type().clone();
-            let b_type = expr_type(b, build.schema()).ok()?;
-            if !filterable(&p_type) || !filterable(&b_type) {
-                return None;
-            }
-            let (scan, scan_column) = scan_origin(probe, column)?;
-            if occurrences(probe, scan) != 1 {
-                return None;
-            }
-            let filter = Arc::new(DynamicFilter::default());
-            self.dynamic.borrow_mut().push((
-                scan as *const LogicalPlan,
-                scan_column,
-                filter.clone(),
-            ));
-            Some((k, filter))
-        })
+    ) -> Vec<(usize, Arc<DynamicFilter>)> {
+        on.iter()
+            .enumerate()
+            .filter_map(|(k, (l, r))| {
+                let (b, p) = if build_left { (l, r) } else { (r, l) };
+                let Expr::Column(c) = p else { return None };
+                let column = probe.schema().index_of(c).ok()?;
+                let p_type = probe.schema().fields()[column].field.data_type().clone();
+                let b_type = expr_type(b, build.schema()).ok()?;
+                if !filterable(&p_type) || !filterable(&b_type) {
+                    return None;
+                }
+                let (scan, scan_column) = scan_origin(probe, column)?;
+                if occurrences(probe, scan) != 1 {
+                    return None;
+                }
+                let filter = Arc::new(DynamicFilter::default());
+                self.dynamic.borrow_mut().push((
+                    scan as *const LogicalPlan,
+                    scan_column,
+                    filter.clone(),
+                ));
+                Some((k, filter))
+            })
+            .collect()
     }
 
     fn join(
@@ -593,13 +598,13 @@ impl Planner<'_> {
             (right, left)
         };
         let build_exec = self.plan(build_plan)?;
-        let dynamic = if mode.probe_anti || mode.probe_outer || null_aware {
-            None
+        let mut dynamic = if mode.probe_anti || mode.probe_outer || null_aware {
+            vec![]
         } else {
-            self.register_dynamic_filter(on, build_left, build_plan, probe_plan)
+            self.register_dynamic_filters(on, build_left, build_plan, probe_plan)
         };
         let probe_exec = self.plan(probe_plan)?;
-        let dynamic = dynamic.filter(|(_, f)| {
+        dynamic.retain(|(_, f)| {
             // Not taken by a scan (it should be): then the join has nothing to fill in.
             let mut pending = self.dynamic.borrow_mut();
             let before = pending.len();
@@ -620,7 +625,7 @@ impl Planner<'_> {
                 filter,
                 build_is_left: true,
                 mode,
-                dynamic_filter: dynamic,
+                dynamic_filters: dynamic,
             }
         } else {
             HashJoinSpec {
@@ -631,7 +636,7 @@ impl Planner<'_> {
                 filter,
                 build_is_left: false,
                 mode,
-                dynamic_filter: dynamic,
+                dynamic_filters: dynamic,
             }
         };
         Ok(Arc::new(HashJoinExec::new(spec)))
