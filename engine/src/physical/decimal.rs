@@ -21,12 +21,16 @@ use crate::physical::expr::ColumnarValue;
 /// Largest power of ten a rescale may multiply by and stay within the no-overflow bound.
 const MAX_RESCALE: i16 = 18;
 
-/// `l op r` for two Decimal128 inputs of small values, or `None` to use arrow's kernels.
+/// `l op r` for `+`, `-` or `*` of two Decimal128 inputs of small values, or `None` to use
+/// arrow's kernels (any other operator or input).
 pub fn small_decimal_op(
     op: BinaryOp,
     l: &ColumnarValue,
     r: &ColumnarValue,
 ) -> Option<Result<ColumnarValue>> {
+    if !matches!(op, BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply) {
+        return None;
+    }
     let (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) =
         (l.data_type(), r.data_type())
     else {
@@ -107,7 +111,8 @@ fn fits(a: &Decimal128Array) -> bool {
     a.values().iter().all(|&v| v as i64 as i128 == v)
 }
 
-/// Two inputs, either of which may be a one-value scalar, as `i64` slices.
+/// Two inputs' values, either of which may be a one-value scalar; every value fits an
+/// `i64` (see [`fits`]).
 struct Shape<'a> {
     l: &'a [i128],
     l_scalar: bool,

@@ -462,10 +462,8 @@ fn eval_binary(
     let arr = |f: fn(&dyn Datum, &dyn Datum) -> Result<BooleanArray, arrow::error::ArrowError>| {
         l.apply(r, |a, b| Ok(Arc::new(f(a, b)?) as ArrayRef))
     };
-    if matches!(op, BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply) {
-        if let Some(out) = small_decimal_op(op, l, r) {
-            return out;
-        }
+    if let Some(out) = small_decimal_op(op, l, r) {
+        return out;
     }
     match op {
         BinaryOp::Eq => arr(cmp::eq),
