@@ -64,9 +64,9 @@ impl Scalar {
     pub fn data_type(&self) -> &DataType {
         self.0.data_type()
     }
-    /// True for a NULL of any type.
+    /// True for a NULL of any type (type Null included: its array has no null buffer).
     pub fn is_null(&self) -> bool {
-        self.0.is_null(0)
+        self.0.logical_nulls().is_some_and(|n| n.is_null(0))
     }
 }
 

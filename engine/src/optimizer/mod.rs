@@ -1,11 +1,13 @@
 //! Logical optimizer: a fixed sequence of rewrites.
 //!
-//! 1. `pushdown`: filters move toward the scans; inner-join trees are flattened and
+//! 1. `pushdown`: filters move toward the scans (an outer join under a filter that drops
+//!    its NULL-extended rows becomes inner, `outer_join`); inner-join trees are flattened and
 //!    rebuilt greedily so every join has keys where possible (no accidental cross
 //!    products from comma-separated FROM lists) and small/filtered inputs join first.
 //! 2. `prune`: scans read only the columns someone uses.
 //! 3. top-k: `LIMIT` over `ORDER BY` becomes a sort that keeps only `fetch` rows.
 
+pub mod outer_join;
 pub mod prune;
 pub mod pushdown;
 

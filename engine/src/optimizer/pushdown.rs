@@ -6,6 +6,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{conjunction, split_conjunction, BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::optimizer::outer_join;
 use crate::physical::planner::estimate_rows;
 
 /// Pushes every filter as far down as it can go.
@@ -119,6 +120,18 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
             null_aware,
             ..
         } => {
+            let simpler = outer_join::simplify(*join_type, &preds, left.schema(), right.schema());
+            if simpler != *join_type {
+                let j = LogicalPlan::join(
+                    left.clone(),
+                    right.clone(),
+                    simpler,
+                    on.clone(),
+                    filter.clone(),
+                    *null_aware,
+                )?;
+                return push(Arc::new(j), preds);
+            }
             let (ls, rs) = (left.schema().clone(), right.schema().clone());
             let mut lp = Vec::new();
             let mut rp = Vec::new();
