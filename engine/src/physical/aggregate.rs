@@ -2,8 +2,7 @@
 //! `Final` (partial states → results, after a hash exchange on the group keys) and
 //! `Complete` (raw rows → results in one phase; used for DISTINCT aggregates).
 //!
-//! Groups are found through Arrow's row format (any key types, one byte string per key)
-//! and a chained hash table over the shared key hashes.
+//! Groups are found through a chained hash table over the key hashes (`group_table.rs`).
 //!
 //! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
 //! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
@@ -14,9 +13,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
-use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::Result;
 use crate::logical::expr::AggFunc;
@@ -24,7 +22,7 @@ use crate::physical::accumulator::{create_accumulator, state_types, Accumulator}
 use crate::physical::aggregate_spill::AggSpill;
 use crate::physical::exchange::SPILL_BUCKETS;
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::{hash_bytes, hash_columns, prefetch};
+use crate::physical::group_table::GroupTable;
 use crate::physical::memory::Reservation;
 use crate::physical::{
     cast_to_schema, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
@@ -147,271 +145,6 @@ impl ExecNode for AggregateExec {
             g.join(", "),
             a.join(", ")
         )
-    }
-}
-
-/// Dense group ids by hash: a flat power-of-two bucket array chained through `next`, with
-/// each group's hash stored so keys are compared only on a full hash match.
-struct Buckets {
-    heads: Vec<u32>,
-    shift: u32,
-    next: Vec<u32>,
-    hashes: Vec<u64>,
-    /// The one group that is not in the index (the NULL key of an integer column).
-    unindexed: Option<u32>,
-}
-
-const NONE: u32 = u32::MAX;
-
-/// How many rows ahead grouping prefetches a row's chain (and twice that, its bucket), so
-/// the cache misses of a big group table overlap.
-const PREFETCH_AHEAD: usize = 8;
-
-impl Buckets {
-    fn new() -> Self {
-        Self {
-            heads: vec![NONE; 1 << 10],
-            shift: 64 - 10,
-            next: vec![],
-            hashes: vec![],
-            unindexed: None,
-        }
-    }
-
-    /// The group with hash `h` for which `same` holds.
-    #[inline]
-    fn find(&self, h: u64, same: impl Fn(usize) -> bool) -> Option<u32> {
-        let mut g = self.heads[(h >> self.shift) as usize];
-        while g != NONE {
-            if self.hashes[g as usize] == h && same(g as usize) {
-                return Some(g);
-            }
-            g = self.next[g as usize];
-        }
-        None
-    }
-
-    /// Prefetches the bucket of hash `h` (a group table bigger than the cache misses
-    /// there first); a hint only.
-    #[inline]
-    fn prefetch_bucket(&self, h: u64) {
-        prefetch(&self.heads[(h >> self.shift) as usize]);
-    }
-
-    /// Prefetches the first group of hash `h`'s chain (call some rows after
-    /// [`Buckets::prefetch_bucket`], when the bucket is cached); returns it.
-    #[inline]
-    fn prefetch_chain(&self, h: u64) -> Option<usize> {
-        let g = self.heads[(h >> self.shift) as usize];
-        let g = (g != NONE).then_some(g as usize)?;
-        prefetch(&self.hashes[g]);
-        Some(g)
-    }
-
-    /// Registers the next group id under hash `h` (`indexed = false` for a group that is
-    /// found some other way, like the NULL key).
-    fn insert(&mut self, h: u64, indexed: bool) -> u32 {
-        let g = self.hashes.len() as u32;
-        self.hashes.push(h);
-        if indexed {
-            let b = (h >> self.shift) as usize;
-            self.next.push(self.heads[b]);
-            self.heads[b] = g;
-        } else {
-            self.next.push(NONE);
-            self.unindexed = Some(g);
-        }
-        if self.hashes.len() * 2 > self.heads.len() {
-            self.grow();
-        }
-        g
-    }
-
-    /// Doubles the bucket array.
-    fn grow(&mut self) {
-        let bits = 64 - self.shift + 1;
-        self.shift = 64 - bits;
-        self.heads = vec![NONE; 1 << bits];
-        self.next = vec![NONE; self.hashes.len()];
-        for g in 0..self.hashes.len() {
-            if Some(g as u32) == self.unindexed {
-                continue;
-            }
-            let b = (self.hashes[g] >> self.shift) as usize;
-            self.next[g] = self.heads[b];
-            self.heads[b] = g as u32;
-        }
-    }
-}
-
-/// How group keys are stored.
-enum Keys {
-    /// No GROUP BY: one group.
-    None,
-    /// One integer-like key, compared as i64 (no row encoding).
-    Int {
-        data_type: DataType,
-        values: Vec<i64>,
-        null_group: Option<u32>,
-    },
-    /// Any keys, compared through Arrow's row format.
-    Rows {
-        conv: RowConverter,
-        rows: Rows,
-        /// Hash the encoded rows (some key is variable-width) rather than the columns.
-        hash_rows: bool,
-    },
-}
-
-/// Maps group keys to dense group ids.
-struct GroupTable {
-    keys: Keys,
-    buckets: Buckets,
-    num_groups: usize,
-}
-
-impl GroupTable {
-    fn try_new(key_types: Vec<DataType>) -> Result<Self> {
-        use DataType::*;
-        let (keys, num_groups) = match key_types.as_slice() {
-            // Without keys there is exactly one group, even over empty input.
-            [] => (Keys::None, 1),
-            [t @ (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | Date32)] => (
-                Keys::Int {
-                    data_type: t.clone(),
-                    values: vec![],
-                    null_group: None,
-                },
-                0,
-            ),
-            _ => {
-                let hash_rows = key_types.iter().any(|t| !t.is_primitive());
-                let conv = RowConverter::new(key_types.into_iter().map(SortField::new).collect())?;
-                let rows = conv.empty_rows(0, 0);
-                (
-                    Keys::Rows {
-                        conv,
-                        rows,
-                        hash_rows,
-                    },
-                    0,
-                )
-            }
-        };
-        Ok(Self {
-            keys,
-            buckets: Buckets::new(),
-            num_groups,
-        })
-    }
-
-    fn assign(&mut self, keys: &[ArrayRef], n: usize, out: &mut Vec<u32>) -> Result<()> {
-        out.clear();
-        let buckets = &mut self.buckets;
-        match &mut self.keys {
-            Keys::None => out.resize(n, 0),
-            Keys::Int {
-                values, null_group, ..
-            } => {
-                let arr = arrow::compute::cast(&keys[0], &DataType::Int64)?;
-                let a = arr.as_primitive::<Int64Type>();
-                let hash = |v: i64| (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let hashes: Vec<u64> = a.values().iter().map(|&v| hash(v)).collect();
-                for i in 0..n {
-                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
-                        buckets.prefetch_bucket(h);
-                    }
-                    if let Some(g) = hashes
-                        .get(i + PREFETCH_AHEAD)
-                        .and_then(|&h| buckets.prefetch_chain(h))
-                    {
-                        prefetch(&values[g]);
-                    }
-                    if a.is_null(i) {
-                        let g = *null_group.get_or_insert_with(|| {
-                            values.push(0);
-                            buckets.insert(0, false)
-                        });
-                        out.push(g);
-                        continue;
-                    }
-                    let v = a.value(i);
-                    let h = hashes[i];
-                    let g = match buckets.find(h, |g| values[g] == v) {
-                        Some(g) => g,
-                        None => {
-                            values.push(v);
-                            buckets.insert(h, true)
-                        }
-                    };
-                    out.push(g);
-                }
-            }
-            Keys::Rows {
-                conv,
-                rows: stored,
-                hash_rows,
-            } => {
-                let rows = conv.convert_columns(keys)?;
-                // With string keys, hashing the encoded row is one pass instead of one per
-                // column (q1: -7%); fixed-width keys hash faster column by column.
-                let hashes = if *hash_rows {
-                    (0..n).map(|i| hash_bytes(rows.row(i).as_ref())).collect()
-                } else {
-                    hash_columns(keys, n)?
-                };
-                for (i, &h) in hashes.iter().enumerate() {
-                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
-                        buckets.prefetch_bucket(h);
-                    }
-                    if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
-                        buckets.prefetch_chain(h);
-                    }
-                    let r = rows.row(i);
-                    let g = match buckets.find(h, |g| stored.row(g) == r) {
-                        Some(g) => g,
-                        None => {
-                            stored.push(r);
-                            buckets.insert(h, true)
-                        }
-                    };
-                    out.push(g);
-                }
-            }
-        }
-        if !matches!(self.keys, Keys::None) {
-            self.num_groups = self.buckets.hashes.len();
-        }
-        Ok(())
-    }
-
-    /// Approximate bytes held by the index and the stored keys.
-    fn memory_size(&self) -> usize {
-        let b = &self.buckets;
-        let index = b.heads.len() * 4 + b.next.len() * 4 + b.hashes.len() * 8;
-        index
-            + match &self.keys {
-                Keys::None => 0,
-                Keys::Int { values, .. } => values.len() * 8,
-                Keys::Rows { rows, .. } => rows.size(),
-            }
-    }
-
-    fn keys(&mut self) -> Result<Vec<ArrayRef>> {
-        match &self.keys {
-            Keys::None => Ok(vec![]),
-            Keys::Int {
-                data_type,
-                values,
-                null_group,
-            } => {
-                let arr = Int64Array::from_iter(
-                    (0..values.len()).map(|g| (Some(g as u32) != *null_group).then(|| values[g])),
-                );
-                Ok(vec![arrow::compute::cast(&arr, data_type)?])
-            }
-            Keys::Rows { conv, rows, .. } => Ok(conv.convert_rows(rows)?),
-        }
     }
 }
 
@@ -601,53 +334,5 @@ impl Operator for AggregateOp {
             self.spill = None;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{Int32Array, StringArray};
-
-    /// Group ids must be stable across bucket growth, and a NULL key is its own group even
-    /// next to the key 0 (whose stored placeholder value it shares).
-    #[test]
-    fn int_keys_with_null_and_zero_survive_growth() {
-        let mut t = GroupTable::try_new(vec![DataType::Int32]).expect("table");
-        let mut first = vec![];
-        let keys: ArrayRef = Arc::new(Int32Array::from_iter(
-            (0..5000).map(|i| (i % 7 != 3).then_some(i % 2500)),
-        ));
-        t.assign(std::slice::from_ref(&keys), 5000, &mut first)
-            .expect("assign");
-        let mut again = vec![];
-        t.assign(&[keys], 5000, &mut again).expect("assign");
-        assert_eq!(first, again);
-        // 2500 distinct values seen among non-null rows, plus one NULL group.
-        assert_eq!(t.num_groups, 2501);
-        let out = t.keys().expect("keys");
-        assert_eq!(out[0].null_count(), 1);
-        assert_eq!(out[0].data_type(), &DataType::Int32);
-        let zero = (0..5000)
-            .find(|&i| i % 2500 == 0 && i % 7 != 3)
-            .expect("zero row");
-        let null = (0..5000).find(|&i| i % 7 == 3).expect("null row");
-        assert_ne!(first[zero], first[null]);
-    }
-
-    #[test]
-    fn row_keys_group_strings() {
-        let mut t = GroupTable::try_new(vec![DataType::Utf8, DataType::Int32]).expect("table");
-        let a: ArrayRef = Arc::new(StringArray::from(vec![
-            Some("x"),
-            Some("y"),
-            Some("x"),
-            None,
-            None,
-        ]));
-        let b: ArrayRef = Arc::new(Int32Array::from(vec![1, 1, 1, 2, 2]));
-        let mut ids = vec![];
-        t.assign(&[a, b], 5, &mut ids).expect("assign");
-        assert_eq!(ids, vec![0, 1, 0, 2, 2]);
     }
 }

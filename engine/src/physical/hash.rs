@@ -14,8 +14,9 @@ use crate::error::Result;
 const K: u64 = 0x9E37_79B9_7F4A_7C15;
 const NULL_HASH: u64 = 0x5bd1_e995_1234_5678;
 
+/// One step of the word hash every key hash here is built from.
 #[inline]
-fn mix(h: u64, v: u64) -> u64 {
+pub(crate) fn mix(h: u64, v: u64) -> u64 {
     (h.rotate_left(5) ^ v).wrapping_mul(K)
 }
 
