@@ -555,4 +555,34 @@ mod tests {
         let out = out.as_primitive::<Decimal128Type>();
         assert_eq!((out.value(0), out.value(1)), (990, 125));
     }
+    #[test]
+    fn decimal_sums_skip_nulls_and_fail_on_overflow() {
+        let t = DataType::Decimal128(38, 2);
+        let dec = |v: Vec<Option<i128>>| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(38, 2)
+                    .expect("decimal"),
+            )
+        };
+        let mut acc = create_accumulator(AggFunc::Sum, false, Some(&t)).expect("accumulator");
+        // A NULL, and a group that sees only NULL.
+        acc.update(&[dec(vec![Some(5), None, Some(-7), Some(1)])], &[0, 2, 1, 0], 3)
+            .expect("update");
+        // Values near the limit that cancel out are no overflow.
+        let big = 9 * 10i128.pow(37);
+        acc.update(&[dec(vec![Some(big), Some(-big)])], &[1, 1], 3)
+            .expect("update");
+        let out = acc.evaluate(3).expect("evaluate");
+        let out = out.as_primitive::<Decimal128Type>();
+        assert_eq!(out.value(0), 6);
+        assert_eq!(out.value(1), -7);
+        assert!(out.is_null(2));
+
+        let mut acc = create_accumulator(AggFunc::Sum, false, Some(&t)).expect("accumulator");
+        let err = acc
+            .update(&[dec(vec![Some(big), Some(big)])], &[0, 0], 1)
+            .expect_err("overflow");
+        assert!(err.to_string().contains("overflow in SUM"), "{err}");
+    }
 }
