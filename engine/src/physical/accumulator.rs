@@ -567,8 +567,12 @@ mod tests {
         };
         let mut acc = create_accumulator(AggFunc::Sum, false, Some(&t)).expect("accumulator");
         // A NULL, and a group that sees only NULL.
-        acc.update(&[dec(vec![Some(5), None, Some(-7), Some(1)])], &[0, 2, 1, 0], 3)
-            .expect("update");
+        acc.update(
+            &[dec(vec![Some(5), None, Some(-7), Some(1)])],
+            &[0, 2, 1, 0],
+            3,
+        )
+        .expect("update");
         // Values near the limit that cancel out are no overflow.
         let big = 9 * 10i128.pow(37);
         acc.update(&[dec(vec![Some(big), Some(-big)])], &[1, 1], 3)

@@ -109,6 +109,65 @@ impl Buckets {
     }
 }
 
+/// Stored group keys that a batch's encoded rows are compared with and added to.
+trait KeyStore {
+    /// Whether stored key `g` equals the batch's row `i`.
+    fn same(&self, g: usize, i: usize) -> bool;
+    /// Stores the batch's row `i` as the next group's key.
+    fn push(&mut self, i: usize);
+}
+
+impl KeyStore for PackedKeys {
+    #[inline]
+    fn same(&self, g: usize, i: usize) -> bool {
+        self.key(g) == self.encoded_row(i)
+    }
+    #[inline]
+    fn push(&mut self, i: usize) {
+        self.push_encoded(i)
+    }
+}
+
+/// Arrow-row keys and a batch's rows.
+struct RowStore<'a> {
+    stored: &'a mut Rows,
+    batch: &'a Rows,
+}
+
+impl KeyStore for RowStore<'_> {
+    #[inline]
+    fn same(&self, g: usize, i: usize) -> bool {
+        self.stored.row(g) == self.batch.row(i)
+    }
+    #[inline]
+    fn push(&mut self, i: usize) {
+        self.stored.push(self.batch.row(i))
+    }
+}
+
+impl Buckets {
+    /// Pushes onto `out` the group of each batch row (hash `hashes[i]`), adding new
+    /// groups to `store`; prefetches ahead so a big table's cache misses overlap.
+    fn assign_all(&mut self, hashes: &[u64], store: &mut impl KeyStore, out: &mut Vec<u32>) {
+        for (i, &h) in hashes.iter().enumerate() {
+            if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
+                self.prefetch_bucket(h);
+            }
+            if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
+                self.prefetch_chain(h);
+            }
+            let g = match self.find(h, |g| store.same(g, i)) {
+                Some(g) => g,
+                None => {
+                    store.push(i);
+                    self.insert(h, true)
+                }
+            };
+            out.push(g);
+        }
+    }
+}
+
 /// How group keys are stored.
 enum Keys {
     /// No GROUP BY: one group.
@@ -256,23 +315,7 @@ impl GroupTable {
             Keys::Packed(p) => {
                 let w = p.width();
                 let hashes: Vec<u64> = p.encoded().chunks_exact(w).map(hash_words).collect();
-                for (i, &h) in hashes.iter().enumerate() {
-                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
-                        buckets.prefetch_bucket(h);
-                    }
-                    if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
-                        buckets.prefetch_chain(h);
-                    }
-                    let row = &p.encoded()[i * w..(i + 1) * w];
-                    let g = match buckets.find(h, |g| p.key(g) == row) {
-                        Some(g) => g,
-                        None => {
-                            p.push_encoded(i);
-                            buckets.insert(h, true)
-                        }
-                    };
-                    out.push(g);
-                }
+                buckets.assign_all(&hashes, p, out);
             }
             Keys::Rows {
                 conv,
@@ -282,28 +325,16 @@ impl GroupTable {
                 let rows = conv.convert_columns(keys)?;
                 // With string keys, hashing the encoded row is one pass instead of one per
                 // column (q1: -7%); fixed-width keys hash faster column by column.
-                let hashes = if *hash_rows {
+                let hashes: Vec<u64> = if *hash_rows {
                     (0..n).map(|i| hash_bytes(rows.row(i).as_ref())).collect()
                 } else {
                     hash_columns(keys, n)?
                 };
-                for (i, &h) in hashes.iter().enumerate() {
-                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
-                        buckets.prefetch_bucket(h);
-                    }
-                    if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
-                        buckets.prefetch_chain(h);
-                    }
-                    let r = rows.row(i);
-                    let g = match buckets.find(h, |g| stored.row(g) == r) {
-                        Some(g) => g,
-                        None => {
-                            stored.push(r);
-                            buckets.insert(h, true)
-                        }
-                    };
-                    out.push(g);
-                }
+                let mut store = RowStore {
+                    stored,
+                    batch: &rows,
+                };
+                buckets.assign_all(&hashes, &mut store, out);
             }
         }
         if !matches!(self.keys, Keys::None) {

@@ -118,6 +118,12 @@ impl PackedKeys {
         &self.scratch
     }
 
+    /// Encoded row `i` of the last batch.
+    #[inline]
+    pub fn encoded_row(&self, i: usize) -> &[u64] {
+        &self.scratch[i * self.width..(i + 1) * self.width]
+    }
+
     /// Stored key `g`.
     #[inline]
     pub fn key(&self, g: usize) -> &[u64] {
