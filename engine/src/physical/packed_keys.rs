@@ -18,6 +18,8 @@ const MAX_COLUMNS: usize = 8;
 #[derive(Debug)]
 pub struct PackedKeys {
     types: Vec<DataType>,
+    /// Words each column takes.
+    words: Vec<usize>,
     width: usize,
     values: Vec<u64>,
     /// The last batch's encoded keys.
@@ -40,10 +42,11 @@ impl PackedKeys {
         if types.is_empty() || types.len() > MAX_COLUMNS {
             return None;
         }
-        let width = 1 + types.iter().map(words_of).sum::<Option<usize>>()?;
+        let words = types.iter().map(words_of).collect::<Option<Vec<_>>>()?;
         Some(Self {
             types: types.to_vec(),
-            width,
+            width: 1 + words.iter().sum::<usize>(),
+            words,
             values: vec![],
             scratch: vec![],
         })
@@ -67,7 +70,7 @@ impl PackedKeys {
         out.clear();
         out.resize(n * w, 0);
         let mut at = 1;
-        for (c, (k, t)) in keys.iter().zip(&self.types).enumerate() {
+        for (c, ((k, t), &words)) in keys.iter().zip(&self.types).zip(&self.words).enumerate() {
             match t {
                 DataType::Utf8View => {
                     let a = k.as_string_view();
@@ -101,8 +104,7 @@ impl PackedKeys {
                     }
                 }
             }
-            let words = words_of(t).unwrap_or(1);
-            if let Some(nulls) = k.logical_nulls() {
+            if let Some(nulls) = k.logical_nulls().filter(|n| n.null_count() > 0) {
                 for i in (0..n).filter(|&i| nulls.is_null(i)) {
                     out[i * w] |= 1 << c;
                     out[i * w + at..i * w + at + words].fill(0);
@@ -150,7 +152,7 @@ impl PackedKeys {
         let valid = |c: usize, g: usize| self.values[g * w] & (1 << c) == 0;
         let mut at = 1;
         let mut out = Vec::with_capacity(self.types.len());
-        for (c, t) in self.types.iter().enumerate() {
+        for (c, (t, &words)) in self.types.iter().zip(&self.words).enumerate() {
             let word = |g: usize| self.values[g * w + at];
             let wide =
                 |g: usize| u128::from(word(g)) | u128::from(self.values[g * w + at + 1]) << 64;
@@ -183,7 +185,7 @@ impl PackedKeys {
                 }
             };
             out.push(col);
-            at += words_of(t).unwrap_or(1);
+            at += words;
         }
         Ok(out)
     }
