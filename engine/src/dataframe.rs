@@ -14,6 +14,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{Expr, SortExpr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::time::Window;
+use crate::optimizer::estimate::estimate_rows;
 use crate::optimizer::optimize;
 use crate::physical::planner::create_physical_plan;
 use crate::physical::{collect_partitions, display_plan, ExecNode, TaskContext};
@@ -253,7 +254,7 @@ impl DataFrame {
         Ok(format!(
             "== Logical plan ==\n{}\n== Optimized logical plan ==\n{}\n== Physical plan ==\n{}",
             self.plan.display_indent(),
-            opt.display_indent(),
+            opt.display_indent_with(&|p| format!(" [rows≈{:.0}]", estimate_rows(p))),
             display_plan(&phys)
         ))
     }

@@ -14,6 +14,7 @@ pub mod nexmark;
 pub mod nexmark_gen;
 pub mod parquet;
 pub mod sink;
+pub mod statistics;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -32,6 +33,11 @@ pub trait TableProvider: Send + Sync + Debug {
     fn schema(&self) -> SchemaRef;
     /// Row count if known cheaply (used for join ordering).
     fn row_count(&self) -> Option<usize>;
+    /// One entry per column of [`TableProvider::schema`] if the table knows its values'
+    /// ranges without reading them (Parquet footers); empty otherwise.
+    fn column_statistics(&self) -> &[statistics::ColumnStatistics] {
+        &[]
+    }
     /// A scan of the columns `projection` (indices into `schema`, `None` = all), split into
     /// up to `partitions` partitions. `filters` are hints the scan may use to skip data; the
     /// plan filters exactly above the scan either way.

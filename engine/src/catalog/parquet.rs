@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
+use crate::catalog::statistics::{parquet_statistics, ColumnStatistics};
 use crate::catalog::{list_files, TableProvider};
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
@@ -20,6 +21,7 @@ pub struct ParquetTable {
     files: Vec<ParquetFile>,
     schema: SchemaRef,
     rows: usize,
+    statistics: Vec<ColumnStatistics>,
 }
 
 /// Reads a file's footer, naming the file on failure.
@@ -70,11 +72,14 @@ impl ParquetTable {
             .iter()
             .map(|f| f.metadata.metadata().file_metadata().num_rows() as usize)
             .sum();
+        let metas: Vec<_> = files.iter().map(|f| &f.metadata).collect();
+        let statistics = parquet_statistics(&metas);
         Ok(Self {
             path,
             files,
             schema,
             rows,
+            statistics,
         })
     }
 }
@@ -85,6 +90,9 @@ impl TableProvider for ParquetTable {
     }
     fn row_count(&self) -> Option<usize> {
         Some(self.rows)
+    }
+    fn column_statistics(&self) -> &[ColumnStatistics] {
+        &self.statistics
     }
     fn scan(
         &self,

@@ -500,12 +500,17 @@ impl LogicalPlan {
 
     /// An indented, one-node-per-line rendering (used by EXPLAIN).
     pub fn display_indent(&self) -> String {
+        self.display_indent_with(&|_| String::new())
+    }
+
+    /// Like [`LogicalPlan::display_indent`], with `note(node)` appended to each node's line.
+    pub fn display_indent_with(&self, note: &dyn Fn(&LogicalPlan) -> String) -> String {
         let mut s = String::new();
-        self.fmt_indent(&mut s, 0);
+        self.fmt_indent(&mut s, 0, note);
         s
     }
 
-    fn fmt_indent(&self, out: &mut String, depth: usize) {
+    fn fmt_indent(&self, out: &mut String, depth: usize, note: &dyn Fn(&LogicalPlan) -> String) {
         let pad = "  ".repeat(depth);
         let list = |v: &[Expr]| {
             v.iter()
@@ -611,9 +616,9 @@ impl LogicalPlan {
                 )
             }
         };
-        let _ = writeln!(out, "{pad}{line}");
+        let _ = writeln!(out, "{pad}{line}{}", note(self));
         for i in self.inputs() {
-            i.fmt_indent(out, depth + 1);
+            i.fmt_indent(out, depth + 1, note);
         }
     }
 }

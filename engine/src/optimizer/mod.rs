@@ -7,6 +7,7 @@
 //! 2. `prune`: scans read only the columns someone uses.
 //! 3. top-k: `LIMIT` over `ORDER BY` becomes a sort that keeps only `fetch` rows.
 
+pub mod estimate;
 pub mod outer_join;
 pub mod prune;
 pub mod pushdown;

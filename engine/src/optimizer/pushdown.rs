@@ -6,8 +6,8 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{conjunction, split_conjunction, BinaryOp, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::optimizer::estimate::estimate_rows;
 use crate::optimizer::outer_join;
-use crate::physical::planner::estimate_rows;
 
 /// Pushes every filter as far down as it can go.
 pub fn push_down_filters(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {

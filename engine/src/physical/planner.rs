@@ -13,6 +13,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
+use crate::optimizer::estimate::estimate_bytes;
 use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
@@ -50,68 +51,6 @@ struct Planner<'a> {
     /// Dynamic filters waiting for the scan they go over: (the logical scan node, its
     /// column, the filter its join will set).
     dynamic: RefCell<Vec<(*const LogicalPlan, usize, Arc<DynamicFilter>)>>,
-}
-
-/// Rough output row count of a logical plan, for choosing build sides and join order.
-pub fn estimate_rows(plan: &LogicalPlan) -> f64 {
-    match plan {
-        LogicalPlan::Scan {
-            source, filters, ..
-        } => {
-            let base = source.row_count().map_or(1_000_000.0, |r| r as f64);
-            base * 0.25f64.powi(filters.len().min(3) as i32)
-        }
-        LogicalPlan::Empty {
-            produce_one_row, ..
-        } => f64::from(u8::from(*produce_one_row)),
-        LogicalPlan::Values { rows, .. } => rows.len() as f64,
-        LogicalPlan::Filter { input, predicate } => {
-            let eq_lit = predicate.any(&mut |e| {
-                matches!(e, Expr::Binary { op: crate::logical::expr::BinaryOp::Eq, right, .. } if matches!(**right, Expr::Literal(_)))
-            });
-            estimate_rows(input) * if eq_lit { 0.1 } else { 0.25 }
-        }
-        LogicalPlan::Aggregate {
-            input, group_by, ..
-        } => {
-            if group_by.is_empty() {
-                1.0
-            } else {
-                (estimate_rows(input) * 0.1).max(1.0)
-            }
-        }
-        LogicalPlan::Join {
-            left,
-            right,
-            join_type,
-            on,
-            ..
-        } => {
-            let (l, r) = (estimate_rows(left), estimate_rows(right));
-            match join_type {
-                JoinType::Semi | JoinType::Anti => l * 0.5,
-                JoinType::Left => l.max(r.min(l)),
-                JoinType::Right => r,
-                JoinType::Full => l + r,
-                JoinType::Inner if on.is_empty() => l * r,
-                JoinType::Inner => l.max(r),
-            }
-        }
-        LogicalPlan::Limit { input, fetch, .. } => {
-            let i = estimate_rows(input);
-            fetch.map_or(i, |f| i.min(f as f64))
-        }
-        LogicalPlan::Sort { input, fetch, .. } => {
-            let i = estimate_rows(input);
-            fetch.map_or(i, |f| i.min(f as f64))
-        }
-        LogicalPlan::Union { inputs, .. } => inputs.iter().map(|i| estimate_rows(i)).sum(),
-        LogicalPlan::Projection { input, .. }
-        | LogicalPlan::Window { input, .. }
-        | LogicalPlan::Watermark { input, .. }
-        | LogicalPlan::WindowTvf { input, .. }
-        | LogicalPlan::Alias { input, .. } => estimate_rows(input),
-    }
 }
 
 /// The operator of a window table function over its planned input `child`, batch or
@@ -551,7 +490,9 @@ impl Planner<'_> {
             .transpose()?;
         let build_left = match join_type {
             JoinType::Anti if null_aware => false,
-            _ => estimate_rows(left) < estimate_rows(right),
+            // The side with fewer bytes: its rows are copied into the table and gathered
+            // again for every match, so a wide side costs more than its row count says.
+            _ => estimate_bytes(left) < estimate_bytes(right),
         };
         let mut mode = JoinMode {
             null_aware,

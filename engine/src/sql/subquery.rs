@@ -17,7 +17,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{conjunction, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::physical::planner::estimate_rows;
+use crate::optimizer::estimate::estimate_rows;
 use crate::sql::expr::{ExprCtx, PendingJoin};
 use crate::sql::planner::{split_join_condition, SqlPlanner};
 
