@@ -1,7 +1,8 @@
 //! Group ids for hash aggregation: maps each row's group key to a dense id (0, 1, 2, ...
 //! in order of first appearance) through a chained hash table over the key hashes.
 //!
-//! Keys are stored one of three ways: a single integer-like key as an `i64`; keys whose
+//! Keys are stored one of three ways: a single integer-like key as an `i64`, in an
+//! open-addressed index of its own (`IntIndex`, one cache line a lookup); keys whose
 //! types all have a fixed-width word form (integers, dates, decimals, and strings of at
 //! most 12 bytes held inline in a `Utf8View`) packed into a few `u64` words each
 //! (`packed_keys.rs`); anything else in Arrow's row format. Packed keys switch to the
@@ -22,8 +23,6 @@ struct Buckets {
     shift: u32,
     next: Vec<u32>,
     hashes: Vec<u64>,
-    /// The one group that is not in the index (the NULL key of an integer column).
-    unindexed: Option<u32>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -39,7 +38,6 @@ impl Buckets {
             shift: 64 - 10,
             next: vec![],
             hashes: vec![],
-            unindexed: None,
         }
     }
 
@@ -73,19 +71,13 @@ impl Buckets {
         Some(g)
     }
 
-    /// Registers the next group id under hash `h` (`indexed = false` for a group that is
-    /// found some other way, like the NULL key).
-    fn insert(&mut self, h: u64, indexed: bool) -> u32 {
+    /// Registers the next group id under hash `h`.
+    fn insert(&mut self, h: u64) -> u32 {
         let g = self.hashes.len() as u32;
         self.hashes.push(h);
-        if indexed {
-            let b = (h >> self.shift) as usize;
-            self.next.push(self.heads[b]);
-            self.heads[b] = g;
-        } else {
-            self.next.push(NONE);
-            self.unindexed = Some(g);
-        }
+        let b = (h >> self.shift) as usize;
+        self.next.push(self.heads[b]);
+        self.heads[b] = g;
         if self.hashes.len() * 2 > self.heads.len() {
             self.grow();
         }
@@ -99,13 +91,86 @@ impl Buckets {
         self.heads = vec![NONE; 1 << bits];
         self.next = vec![NONE; self.hashes.len()];
         for g in 0..self.hashes.len() {
-            if Some(g as u32) == self.unindexed {
-                continue;
-            }
             let b = (self.hashes[g] >> self.shift) as usize;
             self.next[g] = self.heads[b];
             self.heads[b] = g as u32;
         }
+    }
+}
+
+/// Open-addressed index of one integer key: each slot holds a key and its group in one
+/// 16-byte cell, so a lookup touches one cache line where the chained [`Buckets`] touch
+/// three (bucket, stored hash, stored key). Linear probing, at most half full.
+struct IntIndex {
+    /// `(key, group)`; group [`NONE`] marks an empty slot.
+    slots: Vec<(i64, u32)>,
+    shift: u32,
+    len: usize,
+}
+
+impl IntIndex {
+    fn new() -> Self {
+        Self {
+            slots: vec![(0, NONE); 1 << 10],
+            shift: 64 - 10,
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn hash(v: i64) -> u64 {
+        (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[inline]
+    fn home(&self, v: i64) -> usize {
+        (Self::hash(v) >> self.shift) as usize
+    }
+
+    /// Prefetches the slot where a lookup of `v` starts; a hint only.
+    #[inline]
+    fn prefetch(&self, v: i64) {
+        prefetch(&self.slots[self.home(v)]);
+    }
+
+    /// The group of key `v`, registering it as group `next` if new.
+    #[inline]
+    fn find_or_insert(&mut self, v: i64, next: u32) -> u32 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(v);
+        loop {
+            let (k, g) = self.slots[i];
+            if g == NONE {
+                self.slots[i] = (v, next);
+                self.len += 1;
+                if self.len * 2 > self.slots.len() {
+                    self.grow();
+                }
+                return next;
+            }
+            if k == v {
+                return g;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Doubles the slots.
+    fn grow(&mut self) {
+        self.shift -= 1;
+        let old = std::mem::replace(&mut self.slots, vec![(0, NONE); 1 << (64 - self.shift)]);
+        let mask = self.slots.len() - 1;
+        for (k, g) in old.into_iter().filter(|&(_, g)| g != NONE) {
+            let mut i = self.home(k);
+            while self.slots[i].1 != NONE {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (k, g);
+        }
+    }
+
+    fn memory_size(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<(i64, u32)>()
     }
 }
 
@@ -149,6 +214,7 @@ impl Buckets {
     /// Pushes onto `out` the group of each batch row (hash `hashes[i]`), adding new
     /// groups to `store`; prefetches ahead so a big table's cache misses overlap.
     fn assign_all(&mut self, hashes: &[u64], store: &mut impl KeyStore, out: &mut Vec<u32>) {
+        let first = out.len();
         for (i, &h) in hashes.iter().enumerate() {
             if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
                 self.prefetch_bucket(h);
@@ -156,11 +222,20 @@ impl Buckets {
             if let Some(&h) = hashes.get(i + PREFETCH_AHEAD) {
                 self.prefetch_chain(h);
             }
+            // Clustered input (sorted or grouped keys) repeats the previous row's key:
+            // its group is at hand without a lookup.
+            if i > 0 && hashes[i - 1] == h {
+                let prev = out[first + i - 1];
+                if store.same(prev as usize, i) {
+                    out.push(prev);
+                    continue;
+                }
+            }
             let g = match self.find(h, |g| store.same(g, i)) {
                 Some(g) => g,
                 None => {
                     store.push(i);
-                    self.insert(h, true)
+                    self.insert(h)
                 }
             };
             out.push(g);
@@ -175,6 +250,7 @@ enum Keys {
     /// One integer-like key, compared as i64 (no row encoding).
     Int {
         data_type: DataType,
+        index: IntIndex,
         values: Vec<i64>,
         null_group: Option<u32>,
     },
@@ -232,6 +308,7 @@ impl GroupTable {
             [t @ (Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | Date32)] => (
                 Keys::Int {
                     data_type: t.clone(),
+                    index: IntIndex::new(),
                     values: vec![],
                     null_group: None,
                 },
@@ -256,7 +333,7 @@ impl GroupTable {
             let (keys, hashes) = row_keys(p.types(), &arrays, self.num_groups)?;
             let mut buckets = Buckets::new();
             for h in hashes {
-                buckets.insert(h, true);
+                buckets.insert(h);
             }
             self.keys = keys;
             self.buckets = buckets;
@@ -276,37 +353,38 @@ impl GroupTable {
         match &mut self.keys {
             Keys::None => out.resize(n, 0),
             Keys::Int {
-                values, null_group, ..
+                index,
+                values,
+                null_group,
+                ..
             } => {
                 let arr = arrow::compute::cast(&keys[0], &DataType::Int64)?;
                 let a = arr.as_primitive::<Int64Type>();
-                let hash = |v: i64| (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let hashes: Vec<u64> = a.values().iter().map(|&v| hash(v)).collect();
+                let v = a.values();
+                // The last non-NULL key and its group: clustered input repeats it.
+                let mut last: Option<(i64, u32)> = None;
                 for i in 0..n {
-                    if let Some(&h) = hashes.get(i + 2 * PREFETCH_AHEAD) {
-                        buckets.prefetch_bucket(h);
-                    }
-                    if let Some(g) = hashes
-                        .get(i + PREFETCH_AHEAD)
-                        .and_then(|&h| buckets.prefetch_chain(h))
-                    {
-                        prefetch(&values[g]);
+                    if let Some(&ahead) = v.get(i + 4 * PREFETCH_AHEAD) {
+                        index.prefetch(ahead);
                     }
                     if a.is_null(i) {
                         let g = *null_group.get_or_insert_with(|| {
                             values.push(0);
-                            buckets.insert(0, false)
+                            values.len() as u32 - 1
                         });
                         out.push(g);
                         continue;
                     }
-                    let v = a.value(i);
-                    let h = hashes[i];
-                    let g = match buckets.find(h, |g| values[g] == v) {
-                        Some(g) => g,
-                        None => {
-                            values.push(v);
-                            buckets.insert(h, true)
+                    let k = v[i];
+                    let g = match last {
+                        Some((lk, lg)) if lk == k => lg,
+                        _ => {
+                            let g = index.find_or_insert(k, values.len() as u32);
+                            if g as usize == values.len() {
+                                values.push(k);
+                            }
+                            last = Some((k, g));
+                            g
                         }
                     };
                     out.push(g);
@@ -337,9 +415,11 @@ impl GroupTable {
                 buckets.assign_all(&hashes, &mut store, out);
             }
         }
-        if !matches!(self.keys, Keys::None) {
-            self.num_groups = self.buckets.hashes.len();
-        }
+        self.num_groups = match &self.keys {
+            Keys::None => 1,
+            Keys::Int { values, .. } => values.len(),
+            Keys::Packed(_) | Keys::Rows { .. } => self.buckets.hashes.len(),
+        };
         Ok(())
     }
 
@@ -350,7 +430,7 @@ impl GroupTable {
         index
             + match &self.keys {
                 Keys::None => 0,
-                Keys::Int { values, .. } => values.len() * 8,
+                Keys::Int { index, values, .. } => index.memory_size() + values.len() * 8,
                 Keys::Packed(p) => p.memory_size(),
                 Keys::Rows { rows, .. } => rows.size(),
             }
@@ -364,6 +444,7 @@ impl GroupTable {
                 data_type,
                 values,
                 null_group,
+                ..
             } => {
                 let arr = Int64Array::from_iter(
                     (0..values.len()).map(|g| (Some(g as u32) != *null_group).then(|| values[g])),
@@ -407,6 +488,43 @@ mod tests {
             .expect("zero row");
         let null = (0..5000).find(|&i| i % 7 == 3).expect("null row");
         assert_ne!(first[zero], first[null]);
+    }
+
+    /// Runs of one key (sorted or clustered input) take the previous row's group; a NULL
+    /// inside a run, or a key differing in one column, does not.
+    #[test]
+    fn repeated_keys_reuse_the_previous_group() {
+        let mut t = GroupTable::try_new(vec![DataType::Int64]).expect("table");
+        let keys: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(0),
+            None,
+            Some(0),
+            Some(0),
+            None,
+            None,
+            Some(7),
+            Some(7),
+            Some(0),
+        ]));
+        let mut ids = vec![];
+        t.assign(&[keys], 9, &mut ids).expect("assign");
+        assert_eq!(ids, vec![0, 1, 0, 0, 1, 1, 2, 2, 0]);
+
+        let mut t = GroupTable::try_new(vec![DataType::Utf8View, DataType::Int32]).expect("table");
+        assert!(matches!(t.keys, Keys::Packed(_)));
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(StringViewArray::from(vec![
+                Some("a"),
+                Some("a"),
+                Some("a"),
+                None,
+                None,
+                Some("a"),
+            ])),
+            Arc::new(Int32Array::from(vec![1, 1, 2, 2, 2, 2])),
+        ];
+        t.assign(&keys, 6, &mut ids).expect("assign");
+        assert_eq!(ids, vec![0, 0, 1, 2, 2, 1]);
     }
 
     #[test]
