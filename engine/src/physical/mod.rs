@@ -33,6 +33,7 @@ pub mod parquet;
 pub mod planner;
 pub mod projection;
 pub mod scan;
+pub mod shared;
 pub mod sort;
 pub mod sort_spill;
 pub mod time_format;

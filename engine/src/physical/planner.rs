@@ -3,6 +3,7 @@
 //! final; sorts, limits and windows gather to one partition.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, ArrayRef, RecordBatch, RecordBatchOptions};
@@ -27,6 +28,7 @@ use crate::physical::join::{HashJoinExec, HashJoinSpec, JoinMode};
 use crate::physical::limit::LimitExec;
 use crate::physical::projection::ProjectionExec;
 use crate::physical::scan::MemoryExec;
+use crate::physical::shared::{repeated_subtrees, share_key, visit, ShareKey, SharedExec};
 use crate::physical::sort::{PhysSortExpr, SortExec};
 use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
@@ -42,6 +44,8 @@ pub fn create_physical_plan(
     Planner {
         config,
         dynamic: RefCell::default(),
+        repeated: RefCell::new(repeated_subtrees(plan)),
+        shared: RefCell::default(),
     }
     .plan(plan)
 }
@@ -51,6 +55,10 @@ struct Planner<'a> {
     /// Dynamic filters waiting for the scan they go over: (the logical scan node, its
     /// column, the filter its join will set).
     dynamic: RefCell<Vec<(*const LogicalPlan, usize, Arc<DynamicFilter>)>>,
+    /// Subtrees that occur more than once (a CTE used twice), with their count.
+    repeated: RefCell<HashMap<ShareKey, usize>>,
+    /// The plan of each repeated subtree planned so far, read by its later occurrences.
+    shared: RefCell<HashMap<ShareKey, Arc<dyn ExecNode>>>,
 }
 
 /// The operator of a window table function over its planned input `child`, batch or
@@ -189,7 +197,36 @@ impl Planner<'_> {
         }
     }
 
+    /// Plans `plan`; a subtree that occurs more than once is planned once, under a
+    /// [`SharedExec`] its every occurrence reads.
     fn plan(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
+        let Some(key) = share_key(plan).filter(|k| self.repeated.borrow().contains_key(k)) else {
+            return self.plan_node(plan);
+        };
+        if let Some(p) = self.shared.borrow().get(&key) {
+            return Ok(p.clone());
+        }
+        // A dynamic filter bound for a scan inside would filter the rows of one
+        // occurrence's join for all: then every occurrence is planned on its own.
+        let mut filtered = false;
+        visit(plan, &mut |p| {
+            filtered |= self
+                .dynamic
+                .borrow()
+                .iter()
+                .any(|(s, ..)| std::ptr::eq(*s, p))
+        });
+        if filtered {
+            self.repeated.borrow_mut().remove(&key);
+            return self.plan_node(plan);
+        }
+        let consumers = self.repeated.borrow().get(&key).copied().unwrap_or(1);
+        let p: Arc<dyn ExecNode> = Arc::new(SharedExec::new(self.plan_node(plan)?, consumers));
+        self.shared.borrow_mut().insert(key, p.clone());
+        Ok(p)
+    }
+
+    fn plan_node(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
         let n = self.config.target_partitions;
         Ok(match plan {
             LogicalPlan::Scan {
