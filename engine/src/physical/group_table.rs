@@ -2,7 +2,7 @@
 //! in order of first appearance) through a chained hash table over the key hashes.
 //!
 //! Keys are stored one of three ways: a single integer-like key as an `i64`, in an
-//! open-addressed index of its own (`IntIndex`, one cache line a lookup); keys whose
+//! open-addressed index of 8-byte slots (`IntIndex`, one cache line a new key); keys whose
 //! types all have a fixed-width word form (integers, dates, decimals, and strings of at
 //! most 12 bytes held inline in a `Utf8View`) packed into a few `u64` words each
 //! (`packed_keys.rs`); anything else in Arrow's row format. Packed keys switch to the
@@ -98,79 +98,84 @@ impl Buckets {
     }
 }
 
-/// Open-addressed index of one integer key: each slot holds a key and its group in one
-/// 16-byte cell, so a lookup touches one cache line where the chained [`Buckets`] touch
-/// three (bucket, stored hash, stored key). Linear probing, at most half full.
+/// Open-addressed index of one integer key. A slot is 8 bytes: the group id and 32 bits
+/// of a second hash of the key, so a lookup reads one slot per probe and the stored key
+/// (`values[g]`) only when the tag matches; a new key costs one cache line where the
+/// chained [`Buckets`] read three (bucket, stored hash, stored key). Linear probing, at
+/// most half full: about as much memory per group as the chained index.
 struct IntIndex {
-    /// `(key, group)`; group [`NONE`] marks an empty slot.
-    slots: Vec<(i64, u32)>,
+    /// `tag << 32 | group`; [`EMPTY`] marks a free slot.
+    slots: Vec<u64>,
     shift: u32,
     len: usize,
 }
 
+const EMPTY: u64 = u64::MAX;
+
 impl IntIndex {
     fn new() -> Self {
         Self {
-            slots: vec![(0, NONE); 1 << 10],
+            slots: vec![EMPTY; 1 << 10],
             shift: 64 - 10,
             len: 0,
         }
     }
 
+    /// The slot where a lookup of `v` starts, and `v`'s tag.
     #[inline]
-    fn hash(v: i64) -> u64 {
-        (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    #[inline]
-    fn home(&self, v: i64) -> usize {
-        (Self::hash(v) >> self.shift) as usize
+    fn home(&self, v: i64) -> (usize, u64) {
+        let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let tag = (v as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32;
+        ((h >> self.shift) as usize, tag << 32)
     }
 
     /// Prefetches the slot where a lookup of `v` starts; a hint only.
     #[inline]
     fn prefetch(&self, v: i64) {
-        prefetch(&self.slots[self.home(v)]);
+        prefetch(&self.slots[self.home(v).0]);
     }
 
-    /// The group of key `v`, registering it as group `next` if new.
+    /// The group of key `v`; a new key becomes the next group and is pushed onto
+    /// `values` (each group's key, by id).
     #[inline]
-    fn find_or_insert(&mut self, v: i64, next: u32) -> u32 {
+    fn find_or_insert(&mut self, v: i64, values: &mut Vec<i64>) -> u32 {
         let mask = self.slots.len() - 1;
-        let mut i = self.home(v);
+        let (mut i, tag) = self.home(v);
         loop {
-            let (k, g) = self.slots[i];
-            if g == NONE {
-                self.slots[i] = (v, next);
+            let s = self.slots[i];
+            if s == EMPTY {
+                let g = values.len() as u32;
+                values.push(v);
+                self.slots[i] = tag | u64::from(g);
                 self.len += 1;
                 if self.len * 2 > self.slots.len() {
-                    self.grow();
+                    self.grow(values);
                 }
-                return next;
-            }
-            if k == v {
                 return g;
+            }
+            if s & !u64::from(u32::MAX) == tag && values[(s as u32) as usize] == v {
+                return s as u32;
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Doubles the slots.
-    fn grow(&mut self) {
+    /// Doubles the slots, placing each group by its key in `values`.
+    fn grow(&mut self, values: &[i64]) {
         self.shift -= 1;
-        let old = std::mem::replace(&mut self.slots, vec![(0, NONE); 1 << (64 - self.shift)]);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << (64 - self.shift)]);
         let mask = self.slots.len() - 1;
-        for (k, g) in old.into_iter().filter(|&(_, g)| g != NONE) {
-            let mut i = self.home(k);
-            while self.slots[i].1 != NONE {
+        for s in old.into_iter().filter(|&s| s != EMPTY) {
+            let (mut i, _) = self.home(values[(s as u32) as usize]);
+            while self.slots[i] != EMPTY {
                 i = (i + 1) & mask;
             }
-            self.slots[i] = (k, g);
+            self.slots[i] = s;
         }
     }
 
     fn memory_size(&self) -> usize {
-        self.slots.len() * std::mem::size_of::<(i64, u32)>()
+        self.slots.len() * 8
     }
 }
 
@@ -379,10 +384,7 @@ impl GroupTable {
                     let g = match last {
                         Some((lk, lg)) if lk == k => lg,
                         _ => {
-                            let g = index.find_or_insert(k, values.len() as u32);
-                            if g as usize == values.len() {
-                                values.push(k);
-                            }
+                            let g = index.find_or_insert(k, values);
                             last = Some((k, g));
                             g
                         }
