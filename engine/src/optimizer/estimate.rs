@@ -44,6 +44,8 @@ pub struct ColumnEstimate {
     pub ndv: Option<f64>,
     /// Distinct values of the column in its base table, before any filter or join.
     pub domain: Option<f64>,
+    /// Share of the rows that are NULL.
+    pub null_share: Option<f64>,
 }
 
 /// Estimated rows of a plan and what is known of its columns.
@@ -205,6 +207,7 @@ fn scan_column(s: ColumnStatistics, schema: &PlanSchema, i: usize, rows: f64) ->
         max: s.max,
         ndv,
         domain: ndv,
+        null_share: s.null_count.map(|n| n as f64 / rows.max(1.0)),
     }
 }
 
@@ -261,8 +264,12 @@ fn selectivity(p: &Expr, schema: &PlanSchema, columns: &mut [ColumnEstimate]) ->
             });
             negate(kept.min(1.0), *negated)
         }
-        Expr::IsNull(_) => EQ_SELECTIVITY,
-        Expr::IsNotNull(_) => 1.0 - EQ_SELECTIVITY,
+        Expr::IsNull(e) | Expr::IsNotNull(e) => {
+            let nulls = column_of(e, schema)
+                .and_then(|i| columns[i].null_share)
+                .unwrap_or(EQ_SELECTIVITY);
+            negate(nulls, matches!(p, Expr::IsNotNull(_)))
+        }
         Expr::Literal(s) => match s.0.as_boolean_opt() {
             Some(b) if b.is_valid(0) && b.value(0) => 1.0,
             Some(_) => 0.0,
@@ -438,6 +445,16 @@ fn join(
     });
     for (i, c) in columns.iter_mut().enumerate() {
         shrink(c, if i < lw { l.rows } else { r.rows });
+        // An outer join adds NULLs to the other side's columns.
+        let extended = match join_type {
+            JoinType::Left => i >= lw,
+            JoinType::Right => i < lw,
+            JoinType::Full => true,
+            _ => false,
+        };
+        if extended {
+            c.null_share = None;
+        }
     }
     Estimate { rows, columns }
 }
@@ -574,6 +591,9 @@ mod tests {
         close(estimate_rows(&filter(&t, col("k").eq(lit(99)))), 0.0);
         let two = col("k").in_list(vec![lit(1), lit(2)], false);
         close(estimate_rows(&filter(&t, two)), 40.0);
+        // The footer's NULL count: none here.
+        close(estimate_rows(&filter(&t, col("k").is_null())), 0.0);
+        close(estimate_rows(&filter(&t, col("k").is_not_null())), 1000.0);
         // Unknown shapes keep the defaults.
         let s = table("s", 1000, &[("name", DataType::Utf8, 0.0, 0.0)]);
         close(
