@@ -423,23 +423,53 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
         let connected = |i: usize| connected_flags[i];
         let candidates: Vec<usize> = (0..n).filter(|&i| !used[i]).collect();
         let any_connected = candidates.iter().any(|&i| connected(i));
+        // A connected input scores the estimated rows of joining it next (statistics
+        // make a foreign key join keep the share of the keys it matches); the leaf's
+        // filter selectivity stands in when the join cannot be built.
         let score = |i: usize| {
-            let sel = if base[i] > 0.0 { est[i] / base[i] } else { 1.0 };
-            if connected(i) {
-                cur_rows * sel
-            } else {
-                cur_rows * est[i]
+            if !connected(i) {
+                return cur_rows * est[i];
+            }
+            let now: Vec<Expr> = remaining
+                .iter()
+                .filter(|p| {
+                    leaves_of(p, &leaves)
+                        .iter()
+                        .all(|x| *x == i || members.contains(x))
+                })
+                .cloned()
+                .collect();
+            let joined = conjunction(now).and_then(|c| {
+                let (on, filter) = crate::sql::planner::split_join_condition(
+                    c,
+                    current.schema(),
+                    pushed[i].schema(),
+                );
+                LogicalPlan::join(
+                    current.clone(),
+                    pushed[i].clone(),
+                    JoinType::Inner,
+                    on,
+                    filter,
+                    false,
+                )
+                .ok()
+            });
+            match joined {
+                Some(j) => estimate_rows(&j),
+                None => {
+                    let sel = if base[i] > 0.0 { est[i] / base[i] } else { 1.0 };
+                    cur_rows * sel
+                }
             }
         };
         let next = candidates
             .into_iter()
             .filter(|&i| !any_connected || connected(i))
-            .min_by(|&a, &b| {
-                score(a)
-                    .total_cmp(&score(b))
-                    .then(est[a].total_cmp(&est[b]))
-            })
+            .map(|i| (i, score(i)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(est[a.0].total_cmp(&est[b.0])))
             .ok_or_else(|| SluiceError::plan("join ordering found no input"))?;
+        let (next, next_rows) = next;
         used[next] = true;
         members.push(next);
         let (now, later): (Vec<Expr>, Vec<Expr>) = remaining
@@ -453,7 +483,7 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
             }
             None => (vec![], None),
         };
-        cur_rows = score(next).max(1.0);
+        cur_rows = next_rows.max(1.0);
         current = Arc::new(LogicalPlan::join(
             current,
             right,
