@@ -392,7 +392,6 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
             local[i].push(derived);
         }
     }
-    let base: Vec<f64> = leaves.iter().map(|l| estimate_rows(l)).collect();
     let mut pushed = Vec::new();
     for (l, ps) in leaves.iter().zip(local) {
         pushed.push(push(l.clone(), ps)?);
@@ -406,7 +405,6 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
     used[start] = true;
     let mut members = vec![start];
     let mut current = pushed[start].clone();
-    let mut cur_rows = est[start];
     let mut remaining = multi;
     for _ in 1..n {
         // Prefer connected inputs; among them the one that shrinks (or grows) the result least.
@@ -423,75 +421,49 @@ fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<Logica
         let connected = |i: usize| connected_flags[i];
         let candidates: Vec<usize> = (0..n).filter(|&i| !used[i]).collect();
         let any_connected = candidates.iter().any(|&i| connected(i));
-        // A connected input scores the estimated rows of joining it next (statistics
-        // make a foreign key join keep the share of the keys it matches); the leaf's
-        // filter selectivity stands in when the join cannot be built.
-        let score = |i: usize| {
-            if !connected(i) {
-                return cur_rows * est[i];
-            }
-            let now: Vec<Expr> = remaining
-                .iter()
-                .filter(|p| {
-                    leaves_of(p, &leaves)
-                        .iter()
-                        .all(|x| *x == i || members.contains(x))
-                })
-                .cloned()
-                .collect();
-            let joined = conjunction(now).and_then(|c| {
-                let (on, filter) = crate::sql::planner::split_join_condition(
+        // Each candidate joined next, with the predicates that join can apply; the one
+        // with the fewest estimated rows wins (statistics make a foreign key join keep
+        // the share of the keys it matches).
+        let mut best: Option<(f64, usize, Arc<LogicalPlan>, Vec<Expr>)> = None;
+        for i in candidates
+            .into_iter()
+            .filter(|&i| !any_connected || connected(i))
+        {
+            let (now, later): (Vec<Expr>, Vec<Expr>) = remaining.iter().cloned().partition(|p| {
+                leaves_of(p, &leaves)
+                    .iter()
+                    .all(|x| *x == i || members.contains(x))
+            });
+            let (on, filter) = match conjunction(now) {
+                Some(c) => crate::sql::planner::split_join_condition(
                     c,
                     current.schema(),
                     pushed[i].schema(),
-                );
-                LogicalPlan::join(
-                    current.clone(),
-                    pushed[i].clone(),
-                    JoinType::Inner,
-                    on,
-                    filter,
-                    false,
-                )
-                .ok()
+                ),
+                None => (vec![], None),
+            };
+            let joined = Arc::new(LogicalPlan::join(
+                current.clone(),
+                pushed[i].clone(),
+                JoinType::Inner,
+                on,
+                filter,
+                false,
+            )?);
+            let rows = estimate_rows(&joined);
+            let better = best.as_ref().is_none_or(|(r, b, ..)| {
+                rows.total_cmp(r).then(est[i].total_cmp(&est[*b])).is_lt()
             });
-            match joined {
-                Some(j) => estimate_rows(&j),
-                None => {
-                    let sel = if base[i] > 0.0 { est[i] / base[i] } else { 1.0 };
-                    cur_rows * sel
-                }
+            if better {
+                best = Some((rows, i, joined, later));
             }
-        };
-        let next = candidates
-            .into_iter()
-            .filter(|&i| !any_connected || connected(i))
-            .map(|i| (i, score(i)))
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(est[a.0].total_cmp(&est[b.0])))
-            .ok_or_else(|| SluiceError::plan("join ordering found no input"))?;
-        let (next, next_rows) = next;
+        }
+        let (_, next, joined, later) =
+            best.ok_or_else(|| SluiceError::plan("join ordering found no input"))?;
         used[next] = true;
         members.push(next);
-        let (now, later): (Vec<Expr>, Vec<Expr>) = remaining
-            .into_iter()
-            .partition(|p| leaves_of(p, &leaves).iter().all(|x| members.contains(x)));
         remaining = later;
-        let right = pushed[next].clone();
-        let (on, filter) = match conjunction(now) {
-            Some(c) => {
-                crate::sql::planner::split_join_condition(c, current.schema(), right.schema())
-            }
-            None => (vec![], None),
-        };
-        cur_rows = next_rows.max(1.0);
-        current = Arc::new(LogicalPlan::join(
-            current,
-            right,
-            JoinType::Inner,
-            on,
-            filter,
-            false,
-        )?);
+        current = joined;
     }
     let current = with_filter(current, remaining)?;
     let current = with_filter(current, constant)?;
