@@ -30,6 +30,33 @@ fn is_required(schema: &PlanSchema, i: usize, required: &[Column]) -> bool {
     })
 }
 
+/// `join` under a projection onto the columns its parent requires, when it outputs
+/// others (keys and filter columns used only by the join itself): the physical join
+/// then never gathers them (see `HashJoinExec`'s output projection).
+fn drop_join_only_columns(join: Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan>> {
+    let schema = join.schema();
+    let mut keep: Vec<usize> = (0..schema.len())
+        .filter(|&i| is_required(schema, i, required))
+        .collect();
+    if keep.len() == schema.len() {
+        return Ok(join);
+    }
+    if keep.is_empty() {
+        keep.push(0); // COUNT(*) over a join still needs its row count
+    }
+    let columns: Vec<Column> = keep.iter().map(|&i| schema.field(i).column()).collect();
+    // A name both sides carry unqualified cannot be selected by name: keep every column.
+    let resolvable = columns
+        .iter()
+        .zip(&keep)
+        .all(|(c, &i)| matches!(schema.find(c), Ok(Some(j)) if j == i));
+    if !resolvable {
+        return Ok(join);
+    }
+    let exprs = columns.into_iter().map(Expr::Column).collect();
+    Ok(Arc::new(LogicalPlan::project(join, exprs)?))
+}
+
 fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan>> {
     Ok(match plan.as_ref() {
         LogicalPlan::Scan {
@@ -158,14 +185,15 @@ fn prune(plan: &Arc<LogicalPlan>, required: &[Column]) -> Result<Arc<LogicalPlan
                     .collect()
             };
             let (ln, rn) = (side(left.schema()), side(right.schema()));
-            Arc::new(LogicalPlan::join(
+            let join = Arc::new(LogicalPlan::join(
                 prune(left, &ln)?,
                 prune(right, &rn)?,
                 *join_type,
                 on.clone(),
                 filter.clone(),
                 *null_aware,
-            )?)
+            )?);
+            drop_join_only_columns(join, required)?
         }
         LogicalPlan::Alias {
             input,

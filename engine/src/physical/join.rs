@@ -13,7 +13,7 @@
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions,
+    new_null_array, Array, ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array,
 };
 use arrow::compute::kernels::cmp;
 use arrow::compute::{and, filter, take};
@@ -77,6 +77,10 @@ pub struct HashJoinExec {
     dynamic_filters: Vec<(usize, Arc<DynamicFilter>)>,
     pair_schema: SchemaRef,
     schema: SchemaRef,
+    /// Where each output column comes from.
+    sources: Arc<[Source]>,
+    /// The output columns kept, when not all of them.
+    projection: Option<Vec<usize>>,
     /// The build side, in memory or spilled (its memory is released with the plan).
     build_side: OnceLock<std::result::Result<Arc<BuildSide>, BuildError>>,
 }
@@ -101,6 +105,17 @@ pub struct HashJoinSpec {
     /// Filters on probe-side scans, each to set from build key `.0` once the build is in
     /// memory (see `dynamic_filter`).
     pub dynamic_filters: Vec<(usize, Arc<DynamicFilter>)>,
+    /// The output columns to produce (indices into the join's whole output), when the
+    /// parent needs only some: the others are never gathered.
+    pub projection: Option<Vec<usize>>,
+}
+
+/// Where an output column of a join comes from: a column of the probe or of the build
+/// side (NULL where that side is padded).
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Probe(usize),
+    Build(usize),
 }
 
 impl HashJoinExec {
@@ -119,12 +134,36 @@ impl HashJoinExec {
             .collect();
         let pair_schema = Arc::new(Schema::new(fields));
         let m = spec.mode;
-        let schema = if m.pairs || m.probe_outer || m.build_outer {
-            pair_schema.clone()
-        } else if m.probe_semi || m.probe_anti {
-            spec.probe.schema()
-        } else {
-            spec.build.schema()
+        let (np, nb) = (
+            spec.probe.schema().fields().len(),
+            spec.build.schema().fields().len(),
+        );
+        let (probe, build) = ((0..np).map(Source::Probe), (0..nb).map(Source::Build));
+        let (schema, sources): (SchemaRef, Vec<Source>) =
+            if m.pairs || m.probe_outer || m.build_outer {
+                let sources = if spec.build_is_left {
+                    build.chain(probe).collect()
+                } else {
+                    probe.chain(build).collect()
+                };
+                (pair_schema.clone(), sources)
+            } else if m.probe_semi || m.probe_anti {
+                (spec.probe.schema(), probe.collect())
+            } else {
+                (spec.build.schema(), build.collect())
+            };
+        let (schema, sources) = match &spec.projection {
+            // (The planner passes indices within the output; any other is ignored in
+            // both, so the schema and the sources always agree.)
+            Some(p) => (
+                Arc::new(Schema::new(
+                    p.iter()
+                        .filter_map(|&i| schema.fields().get(i).cloned())
+                        .collect::<Vec<_>>(),
+                )),
+                p.iter().filter_map(|&i| sources.get(i).copied()).collect(),
+            ),
+            None => (schema, sources),
         };
         Self {
             build: spec.build,
@@ -137,6 +176,8 @@ impl HashJoinExec {
             dynamic_filters: spec.dynamic_filters,
             pair_schema,
             schema,
+            sources: sources.into(),
+            projection: spec.projection,
             build_side: OnceLock::new(),
         }
     }
@@ -203,6 +244,8 @@ impl ExecNode for HashJoinExec {
             mode: self.mode,
             pair_schema: self.pair_schema.clone(),
             probe_schema: self.probe.schema(),
+            schema: self.schema.clone(),
+            sources: self.sources.clone(),
             visited: vec![],
             pending: None,
         };
@@ -224,6 +267,9 @@ impl ExecNode for HashJoinExec {
         if let Some(f) = &self.filter {
             s.push_str(&format!(", filter={f}"));
         }
+        if let Some(p) = &self.projection {
+            s.push_str(&format!(", projection={p:?}"));
+        }
         s.replace("JoinMode ", "")
     }
 }
@@ -239,6 +285,9 @@ struct ProbeOp {
     mode: JoinMode,
     pair_schema: SchemaRef,
     probe_schema: SchemaRef,
+    /// The output schema, and where each of its columns comes from.
+    schema: SchemaRef,
+    sources: Arc<[Source]>,
     /// Build rows of `table` matched by this partition (only when the mode tracks the
     /// build side).
     visited: Vec<bool>,
@@ -284,12 +333,30 @@ impl ProbeOp {
             .collect()
     }
 
-    fn null_columns(schema: &SchemaRef, n: usize) -> Vec<ArrayRef> {
-        schema
-            .fields()
+    /// An output batch of `n` rows: each probe (build) column gathered from `probe`
+    /// (`build`) at its indices, or all NULL when that side is `None`.
+    fn emit(
+        &self,
+        probe: Option<(&RecordBatch, &UInt32Array)>,
+        build: Option<(&RecordBatch, &UInt32Array)>,
+        n: usize,
+    ) -> Result<RecordBatch> {
+        let cols = self
+            .sources
             .iter()
-            .map(|f| new_null_array(f.data_type(), n))
-            .collect()
+            .zip(self.schema.fields())
+            .map(|(s, f)| {
+                let (side, i) = match *s {
+                    Source::Probe(i) => (probe, i),
+                    Source::Build(i) => (build, i),
+                };
+                Ok(match side {
+                    Some((b, idx)) => take(b.column(i), idx, None)?,
+                    None => new_null_array(f.data_type(), n),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.batch(&self.schema, cols, n)
     }
 
     fn batch(&self, schema: &SchemaRef, cols: Vec<ArrayRef>, n: usize) -> Result<RecordBatch> {
@@ -301,7 +368,8 @@ impl ProbeOp {
         )?)
     }
 
-    /// (left ++ right) columns from probe-side and build-side columns.
+    /// (left ++ right) columns from probe-side and build-side columns (what a residual
+    /// filter is bound to).
     fn pair_batch(
         &self,
         probe_cols: Vec<ArrayRef>,
@@ -395,16 +463,20 @@ impl ProbeOp {
         keep: Vec<bool>,
     ) -> Result<Option<RecordBatch>> {
         let mask = BooleanArray::from(keep);
-        let cols: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .map(|c| Ok(filter(c, &mask)?))
-            .collect::<Result<_>>()?;
         let n = mask.true_count();
         if n == 0 {
             return Ok(None);
         }
-        Ok(Some(self.batch(&self.probe_schema, cols, n)?))
+        // A semi or anti join outputs probe columns only.
+        let cols: Vec<ArrayRef> = self
+            .sources
+            .iter()
+            .filter_map(|s| match *s {
+                Source::Probe(i) => Some(filter(batch.column(i), &mask).map_err(SluiceError::from)),
+                Source::Build(_) => None,
+            })
+            .collect::<Result<_>>()?;
+        Ok(Some(self.batch(&self.schema, cols, n)?))
     }
 }
 
@@ -455,9 +527,9 @@ impl ProbeOp {
         }
         if m.pairs && !pidx.is_empty() {
             let (pa, ba) = (indices(&pidx), indices(&bidx));
-            let joined = self.pair_batch(
-                Self::gather(&p.batch, &pa)?,
-                Self::gather(&self.table.batch, &ba)?,
+            let joined = self.emit(
+                Some((&p.batch, &pa)),
+                Some((&self.table.batch, &ba)),
                 pidx.len(),
             )?;
             out.push(Element::Batch(joined));
@@ -477,13 +549,8 @@ impl ProbeOp {
             if m.probe_outer {
                 let idx: Vec<u32> = (0..n as u32).filter(|&i| !matched[i as usize]).collect();
                 if !idx.is_empty() {
-                    let probe_cols = Self::gather(&batch, &indices(&idx))?;
-                    let build_cols = Self::null_columns(&self.table.batch.schema(), idx.len());
-                    out.push(Element::Batch(self.pair_batch(
-                        probe_cols,
-                        build_cols,
-                        idx.len(),
-                    )?));
+                    let rows = self.emit(Some((&batch, &indices(&idx))), None, idx.len())?;
+                    out.push(Element::Batch(rows));
                 }
             } else {
                 let keep: Vec<bool> = if m.probe_semi {
@@ -535,13 +602,7 @@ impl ProbeOp {
         if idx.is_empty() {
             return Ok(());
         }
-        let build_cols = Self::gather(&self.table.batch, &indices(&idx))?;
-        let b = if m.build_outer {
-            let probe_cols = Self::null_columns(&self.probe_schema, idx.len());
-            self.pair_batch(probe_cols, build_cols, idx.len())?
-        } else {
-            self.batch(&self.table.batch.schema(), build_cols, idx.len())?
-        };
+        let b = self.emit(None, Some((&self.table.batch, &indices(&idx))), idx.len())?;
         out.push(Element::Batch(b));
         Ok(())
     }

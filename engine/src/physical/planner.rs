@@ -264,6 +264,16 @@ impl Planner<'_> {
             LogicalPlan::WindowTvf { input, .. } => {
                 window_tvf(plan, self.plan(input)?, self.config.target_partitions)?
             }
+            LogicalPlan::Projection {
+                input,
+                exprs,
+                schema,
+            } if matches!(input.as_ref(), LogicalPlan::Join { .. }) => {
+                match self.project_join(input, exprs, schema)? {
+                    Some(p) => p,
+                    None => row_by_row(plan, self.plan(input)?)?,
+                }
+            }
             LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
                 row_by_row(plan, self.plan(input)?)?
             }
@@ -273,15 +283,7 @@ impl Planner<'_> {
                 aggs,
                 schema,
             } => self.aggregate(input, group_by, aggs, schema)?,
-            LogicalPlan::Join {
-                left,
-                right,
-                join_type,
-                on,
-                filter,
-                null_aware,
-                ..
-            } => self.join(left, right, *join_type, on, filter.as_ref(), *null_aware)?,
+            LogicalPlan::Join { .. } => self.join(plan, None)?,
             LogicalPlan::Sort {
                 input,
                 order_by,
@@ -511,18 +513,73 @@ impl Planner<'_> {
             .collect()
     }
 
+    /// A projection over a join: the join outputs only the columns the projection reads
+    /// (it gathers no others), and the projection goes when it only selects them in
+    /// order. `None` when a column does not resolve to one join column.
+    fn project_join(
+        &self,
+        join: &LogicalPlan,
+        exprs: &[Expr],
+        schema: &PlanSchema,
+    ) -> Result<Option<Arc<dyn ExecNode>>> {
+        let js = join.schema();
+        let mut used = Vec::new();
+        for c in exprs.iter().flat_map(|e| e.columns()) {
+            match js.index_of(&c) {
+                Ok(i) => used.push(i),
+                Err(_) => return Ok(None),
+            }
+        }
+        used.sort_unstable();
+        used.dedup();
+        if used.is_empty() && !js.is_empty() {
+            used.push(0); // constants over a join still need its row count
+        }
+        let exec = self.join(join, Some(used.clone()))?;
+        let in_order = exprs.len() == used.len()
+            && exprs
+                .iter()
+                .zip(&used)
+                .all(|(e, &i)| matches!(e, Expr::Column(c) if js.index_of(c).ok() == Some(i)));
+        if in_order {
+            return Ok(Some(exec));
+        }
+        let kept = PlanSchema::new(used.iter().map(|&i| js.field(i).clone()).collect());
+        let p = exprs
+            .iter()
+            .map(|e| create_physical_expr(e, &kept))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Arc::new(ProjectionExec::new(
+            exec,
+            p,
+            schema.to_arrow(),
+        ))))
+    }
+
+    /// The hash join of `join` (a `LogicalPlan::Join`), producing only the output columns
+    /// in `projection` when given.
     fn join(
         &self,
-        left: &Arc<LogicalPlan>,
-        right: &Arc<LogicalPlan>,
-        join_type: JoinType,
-        on: &[(Expr, Expr)],
-        filter: Option<&Expr>,
-        null_aware: bool,
+        join: &LogicalPlan,
+        projection: Option<Vec<usize>>,
     ) -> Result<Arc<dyn ExecNode>> {
+        let LogicalPlan::Join {
+            left,
+            right,
+            join_type,
+            on,
+            filter,
+            null_aware,
+            ..
+        } = join
+        else {
+            return Err(SluiceError::plan("internal: expected a join"));
+        };
+        let (join_type, null_aware) = (*join_type, *null_aware);
         let (ls, rs) = (left.schema(), right.schema());
         let (lkeys, rkeys) = join_keys(on, ls, rs)?;
         let filter = filter
+            .as_ref()
             .map(|f| create_physical_expr(f, &ls.join(rs)))
             .transpose()?;
         let build_left = match join_type {
@@ -604,6 +661,7 @@ impl Planner<'_> {
                 build_is_left: true,
                 mode,
                 dynamic_filters: dynamic,
+                projection,
             }
         } else {
             HashJoinSpec {
@@ -615,6 +673,7 @@ impl Planner<'_> {
                 build_is_left: false,
                 mode,
                 dynamic_filters: dynamic,
+                projection,
             }
         };
         Ok(Arc::new(HashJoinExec::new(spec)))
