@@ -1,10 +1,11 @@
 //! Dynamic filters: a hash join's build keys filter its probe-side scan. They must drop
 //! rows where that cannot change the answer (inner and semi joins, through aggregates and
-//! projections) and never where it could (a preserved probe side, anti joins, NOT IN).
+//! projections) and never where it could (a preserved probe side, anti joins, NOT IN);
+//! where Parquet statistics show a whole build table holds every probe key, none is planned.
 
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use sluice::{Session, SessionConfig};
 
@@ -172,4 +173,73 @@ fn every_key_and_every_join_filters_the_scan() {
             .unwrap_or_else(|| panic!("no filter by v: {plan}"));
         assert!(v_rows_out <= 1000, "{sql}: {plan}");
     }
+}
+
+/// Writes `batch` as the Parquet file `name` in `dir` and registers it as table `name`.
+fn parquet_table(s: &Session, dir: &std::path::Path, name: &str, batch: RecordBatch) {
+    let path = dir.join(format!("{name}.parquet"));
+    let file = std::fs::File::create(&path).expect("create");
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    s.register_parquet(name, path.to_str().expect("utf-8 path"))
+        .expect("register");
+}
+
+#[test]
+fn no_filter_where_statistics_show_the_build_side_holds_every_probe_key() {
+    let s = Session::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let int_table = |cols: &[(&str, Vec<i64>)]| {
+        let schema = Arc::new(Schema::new(
+            cols.iter()
+                .map(|(n, _)| Field::new(*n, DataType::Int64, false))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays = cols
+            .iter()
+            .map(|(_, v)| Arc::new(Int64Array::from(v.clone())) as ArrayRef)
+            .collect();
+        RecordBatch::try_new(schema, arrays).expect("batch")
+    };
+    // dim(id 0..100, g = id % 10); fact(id = i % 100, v = i) and wide(id = i % 200, v = i).
+    let dim = int_table(&[
+        ("id", (0..100).collect()),
+        ("g", (0..100).map(|i| i % 10).collect()),
+    ]);
+    parquet_table(&s, dir.path(), "dim", dim);
+    for (name, m) in [("fact", 100), ("wide", 200)] {
+        let t = int_table(&[
+            ("id", (0..5000).map(|i| i % m).collect()),
+            ("v", (0..5000).collect()),
+        ]);
+        parquet_table(&s, dir.path(), name, t);
+    }
+    let filters = |sql: &str| -> Vec<String> {
+        let plan = s.sql(sql).and_then(|d| d.explain()).expect("explain");
+        plan.lines()
+            .filter(|l| l.contains("DynamicFilterExec"))
+            .map(str::to_string)
+            .collect()
+    };
+    // The whole of dim, and fact's keys within its range: a filter would keep every row.
+    let whole = "SELECT sum(f.v) FROM fact f JOIN dim d ON f.id = d.id";
+    assert_eq!(one_row(&s, whole), (0..5000).sum::<i64>().to_string());
+    assert!(filters(whole).is_empty(), "{:?}", filters(whole));
+    // Probe keys outside the build's range: the filter stays (and drops half of them).
+    let outside = "SELECT sum(w.v) FROM wide w JOIN dim d ON w.id = d.id";
+    let expected: i64 = (0..5000).filter(|i| i % 200 < 100).sum();
+    assert_eq!(one_row(&s, outside), expected.to_string());
+    assert_eq!(filters(outside).len(), 1);
+    // A filtered build side: the filter stays.
+    let some = "SELECT sum(f.v) FROM fact f JOIN dim d ON f.id = d.id WHERE d.g = 3";
+    let expected: i64 = (0..5000).filter(|i| i % 10 == 3).sum();
+    assert_eq!(one_row(&s, some), expected.to_string());
+    assert_eq!(filters(some).len(), 1);
+    // The whole of dim, but filtered at run time by an enclosing join's keys (sel's g):
+    // both filters stay.
+    parquet_table(&s, dir.path(), "sel", int_table(&[("g", vec![3])]));
+    let chained = "SELECT sum(f.v) FROM fact f JOIN dim d ON f.id = d.id JOIN sel ON d.g = sel.g";
+    assert_eq!(one_row(&s, chained), expected.to_string());
+    assert_eq!(filters(chained).len(), 2, "{:?}", filters(chained));
 }

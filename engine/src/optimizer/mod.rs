@@ -4,7 +4,7 @@
 //!    its NULL-extended rows becomes inner, `outer_join`); inner-join trees are flattened and
 //!    rebuilt greedily so every join has keys where possible (no accidental cross
 //!    products from comma-separated FROM lists) and small/filtered inputs join first.
-//! 2. `prune`: scans read only the columns someone uses.
+//! 2. `prune`: scans read, and joins output, only the columns someone uses.
 //! 3. top-k: `LIMIT` over `ORDER BY` becomes a sort that keeps only `fetch` rows.
 
 pub mod estimate;

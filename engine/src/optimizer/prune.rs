@@ -1,5 +1,6 @@
 //! Column pruning: each node asks its inputs only for the columns it uses, so scans read
-//! (and joins carry) only what the query needs.
+//! only what the query needs, and a join's keys and filter columns stop at the join (a
+//! column projection over it, which the physical join takes as its output projection).
 
 use std::sync::Arc;
 

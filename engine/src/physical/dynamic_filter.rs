@@ -10,7 +10,9 @@
 //! where dropping a non-matching probe row cannot change the result: inner and semi joins
 //! and joins that preserve only the build side. Batches the scan produced before the
 //! build finished pass unfiltered, and a partition stops testing rows once the filter
-//! has kept nearly all of its first rows (an unfiltered build side). The key set is a bitmap over `[min, max]` when that
+//! has kept nearly all of its first rows (an unfiltered build side). No filter is planned
+//! at all where the estimates say the build side holds every key its probe rows can
+//! have ([`keeps_everything`]). The key set is a bitmap over `[min, max]` when that
 //! range is small, a hash set when the build is small, and the range alone otherwise.
 
 use std::collections::HashSet;
@@ -23,7 +25,9 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 
 use crate::error::Result;
+use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
+use crate::optimizer::estimate::estimate;
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
 /// Widest key range kept as a bitmap (bits; 8 MiB).
@@ -127,6 +131,61 @@ impl DynamicFilter {
             let _ = self.keys.set(KeySet::from_keys(build_keys)?);
         }
         Ok(())
+    }
+}
+
+/// True when a filter by the build side's `build_key` would keep every row of probe
+/// column `probe_column` by what is known: the build side is a whole table (no filter,
+/// join or aggregate below it, and no dynamic filter of an enclosing join over its scan
+/// in `build_exec`), and the probe column's range, from statistics, lies inside the
+/// build key's. (Probe keys are taken to reference the build key, as the
+/// join estimate takes them.) TPC-H q9 builds all of `orders` and `partsupp`: filters
+/// by their keys would cost a pass over 3 M keys and keep every lineitem row.
+pub fn keeps_everything(
+    build: &LogicalPlan,
+    build_exec: &dyn ExecNode,
+    build_key: &Expr,
+    probe: &LogicalPlan,
+    probe_column: usize,
+) -> bool {
+    let Expr::Column(c) = build_key else {
+        return false;
+    };
+    if !whole_table(build) || dynamically_filtered(build_exec) {
+        return false;
+    }
+    let Ok(i) = build.schema().index_of(c) else {
+        return false;
+    };
+    let Some(b) = estimate(build).columns.get(i).copied() else {
+        return false;
+    };
+    let Some(p) = estimate(probe).columns.get(probe_column).copied() else {
+        return false;
+    };
+    match (b.min, b.max, p.min, p.max) {
+        (Some(bmin), Some(bmax), Some(pmin), Some(pmax)) => bmin <= pmin && pmax <= bmax,
+        _ => false,
+    }
+}
+
+/// True when some [`DynamicFilterExec`] is in `plan`.
+fn dynamically_filtered(plan: &dyn ExecNode) -> bool {
+    plan.name() == "DynamicFilterExec"
+        || plan
+            .children()
+            .iter()
+            .any(|c| dynamically_filtered(c.as_ref()))
+}
+
+/// True when `plan` outputs every row of one table.
+fn whole_table(plan: &LogicalPlan) -> bool {
+    match plan {
+        LogicalPlan::Scan { .. } => true,
+        LogicalPlan::Projection { input, .. } | LogicalPlan::Alias { input, .. } => {
+            whole_table(input)
+        }
+        _ => false,
     }
 }
 

@@ -19,7 +19,7 @@ use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
 use crate::physical::dynamic_filter::{
-    filterable, occurrences, scan_origin, DynamicFilter, DynamicFilterExec,
+    filterable, keeps_everything, occurrences, scan_origin, DynamicFilter, DynamicFilterExec,
 };
 use crate::physical::exchange::{ExchangeExec, Partitioning};
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
@@ -485,6 +485,7 @@ impl Planner<'_> {
         on: &[(Expr, Expr)],
         build_left: bool,
         build: &LogicalPlan,
+        build_exec: &Arc<dyn ExecNode>,
         probe: &LogicalPlan,
     ) -> Vec<(usize, Arc<DynamicFilter>)> {
         on.iter()
@@ -499,7 +500,9 @@ impl Planner<'_> {
                     return None;
                 }
                 let (scan, scan_column) = scan_origin(probe, column)?;
-                if occurrences(probe, scan) != 1 {
+                if occurrences(probe, scan) != 1
+                    || keeps_everything(build, build_exec.as_ref(), b, probe, column)
+                {
                     return None;
                 }
                 let filter = Arc::new(DynamicFilter::default());
@@ -636,7 +639,7 @@ impl Planner<'_> {
         let mut dynamic = if mode.probe_anti || mode.probe_outer || null_aware {
             vec![]
         } else {
-            self.register_dynamic_filters(on, build_left, build_plan, probe_plan)
+            self.register_dynamic_filters(on, build_left, build_plan, &build_exec, probe_plan)
         };
         let probe_exec = self.plan(probe_plan)?;
         dynamic.retain(|(_, f)| {
