@@ -119,8 +119,9 @@ enum Source {
 }
 
 impl HashJoinExec {
-    /// A join from its spec.
-    pub fn new(spec: HashJoinSpec) -> Self {
+    /// A join from its spec; fails when the projection names a column the join does not
+    /// output.
+    pub fn try_new(spec: HashJoinSpec) -> Result<Self> {
         let (l, r) = if spec.build_is_left {
             (spec.build.schema(), spec.probe.schema())
         } else {
@@ -153,19 +154,21 @@ impl HashJoinExec {
                 (spec.build.schema(), build.collect())
             };
         let (schema, sources) = match &spec.projection {
-            // (The planner passes indices within the output; any other is ignored in
-            // both, so the schema and the sources always agree.)
-            Some(p) => (
-                Arc::new(Schema::new(
-                    p.iter()
-                        .filter_map(|&i| schema.fields().get(i).cloned())
-                        .collect::<Vec<_>>(),
-                )),
-                p.iter().filter_map(|&i| sources.get(i).copied()).collect(),
-            ),
+            Some(p) => {
+                if let Some(&bad) = p.iter().find(|&&i| i >= sources.len()) {
+                    return Err(SluiceError::plan(format!(
+                        "internal: join projection column {bad} of {}",
+                        sources.len()
+                    )));
+                }
+                (
+                    Arc::new(schema.project(p)?),
+                    p.iter().map(|&i| sources[i]).collect(),
+                )
+            }
             None => (schema, sources),
         };
-        Self {
+        Ok(Self {
             build: spec.build,
             probe: spec.probe,
             build_keys: spec.build_keys,
@@ -179,7 +182,7 @@ impl HashJoinExec {
             sources: sources.into(),
             projection: spec.projection,
             build_side: OnceLock::new(),
-        }
+        })
     }
 
     fn build_side(&self, ctx: &Arc<TaskContext>) -> Result<Arc<BuildSide>> {

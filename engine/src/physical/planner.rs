@@ -539,11 +539,10 @@ impl Planner<'_> {
             used.push(0); // constants over a join still need its row count
         }
         let exec = self.join(join, Some(used.clone()))?;
-        let in_order = exprs.len() == used.len()
-            && exprs
-                .iter()
-                .zip(&used)
-                .all(|(e, &i)| matches!(e, Expr::Column(c) if js.index_of(c).ok() == Some(i)));
+        let in_order = exprs
+            .iter()
+            .map(|e| e.as_column().and_then(|c| js.index_of(c).ok()))
+            .eq(used.iter().map(|&i| Some(i)));
         if in_order {
             return Ok(Some(exec));
         }
@@ -679,6 +678,6 @@ impl Planner<'_> {
                 projection,
             }
         };
-        Ok(Arc::new(HashJoinExec::new(spec)))
+        Ok(Arc::new(HashJoinExec::try_new(spec)?))
     }
 }
