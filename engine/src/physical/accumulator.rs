@@ -8,6 +8,7 @@ use arrow::array::{
     new_null_array, Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray,
     Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
 };
+use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use arrow::row::{OwnedRow, RowConverter, SortField};
@@ -133,9 +134,73 @@ enum Sums {
     F64(Vec<f64>),
 }
 
+/// Which groups have had a non-NULL value. Until a NULL arrives that is every group a
+/// batch has reached (the first `covered`), with no flag to set per row.
+#[derive(Default)]
+struct Seen {
+    flags: Option<Vec<bool>>,
+    covered: usize,
+}
+
+impl Seen {
+    /// Notes a batch of `rows` rows over `n` groups; returns the flags to set row by row
+    /// once some value has been NULL (`has_nulls`, now or before).
+    fn batch(&mut self, n: usize, rows: usize, has_nulls: bool) -> Option<&mut Vec<bool>> {
+        if self.flags.is_none() && !has_nulls {
+            if rows > 0 {
+                self.covered = self.covered.max(n);
+            }
+            return None;
+        }
+        let covered = self.covered;
+        let flags = self.flags.get_or_insert_with(|| vec![true; covered]);
+        flags.resize(n, false);
+        Some(flags)
+    }
+
+    /// Whether group `g` has had a non-NULL value.
+    fn get(&self, g: usize) -> bool {
+        match &self.flags {
+            Some(f) => f.get(g).copied().unwrap_or(false),
+            None => g < self.covered,
+        }
+    }
+}
+
+/// Adds each valid `vals[i]` into `sums[groups[i]]` with `add` (None: overflow), setting
+/// the group's flag when there are `flags`; without flags, every value is valid.
+#[inline]
+fn scatter<T: Copy>(
+    sums: &mut [T],
+    vals: &[T],
+    nulls: Option<&NullBuffer>,
+    groups: &[u32],
+    flags: Option<&mut Vec<bool>>,
+    add: impl Fn(T, T) -> Option<T>,
+) -> Option<()> {
+    match flags {
+        None => {
+            for (x, &g) in vals.iter().zip(groups) {
+                let g = g as usize;
+                sums[g] = add(sums[g], *x)?;
+            }
+        }
+        Some(flags) => {
+            for (i, (x, &g)) in vals.iter().zip(groups).enumerate() {
+                if nulls.is_none_or(|m| m.is_valid(i)) {
+                    let g = g as usize;
+                    sums[g] = add(sums[g], *x)?;
+                    flags[g] = true;
+                }
+            }
+        }
+    }
+    Some(())
+}
+
 struct SumAcc {
     sums: Sums,
-    seen: Vec<bool>,
+    seen: Seen,
     data_type: DataType,
 }
 
@@ -148,13 +213,12 @@ impl SumAcc {
         };
         Self {
             sums,
-            seen: vec![],
+            seen: Seen::default(),
             data_type,
         }
     }
 
     fn add(&mut self, v: &ArrayRef, groups: &[u32], n: usize) -> Result<()> {
-        self.seen.resize(n, false);
         // Decimals of the sum's scale are added as they are (only the declared precision
         // differs); casting them would re-check every value's precision for nothing.
         let same_scale = matches!(
@@ -166,58 +230,33 @@ impl SumAcc {
         } else {
             cast(v, &self.data_type)?
         };
-        let overflow =
-            || SluiceError::exec(format!("integer overflow in SUM ({})", self.data_type));
-        match &mut self.sums {
+        let nulls = v.nulls().filter(|m| m.null_count() > 0);
+        let flags = self.seen.batch(n, groups.len(), nulls.is_some());
+        let added = match &mut self.sums {
             Sums::I64(s) => {
                 s.resize(n, 0);
-                let a = v.as_primitive::<Int64Type>();
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        let g = *g as usize;
-                        s[g] = s[g].checked_add(a.value(i)).ok_or_else(overflow)?;
-                        self.seen[g] = true;
-                    }
-                }
+                let a = v.as_primitive::<Int64Type>().values();
+                scatter(s, a, nulls, groups, flags, i64::checked_add)
             }
             Sums::I128(s, ..) => {
                 s.resize(n, 0);
-                let a = v.as_primitive::<Decimal128Type>();
-                if a.null_count() == 0 {
-                    for (x, g) in a.values().iter().zip(groups) {
-                        let g = *g as usize;
-                        s[g] = s[g].checked_add(*x).ok_or_else(overflow)?;
-                        self.seen[g] = true;
-                    }
-                } else {
-                    for (i, g) in groups.iter().enumerate() {
-                        if a.is_valid(i) {
-                            let g = *g as usize;
-                            s[g] = s[g].checked_add(a.value(i)).ok_or_else(overflow)?;
-                            self.seen[g] = true;
-                        }
-                    }
-                }
+                let a = v.as_primitive::<Decimal128Type>().values();
+                scatter(s, a, nulls, groups, flags, i128::checked_add)
             }
             Sums::F64(s) => {
                 s.resize(n, 0.0);
-                let a = v.as_primitive::<Float64Type>();
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        let g = *g as usize;
-                        s[g] += a.value(i);
-                        self.seen[g] = true;
-                    }
-                }
+                let a = v.as_primitive::<Float64Type>().values();
+                scatter(s, a, nulls, groups, flags, |x, y| Some(x + y))
             }
-        }
-        Ok(())
+        };
+        added.ok_or_else(|| {
+            SluiceError::exec(format!("integer overflow in SUM ({})", self.data_type))
+        })
     }
 
     fn finish(&mut self, n: usize) -> Result<ArrayRef> {
-        self.seen.resize(n, false);
         let seen = std::mem::take(&mut self.seen);
-        let valid = |i: usize| seen[i];
+        let valid = |i: usize| seen.get(i);
         Ok(match &mut self.sums {
             Sums::I64(s) => {
                 s.resize(n, 0);
@@ -588,5 +627,32 @@ mod tests {
             .update(&[dec(vec![Some(big), Some(big)])], &[0, 0], 1)
             .expect_err("overflow");
         assert!(err.to_string().contains("overflow in SUM"), "{err}");
+    }
+
+    /// A SUM keeps no per-row flags until its first NULL: groups reached before it stay
+    /// non-NULL, a group that then sees only NULLs is NULL, and no input at all is NULL.
+    #[test]
+    fn sums_flag_groups_only_once_a_null_arrives() {
+        let ints = |v: Vec<Option<i64>>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
+        let mut acc =
+            create_accumulator(AggFunc::Sum, false, Some(&DataType::Int64)).expect("accumulator");
+        acc.update(&[ints(vec![Some(1), Some(2)])], &[0, 1], 2)
+            .expect("update");
+        acc.update(&[ints(vec![None, Some(4), None])], &[2, 0, 3], 4)
+            .expect("update");
+        acc.update(&[ints(vec![Some(5)])], &[3], 5).expect("update");
+        let out = acc.evaluate(5).expect("evaluate");
+        let out = out.as_primitive::<Int64Type>();
+        assert_eq!(out.value(0), 5);
+        assert_eq!(out.value(1), 2);
+        assert!(out.is_null(2));
+        assert_eq!(out.value(3), 5);
+        assert!(out.is_null(4), "a group no batch reached");
+
+        let mut acc =
+            create_accumulator(AggFunc::Sum, false, Some(&DataType::Int64)).expect("accumulator");
+        acc.update(&[ints(vec![])], &[], 1).expect("update");
+        let out = acc.evaluate(1).expect("evaluate");
+        assert!(out.is_null(0), "SUM over no rows is NULL");
     }
 }

@@ -20,6 +20,7 @@ use crate::error::Result;
 use crate::logical::expr::AggFunc;
 use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
 use crate::physical::aggregate_spill::AggSpill;
+use crate::physical::common_exprs::CommonExprs;
 use crate::physical::exchange::SPILL_BUCKETS;
 use crate::physical::expr::PhysExpr;
 use crate::physical::group_table::GroupTable;
@@ -107,10 +108,19 @@ impl ExecNode for AggregateExec {
             .iter()
             .map(|a| create_accumulator(a.func, a.distinct, a.input_type.as_ref()))
             .collect::<Result<Vec<_>>>()?;
+        // Arguments that repeat a subexpression (q1's discounted price) compute it once.
+        let mut aggs = self.aggs.clone();
+        let mut args: Vec<PhysExpr> = aggs.iter().flat_map(|a| a.args.clone()).collect();
+        let common = CommonExprs::extract(&mut args, &self.input.schema())?;
+        let mut args = args.into_iter();
+        for a in &mut aggs {
+            a.args = args.by_ref().take(a.args.len()).collect();
+        }
         let op = AggregateOp {
             mode: self.mode,
             group_exprs: self.group_exprs.clone(),
-            aggs: self.aggs.clone(),
+            aggs,
+            common,
             accs,
             groups: GroupTable::try_new(key_types.clone())?,
             key_types,
@@ -152,6 +162,8 @@ struct AggregateOp {
     mode: AggMode,
     group_exprs: Vec<PhysExpr>,
     aggs: Vec<AggSpec>,
+    /// Subexpressions the aggregate arguments share, appended to each batch first.
+    common: CommonExprs,
     accs: Vec<Box<dyn Accumulator>>,
     groups: GroupTable,
     schema: SchemaRef,
@@ -283,6 +295,11 @@ impl Operator for AggregateOp {
         let mut ids = std::mem::take(&mut self.group_ids);
         self.groups.assign(&keys, n, &mut ids)?;
         let ng = self.groups.num_groups;
+        let batch = if self.common.is_empty() {
+            batch
+        } else {
+            self.common.extend(&batch)?
+        };
         for (spec, acc) in self.aggs.iter().zip(self.accs.iter_mut()) {
             let vals = spec
                 .args

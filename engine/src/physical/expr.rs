@@ -307,7 +307,7 @@ impl PhysExpr {
     }
 
     /// Rebuilds the expression bottom-up, passing every node through `f`.
-    fn bind(self, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> PhysExpr {
+    pub(crate) fn bind(self, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> PhysExpr {
         fn boxed(e: PhysExpr, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> Box<PhysExpr> {
             Box::new(e.bind(f))
         }

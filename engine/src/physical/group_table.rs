@@ -15,6 +15,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use crate::error::Result;
 use crate::physical::hash::{hash_bytes, hash_columns, prefetch};
 use crate::physical::packed_keys::{hash_words, PackedKeys};
+use crate::physical::word_keys::WordKeys;
 
 /// Dense group ids by hash: a flat power-of-two bucket array chained through `next`, with
 /// each group's hash stored so keys are compared only on a full hash match.
@@ -137,7 +138,7 @@ impl IntIndex {
 
     /// The group of key `v`; a new key becomes the next group and is pushed onto
     /// `values` (each group's key, by id).
-    #[inline]
+    #[inline(always)]
     fn find_or_insert(&mut self, v: i64, values: &mut Vec<i64>) -> u32 {
         let mask = self.slots.len() - 1;
         let (mut i, tag) = self.home(v);
@@ -176,6 +177,37 @@ impl IntIndex {
 
     fn memory_size(&self) -> usize {
         self.slots.len() * 8
+    }
+
+    /// Pushes onto `out` the group of each key in `v`, adding new keys to `values`;
+    /// `null(i)` gives row `i`'s group when its key is NULL (`v[i]` is then ignored).
+    fn assign_all(
+        &mut self,
+        v: &[i64],
+        values: &mut Vec<i64>,
+        mut null: impl FnMut(&mut Vec<i64>, usize) -> Option<u32>,
+        out: &mut Vec<u32>,
+    ) {
+        // The last non-NULL key and its group: clustered input repeats it.
+        let mut last: Option<(i64, u32)> = None;
+        for (i, &k) in v.iter().enumerate() {
+            if let Some(&ahead) = v.get(i + 4 * PREFETCH_AHEAD) {
+                self.prefetch(ahead);
+            }
+            if let Some(g) = null(values, i) {
+                out.push(g);
+                continue;
+            }
+            let g = match last {
+                Some((lk, lg)) if lk == k => lg,
+                _ => {
+                    let g = self.find_or_insert(k, values);
+                    last = Some((k, g));
+                    g
+                }
+            };
+            out.push(g);
+        }
     }
 }
 
@@ -259,6 +291,14 @@ enum Keys {
         values: Vec<i64>,
         null_group: Option<u32>,
     },
+    /// Narrow keys packed into one word, grouped as one integer.
+    Word {
+        layout: WordKeys,
+        index: IntIndex,
+        values: Vec<i64>,
+        /// The last batch's words.
+        scratch: Vec<i64>,
+    },
     /// Keys with a fixed-width word form.
     Packed(PackedKeys),
     /// Any keys, compared through Arrow's row format.
@@ -319,9 +359,18 @@ impl GroupTable {
                 },
                 0,
             ),
-            types => match PackedKeys::try_new(types) {
-                Some(p) => (Keys::Packed(p), 0),
-                None => (row_keys(types, &[], 0)?.0, 0),
+            types => match (WordKeys::try_new(types), PackedKeys::try_new(types)) {
+                (Some(layout), _) => (
+                    Keys::Word {
+                        layout,
+                        index: IntIndex::new(),
+                        values: vec![],
+                        scratch: vec![],
+                    },
+                    0,
+                ),
+                (None, Some(p)) => (Keys::Packed(p), 0),
+                (None, None) => (row_keys(types, &[], 0)?.0, 0),
             },
         };
         Ok(Self {
@@ -331,27 +380,60 @@ impl GroupTable {
         })
     }
 
-    /// Moves packed keys to the row format; every group keeps its id.
-    fn unpack(&mut self) -> Result<()> {
-        if let Keys::Packed(p) = &self.keys {
-            let arrays = p.to_arrays()?;
-            let (keys, hashes) = row_keys(p.types(), &arrays, self.num_groups)?;
-            let mut buckets = Buckets::new();
-            for h in hashes {
-                buckets.insert(h);
+    /// Moves the keys to a wider form (one word to packed words or the row format,
+    /// packed words to the row format); every group keeps its id.
+    fn widen(&mut self) -> Result<()> {
+        let (types, arrays) = match &self.keys {
+            Keys::Word { layout, values, .. } => {
+                (layout.types().to_vec(), layout.to_arrays(values)?)
             }
-            self.keys = keys;
-            self.buckets = buckets;
+            Keys::Packed(p) => (p.types().to_vec(), p.to_arrays()?),
+            _ => return Ok(()),
+        };
+        let n = self.num_groups;
+        let mut buckets = Buckets::new();
+        let mut packed = match &self.keys {
+            Keys::Word { .. } => PackedKeys::try_new(&types),
+            _ => None,
+        };
+        if let Some(p) = &mut packed {
+            if p.encode(&arrays, n)? {
+                for i in 0..n {
+                    p.push_encoded(i);
+                    buckets.insert(hash_words(p.encoded_row(i)));
+                }
+            } else {
+                packed = None;
+            }
         }
+        self.keys = match packed {
+            Some(p) => Keys::Packed(p),
+            None => {
+                let (keys, hashes) = row_keys(&types, &arrays, n)?;
+                for h in hashes {
+                    buckets.insert(h);
+                }
+                keys
+            }
+        };
+        self.buckets = buckets;
         Ok(())
     }
 
     /// Sets `out` to the group id of each of the first `n` rows of `keys`, adding groups.
     pub(crate) fn assign(&mut self, keys: &[ArrayRef], n: usize, out: &mut Vec<u32>) -> Result<()> {
         out.clear();
+        if let Keys::Word {
+            layout, scratch, ..
+        } = &mut self.keys
+        {
+            if !layout.encode(keys, n, scratch)? {
+                self.widen()?;
+            }
+        }
         if let Keys::Packed(p) = &mut self.keys {
             if !p.encode(keys, n)? {
-                self.unpack()?;
+                self.widen()?;
             }
         }
         let buckets = &mut self.buckets;
@@ -365,32 +447,25 @@ impl GroupTable {
             } => {
                 let arr = arrow::compute::cast(&keys[0], &DataType::Int64)?;
                 let a = arr.as_primitive::<Int64Type>();
-                let v = a.values();
-                // The last non-NULL key and its group: clustered input repeats it.
-                let mut last: Option<(i64, u32)> = None;
-                for i in 0..n {
-                    if let Some(&ahead) = v.get(i + 4 * PREFETCH_AHEAD) {
-                        index.prefetch(ahead);
-                    }
-                    if a.is_null(i) {
-                        let g = *null_group.get_or_insert_with(|| {
+                let null = |values: &mut Vec<i64>, i: usize| {
+                    a.is_null(i).then(|| {
+                        *null_group.get_or_insert_with(|| {
                             values.push(0);
                             values.len() as u32 - 1
-                        });
-                        out.push(g);
-                        continue;
-                    }
-                    let k = v[i];
-                    let g = match last {
-                        Some((lk, lg)) if lk == k => lg,
-                        _ => {
-                            let g = index.find_or_insert(k, values);
-                            last = Some((k, g));
-                            g
-                        }
-                    };
-                    out.push(g);
-                }
+                        })
+                    })
+                };
+                index.assign_all(&a.values()[..n], values, null, out);
+            }
+            Keys::Word {
+                index,
+                values,
+                scratch,
+                ..
+            } => {
+                // A few groups in random order (q1's flags): a lookup that always hits
+                // its first slot beats guessing that a row repeats the last key.
+                out.extend(scratch.iter().map(|&k| index.find_or_insert(k, values)));
             }
             Keys::Packed(p) => {
                 let w = p.width();
@@ -419,7 +494,7 @@ impl GroupTable {
         }
         self.num_groups = match &self.keys {
             Keys::None => 1,
-            Keys::Int { values, .. } => values.len(),
+            Keys::Int { values, .. } | Keys::Word { values, .. } => values.len(),
             Keys::Packed(_) | Keys::Rows { .. } => self.buckets.hashes.len(),
         };
         Ok(())
@@ -433,6 +508,12 @@ impl GroupTable {
             + match &self.keys {
                 Keys::None => 0,
                 Keys::Int { index, values, .. } => index.memory_size() + values.len() * 8,
+                Keys::Word {
+                    index,
+                    values,
+                    scratch,
+                    ..
+                } => index.memory_size() + (values.len() + scratch.capacity()) * 8,
                 Keys::Packed(p) => p.memory_size(),
                 Keys::Rows { rows, .. } => rows.size(),
             }
@@ -453,6 +534,7 @@ impl GroupTable {
                 );
                 Ok(vec![arrow::compute::cast(&arr, data_type)?])
             }
+            Keys::Word { layout, values, .. } => layout.to_arrays(values),
             Keys::Packed(p) => p.to_arrays(),
             Keys::Rows { conv, rows, .. } => Ok(conv.convert_rows(rows)?),
         }
@@ -513,7 +595,7 @@ mod tests {
         assert_eq!(ids, vec![0, 1, 0, 0, 1, 1, 2, 2, 0]);
 
         let mut t = GroupTable::try_new(vec![DataType::Utf8View, DataType::Int32]).expect("table");
-        assert!(matches!(t.keys, Keys::Packed(_)));
+        assert!(matches!(t.keys, Keys::Word { .. }));
         let keys: Vec<ArrayRef> = vec![
             Arc::new(StringViewArray::from(vec![
                 Some("a"),
@@ -545,13 +627,13 @@ mod tests {
         assert_eq!(ids, vec![0, 1, 0, 2, 2]);
     }
 
-    /// Packed keys give the same ids as row keys, and keep them when a long string
-    /// moves the table to the row format mid-stream.
+    /// One-word keys give the same ids as row keys, and keep them when a longer string
+    /// moves the table to packed words, then a long one to the row format, mid-stream.
     #[test]
-    fn packed_keys_fall_back_to_rows_keeping_ids() {
+    fn narrow_keys_widen_keeping_ids() {
         let types = vec![DataType::Utf8View, DataType::Int32];
         let mut t = GroupTable::try_new(types).expect("table");
-        assert!(matches!(t.keys, Keys::Packed(_)));
+        assert!(matches!(t.keys, Keys::Word { .. }));
         let batch = |s: Vec<Option<&str>>, i: Vec<i32>| -> Vec<ArrayRef> {
             vec![
                 Arc::new(StringViewArray::from(s)),
@@ -565,6 +647,10 @@ mod tests {
         );
         t.assign(&first, 5, &mut ids).expect("assign");
         assert_eq!(ids, vec![0, 1, 0, 2, 1]);
+        let middle = batch(vec![Some("y"), Some("eight by"), None], vec![1, 1, 2]);
+        t.assign(&middle, 3, &mut ids).expect("assign");
+        assert!(matches!(t.keys, Keys::Packed(_)));
+        assert_eq!(ids, vec![2, 3, 1]);
         let second = batch(
             vec![
                 Some("a string longer than twelve"),
@@ -576,10 +662,11 @@ mod tests {
         );
         t.assign(&second, 4, &mut ids).expect("assign");
         assert!(matches!(t.keys, Keys::Rows { .. }));
-        assert_eq!(ids, vec![3, 2, 1, 0]);
+        assert_eq!(ids, vec![4, 2, 1, 0]);
         let keys = t.keys().expect("keys");
         let strings = keys[0].as_string_view();
-        assert_eq!(strings.value(3), "a string longer than twelve");
+        assert_eq!(strings.value(3), "eight by");
+        assert_eq!(strings.value(4), "a string longer than twelve");
         assert!(strings.is_null(1));
         assert_eq!(
             keys[1]

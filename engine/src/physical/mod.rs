@@ -15,6 +15,7 @@ pub mod accumulator;
 pub mod aggregate;
 pub mod aggregate_spill;
 pub mod coerce;
+pub mod common_exprs;
 pub mod decimal;
 pub mod dynamic_filter;
 pub mod exchange;
@@ -40,6 +41,7 @@ pub mod time_format;
 pub mod union;
 pub mod window;
 pub mod window_tvf;
+pub mod word_keys;
 
 use std::collections::VecDeque;
 use std::fmt;
