@@ -464,8 +464,18 @@ impl GroupTable {
                 ..
             } => {
                 // A few groups in random order (q1's flags): a lookup that always hits
-                // its first slot beats guessing that a row repeats the last key.
-                out.extend(scratch.iter().map(|&k| index.find_or_insert(k, values)));
+                // its first slot beats guessing that a row repeats the last key. A
+                // table past the cache prefetches ahead, as single integer keys do.
+                if index.slots.len() <= 1 << 16 {
+                    out.extend(scratch.iter().map(|&k| index.find_or_insert(k, values)));
+                } else {
+                    for (i, &k) in scratch.iter().enumerate() {
+                        if let Some(&ahead) = scratch.get(i + 4 * PREFETCH_AHEAD) {
+                            index.prefetch(ahead);
+                        }
+                        out.push(index.find_or_insert(k, values));
+                    }
+                }
             }
             Keys::Packed(p) => {
                 let w = p.width();
@@ -609,6 +619,34 @@ mod tests {
         ];
         t.assign(&keys, 6, &mut ids).expect("assign");
         assert_eq!(ids, vec![0, 0, 1, 2, 2, 1]);
+    }
+
+    /// Many groups of two narrow columns: one-word keys keep their ids as the index
+    /// grows past the size where it prefetches, and read back as they went in.
+    #[test]
+    fn many_word_keys_survive_growth() {
+        let mut t = GroupTable::try_new(vec![DataType::Int32, DataType::Int16]).expect("table");
+        assert!(matches!(t.keys, Keys::Word { .. }));
+        let n = 100_000;
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(Int32Array::from_iter_values((0..n).map(|i| i / 7 - 5000))),
+            Arc::new(arrow::array::Int16Array::from_iter_values(
+                (0..n).map(|i| (i % 7) as i16 - 3),
+            )),
+        ];
+        let mut first = vec![];
+        t.assign(&keys, n as usize, &mut first).expect("assign");
+        assert_eq!(t.num_groups, n as usize);
+        let mut again = vec![];
+        t.assign(&keys, n as usize, &mut again).expect("assign");
+        assert_eq!(first, again);
+        let back = t.keys().expect("keys");
+        for (g, &row) in first.iter().enumerate().step_by(997) {
+            assert_eq!(row as usize, g);
+            for (b, k) in back.iter().zip(&keys) {
+                assert_eq!(b.slice(g, 1).as_ref(), k.slice(g, 1).as_ref());
+            }
+        }
     }
 
     #[test]
