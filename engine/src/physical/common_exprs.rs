@@ -6,6 +6,7 @@
 //! first, gives it a column after the input's, and rewrites the expressions to read that
 //! column; [`CommonExprs::extend`] computes those columns for a batch. A shared
 //! expression may itself read an earlier one's column, so they are computed in order.
+//! Nothing is taken from inside a CASE, which evaluates its parts on some rows only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,17 +25,26 @@ pub struct CommonExprs {
     schemas: Vec<SchemaRef>,
 }
 
+/// Whether `e` reads an input column.
+fn reads_input(e: &PhysExpr) -> bool {
+    matches!(e, PhysExpr::Column(..)) || e.children().into_iter().any(reads_input)
+}
+
 /// Whether `e` computes something from the input (not a column, not a constant).
 fn worth_sharing(e: &PhysExpr) -> bool {
-    if matches!(e, PhysExpr::Column(..) | PhysExpr::Literal(_)) {
-        return false;
+    !matches!(e, PhysExpr::Column(..) | PhysExpr::Literal(_)) && reads_input(e)
+}
+
+/// Calls `f` on `e` and on every subexpression that is evaluated for every row. Not
+/// inside a CASE: its conditions and branches may see only some rows (a branch guarded by
+/// `d <> 0` may divide by `d`), and a shared column would compute them for all.
+fn visit_eager<'a>(e: &'a PhysExpr, f: &mut impl FnMut(&'a PhysExpr)) {
+    f(e);
+    if !matches!(e, PhysExpr::Case(..)) {
+        for c in e.children() {
+            visit_eager(c, f);
+        }
     }
-    let mut reads_input = false;
-    e.clone().bind(&mut |n| {
-        reads_input |= matches!(n, PhysExpr::Column(..));
-        n
-    });
-    reads_input
 }
 
 impl CommonExprs {
@@ -50,11 +60,10 @@ impl CommonExprs {
             // names column positions and so is unambiguous over one input.
             let mut seen: HashMap<String, (usize, PhysExpr)> = HashMap::new();
             for e in exprs.iter() {
-                e.clone().bind(&mut |n| {
-                    if worth_sharing(&n) {
+                visit_eager(e, &mut |n| {
+                    if worth_sharing(n) {
                         seen.entry(n.to_string()).or_insert((0, n.clone())).0 += 1;
                     }
-                    n
                 });
             }
             let Some((text, (_, expr))) = seen
@@ -175,6 +184,45 @@ mod tests {
         }
         let p_col = wide.column(3).as_primitive::<Int64Type>();
         assert_eq!(p_col.values().as_ref(), &[10, 0, -30]);
+    }
+
+    /// A subexpression inside CASE branches is not shared (it would then be computed for
+    /// rows the CASE keeps it from, here dividing by zero); a whole repeated CASE is.
+    #[test]
+    fn nothing_is_taken_out_of_a_case() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("d", DataType::Int64, false),
+        ]));
+        let guarded = |op, then_else| {
+            PhysExpr::Case(
+                vec![(
+                    bin(col(1, "d"), op, lit(0)),
+                    bin(col(0, "x"), BinaryOp::Divide, col(1, "d")),
+                )],
+                Box::new(lit(then_else)),
+            )
+        };
+        let mut exprs = vec![guarded(BinaryOp::NotEq, 0), guarded(BinaryOp::Gt, 1)];
+        let common = CommonExprs::extract(&mut exprs, &schema).expect("extract");
+        assert!(common.is_empty(), "{:?}", common.exprs);
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![10, 20])),
+                Arc::new(Int64Array::from(vec![0, 5])),
+            ],
+        )
+        .expect("batch");
+        let wide = common.extend(&batch).expect("extend");
+        for e in &exprs {
+            e.evaluate_array(&wide).expect("no division by zero");
+        }
+
+        let mut exprs = vec![guarded(BinaryOp::NotEq, 0), guarded(BinaryOp::NotEq, 0)];
+        let common = CommonExprs::extract(&mut exprs, &schema).expect("extract");
+        assert_eq!(common.exprs.len(), 1);
+        assert!(matches!(common.exprs[0], PhysExpr::Case(..)));
     }
 
     #[test]

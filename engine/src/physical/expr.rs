@@ -306,6 +306,25 @@ impl PhysExpr {
         })
     }
 
+    /// The direct subexpressions.
+    pub(crate) fn children(&self) -> Vec<&PhysExpr> {
+        match self {
+            PhysExpr::Binary(l, _, r) | PhysExpr::Like(l, r, ..) => vec![l, r],
+            PhysExpr::Not(e)
+            | PhysExpr::Negative(e)
+            | PhysExpr::IsNull(e, _)
+            | PhysExpr::Cast(e, _) => vec![e],
+            PhysExpr::InList(e, list, _) => std::iter::once(e.as_ref()).chain(list).collect(),
+            PhysExpr::Case(wt, e) => wt
+                .iter()
+                .flat_map(|(w, t)| [w, t])
+                .chain([e.as_ref()])
+                .collect(),
+            PhysExpr::Function(_, args) => args.iter().collect(),
+            PhysExpr::Column(..) | PhysExpr::Literal(_) => vec![],
+        }
+    }
+
     /// Rebuilds the expression bottom-up, passing every node through `f`.
     pub(crate) fn bind(self, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> PhysExpr {
         fn boxed(e: PhysExpr, f: &mut impl FnMut(PhysExpr) -> PhysExpr) -> Box<PhysExpr> {
