@@ -33,6 +33,21 @@ enum SlotKind {
     Str { max_len: u32, len_bits: u32 },
 }
 
+impl Slot {
+    /// Bits the value takes.
+    fn bits(&self) -> u32 {
+        match self.kind {
+            SlotKind::Int { bits, .. } => bits,
+            SlotKind::Str { max_len, len_bits } => len_bits + 8 * max_len,
+        }
+    }
+
+    /// A mask of the value's bits (before shifting).
+    fn mask(&self) -> u64 {
+        u64::MAX >> (64 - self.bits())
+    }
+}
+
 /// Bits needed to write the number `m`.
 fn bits_for(m: u32) -> u32 {
     32 - m.leading_zeros()
@@ -92,10 +107,7 @@ impl WordKeys {
                     },
                 };
                 let slot = Slot { shift, kind };
-                shift += match slot.kind {
-                    SlotKind::Int { bits, .. } => bits,
-                    SlotKind::Str { max_len, len_bits } => len_bits + 8 * max_len,
-                };
+                shift += slot.bits();
                 slot
             })
             .collect();
@@ -144,7 +156,7 @@ impl WordKeys {
                 }
             }
             if let Some(nulls) = k.logical_nulls().filter(|m| m.null_count() > 0) {
-                let value_mask = !(self.width(slot) << shift);
+                let value_mask = !(slot.mask() << shift);
                 for i in (0..n).filter(|&i| nulls.is_null(i)) {
                     out[i] = ((out[i] as u64 & value_mask) | 1 << c) as i64;
                 }
@@ -153,30 +165,16 @@ impl WordKeys {
         Ok(true)
     }
 
-    /// A mask of a slot's value bits (before shifting).
-    fn width(&self, slot: &Slot) -> u64 {
-        let bits = match slot.kind {
-            SlotKind::Int { bits, .. } => bits,
-            SlotKind::Str { max_len, len_bits } => len_bits + 8 * max_len,
-        };
-        if bits >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << bits) - 1
-        }
-    }
-
     /// The columns of the keys `words`, in order.
     pub fn to_arrays(&self, words: &[i64]) -> Result<Vec<ArrayRef>> {
-        let words: Vec<u64> = words.iter().map(|&w| w as u64).collect();
         let mut out = Vec::with_capacity(self.slots.len());
         for (c, (slot, t)) in self.slots.iter().zip(&self.types).enumerate() {
-            let valid = |w: u64| w & (1 << c) == 0;
-            let value = |w: u64| (w >> slot.shift) & self.width(slot);
+            let valid = |w: i64| w & (1 << c) == 0;
+            let value = |w: i64| (w as u64 >> slot.shift) & slot.mask();
             let col: ArrayRef = match slot.kind {
                 SlotKind::Str { len_bits, .. } => {
                     let mut b = StringViewBuilder::with_capacity(words.len());
-                    for &w in &words {
+                    for &w in words {
                         if !valid(w) {
                             b.append_null();
                             continue;
@@ -191,7 +189,7 @@ impl WordKeys {
                     Arc::new(b.finish())
                 }
                 SlotKind::Int { bits, signed } => {
-                    let read = |w: u64| {
+                    let read = |w: i64| {
                         let v = value(w);
                         if signed {
                             ((v << (64 - bits)) as i64) >> (64 - bits)
