@@ -18,7 +18,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::Result;
 use crate::logical::expr::AggFunc;
-use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
+use crate::physical::agg_accs::GroupAccs;
 use crate::physical::aggregate_spill::AggSpill;
 use crate::physical::common_exprs::CommonExprs;
 use crate::physical::exchange::SPILL_BUCKETS;
@@ -103,11 +103,6 @@ impl ExecNode for AggregateExec {
             .iter()
             .map(|e| e.data_type(&self.input.schema()))
             .collect::<Result<Vec<_>>>()?;
-        let accs = self
-            .aggs
-            .iter()
-            .map(|a| create_accumulator(a.func, a.distinct, a.input_type.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
         // Arguments that repeat a subexpression (q1's discounted price) compute it once.
         let mut aggs = self.aggs.clone();
         let mut args: Vec<PhysExpr> = aggs.iter().flat_map(|a| a.args.clone()).collect();
@@ -116,6 +111,7 @@ impl ExecNode for AggregateExec {
         for a in &mut aggs {
             a.args = args.by_ref().take(a.args.len()).collect();
         }
+        let accs = fresh_accs(self.mode, &aggs)?;
         let op = AggregateOp {
             mode: self.mode,
             group_exprs: self.group_exprs.clone(),
@@ -158,13 +154,21 @@ impl ExecNode for AggregateExec {
     }
 }
 
+/// Empty accumulators for `mode`'s input rows (partial states in `Final` mode).
+fn fresh_accs(mode: AggMode, aggs: &[AggSpec]) -> Result<GroupAccs> {
+    match mode {
+        AggMode::Final => GroupAccs::for_states(aggs),
+        AggMode::Partial | AggMode::Complete => GroupAccs::for_rows(aggs),
+    }
+}
+
 struct AggregateOp {
     mode: AggMode,
     group_exprs: Vec<PhysExpr>,
     aggs: Vec<AggSpec>,
     /// Subexpressions the aggregate arguments share, appended to each batch first.
     common: CommonExprs,
-    accs: Vec<Box<dyn Accumulator>>,
+    accs: GroupAccs,
     groups: GroupTable,
     schema: SchemaRef,
     batch_size: usize,
@@ -182,11 +186,7 @@ impl AggregateOp {
     /// Empties the group table and the accumulators and releases their memory.
     fn reset(&mut self) -> Result<()> {
         self.groups = GroupTable::try_new(self.key_types.clone())?;
-        self.accs = self
-            .aggs
-            .iter()
-            .map(|a| create_accumulator(a.func, a.distinct, a.input_type.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
+        self.accs = fresh_accs(self.mode, &self.aggs)?;
         self.reservation.resize(0)
     }
 
@@ -196,8 +196,8 @@ impl AggregateOp {
         // Group index and keys, about 16 bytes of state per aggregate and group, and the
         // value sets of DISTINCT aggregates.
         let bytes = self.groups.memory_size()
-            + self.groups.num_groups * 16 * self.accs.len()
-            + self.accs.iter().map(|a| a.extra_memory()).sum::<usize>();
+            + self.groups.num_groups * 16 * self.aggs.len()
+            + self.accs.extra_memory();
         if spillable && self.spillable() {
             self.reservation.resize_spillable(bytes)
         } else {
@@ -215,9 +215,7 @@ impl AggregateOp {
         let ng = self.groups.num_groups;
         if ng > 0 {
             let mut cols = self.groups.keys()?;
-            for acc in &mut self.accs {
-                cols.extend(acc.state(ng)?);
-            }
+            cols.extend(self.accs.state(ng)?);
             let spill = match &mut self.spill {
                 Some(s) => s,
                 None => self.spill.insert(AggSpill::new(
@@ -234,11 +232,8 @@ impl AggregateOp {
     /// Merges spill bucket `bucket` into a fresh table and emits its groups.
     fn merge_bucket(&mut self, bucket: usize, out: &mut Vec<Element>) -> Result<()> {
         self.reset()?;
-        let widths = self
-            .aggs
-            .iter()
-            .map(|a| Ok(state_types(a.func, a.input_type.as_ref())?.len()))
-            .collect::<Result<Vec<_>>>()?;
+        // Spilled groups come back as partial states.
+        self.accs = GroupAccs::for_states(&self.aggs)?;
         let nk = self.group_exprs.len();
         let readers = match &self.spill {
             Some(s) => s.bucket(bucket)?,
@@ -251,11 +246,7 @@ impl AggregateOp {
             self.groups
                 .assign(&cols[..nk], batch.num_rows(), &mut ids)?;
             let ng = self.groups.num_groups;
-            let mut off = nk;
-            for (acc, w) in self.accs.iter_mut().zip(&widths) {
-                acc.merge(&cols[off..off + w], &ids, ng)?;
-                off += w;
-            }
+            self.accs.merge_states(&self.aggs, &cols[nk..], &ids, ng)?;
             self.group_ids = ids;
             self.reserve(false)?;
         }
@@ -266,12 +257,10 @@ impl AggregateOp {
     fn emit(&mut self, out: &mut Vec<Element>) -> Result<()> {
         let ng = self.groups.num_groups;
         let mut cols = self.groups.keys()?;
-        for acc in &mut self.accs {
-            if self.mode == AggMode::Partial {
-                cols.extend(acc.state(ng)?);
-            } else {
-                cols.push(acc.evaluate(ng)?);
-            }
+        if self.mode == AggMode::Partial {
+            cols.extend(self.accs.state(ng)?);
+        } else {
+            cols.extend(self.accs.evaluate(&self.aggs, ng)?);
         }
         let batch = cast_to_schema(&self.schema, cols, ng)?;
         let mut off = 0;
@@ -300,18 +289,7 @@ impl Operator for AggregateOp {
         } else {
             self.common.extend(&batch)?
         };
-        for (spec, acc) in self.aggs.iter().zip(self.accs.iter_mut()) {
-            let vals = spec
-                .args
-                .iter()
-                .map(|e| e.evaluate_array(&batch))
-                .collect::<Result<Vec<_>>>()?;
-            if self.mode == AggMode::Final {
-                acc.merge(&vals, &ids, ng)?;
-            } else {
-                acc.update(&vals, &ids, ng)?;
-            }
-        }
+        self.accs.update(&self.aggs, &batch, &ids, ng)?;
         self.group_ids = ids;
         if let Err(e) = self.reserve(true) {
             match self.mode {

@@ -99,11 +99,13 @@ impl Buckets {
     }
 }
 
-/// Open-addressed index of one integer key. A slot is 8 bytes: the group id and 32 bits
-/// of a second hash of the key, so a lookup reads one slot per probe and the stored key
-/// (`values[g]`) only when the tag matches; a new key costs one cache line where the
-/// chained [`Buckets`] read three (bucket, stored hash, stored key). Linear probing, at
-/// most half full: about as much memory per group as the chained index.
+/// Open-addressed index of one integer key. A slot is 8 bytes: the group id and the top
+/// 32 bits of the key's hash (its tag), so a lookup reads one slot per probe and the
+/// stored key (`values[g]`) only when the tag matches; a new key costs one cache line
+/// where the chained [`Buckets`] read three (bucket, stored hash, stored key). Linear
+/// probing, at most half full: about as much memory per group as the chained index.
+/// A key's home slot is its hash's top bits, which the tag holds: growing the table
+/// re-places each slot without reading its key, in nearly sequential order.
 struct IntIndex {
     /// `tag << 32 | group`; [`EMPTY`] marks a free slot.
     slots: Vec<u64>,
@@ -112,6 +114,8 @@ struct IntIndex {
 }
 
 const EMPTY: u64 = u64::MAX;
+/// The tag half of a slot.
+const TAG: u64 = !(u32::MAX as u64);
 
 impl IntIndex {
     fn new() -> Self {
@@ -122,12 +126,11 @@ impl IntIndex {
         }
     }
 
-    /// The slot where a lookup of `v` starts, and `v`'s tag.
+    /// The slot where a lookup of `v` starts, and `v`'s tag (in a slot's upper half).
     #[inline]
     fn home(&self, v: i64) -> (usize, u64) {
         let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let tag = (v as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32;
-        ((h >> self.shift) as usize, tag << 32)
+        ((h >> self.shift) as usize, h & TAG)
     }
 
     /// Prefetches the slot where a lookup of `v` starts; a hint only.
@@ -154,20 +157,25 @@ impl IntIndex {
                 }
                 return g;
             }
-            if s & !u64::from(u32::MAX) == tag && values[(s as u32) as usize] == v {
+            if s & TAG == tag && values[(s as u32) as usize] == v {
                 return s as u32;
             }
             i = (i + 1) & mask;
         }
     }
 
-    /// Doubles the slots, placing each group by its key in `values`.
+    /// Doubles the slots. Up to 2^32 slots a slot's tag holds all of its home's bits;
+    /// past that the key is read from `values`.
     fn grow(&mut self, values: &[i64]) {
         self.shift -= 1;
         let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << (64 - self.shift)]);
         let mask = self.slots.len() - 1;
         for s in old.into_iter().filter(|&s| s != EMPTY) {
-            let (mut i, _) = self.home(values[(s as u32) as usize]);
+            let mut i = if self.shift >= 32 {
+                (s >> self.shift) as usize
+            } else {
+                self.home(values[(s as u32) as usize]).0
+            };
             while self.slots[i] != EMPTY {
                 i = (i + 1) & mask;
             }

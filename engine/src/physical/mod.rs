@@ -12,6 +12,7 @@
 //! changing these; a batch job sees data and end-of-input only.
 
 pub mod accumulator;
+pub mod agg_accs;
 pub mod aggregate;
 pub mod aggregate_spill;
 pub mod coerce;
