@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::arrow_reader::ArrowReaderMetadata;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
+use parquet::file::metadata::PageIndexPolicy;
 
 use crate::catalog::statistics::{parquet_statistics, ColumnStatistics};
 use crate::catalog::{list_files, TableProvider};
@@ -24,13 +25,15 @@ pub struct ParquetTable {
     statistics: Vec<ColumnStatistics>,
 }
 
-/// Reads a file's footer, naming the file on failure.
+/// Reads a file's footer and its offset index (where each page is, so a scan of part of a
+/// row group skips the other pages), naming the file on failure.
 pub fn read_metadata(path: &Path) -> Result<ArrowReaderMetadata> {
     let f = File::open(path).map_err(|source| SluiceError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    ArrowReaderMetadata::load(&f, Default::default()).map_err(|e| SluiceError::Parquet {
+    let options = ArrowReaderOptions::new().with_offset_index_policy(PageIndexPolicy::Optional);
+    ArrowReaderMetadata::load(&f, options).map_err(|e| SluiceError::Parquet {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
