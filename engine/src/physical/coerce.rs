@@ -1,6 +1,7 @@
 //! Implicit type coercion: which common type two operands are cast to before an Arrow
 //! kernel sees them. Kept in one place so SQL and DataFrame expressions behave the same.
 
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::DataType;
 
 use crate::logical::expr::BinaryOp;
@@ -78,6 +79,20 @@ pub fn common_type(l: &DataType, r: &DataType) -> Option<DataType> {
     })
 }
 
+/// A numeric literal in the numeric type `to`, when it converts there and back unchanged
+/// (not NULL, no rounding, no overflow). A comparison of a column of type `to` with it
+/// then needs no cast of the column: `l_quantity < 24` compares `Decimal128(15, 2)`
+/// values as they are, not cast to `Decimal128(22, 2)` row by row.
+pub fn exact_literal(lit: &ArrayRef, to: &DataType) -> Option<ArrayRef> {
+    let from = lit.data_type();
+    if from == to || !is_numeric(from) || !is_numeric(to) || lit.len() != 1 || lit.is_null(0) {
+        return None;
+    }
+    let there = arrow::compute::cast(lit, to).ok()?;
+    let back = arrow::compute::cast(&there, from).ok()?;
+    (!there.is_null(0) && back.as_ref() == lit.as_ref()).then_some(there)
+}
+
 /// The types the operands of an arithmetic operator are cast to; `None` where the kernel
 /// decides (decimals of different precision, date ± interval).
 pub fn arithmetic_types(op: BinaryOp, l: &DataType, r: &DataType) -> Option<(DataType, DataType)> {
@@ -116,6 +131,33 @@ mod tests {
         assert_eq!(common_type(&Utf8, &Date32), Some(Date32));
         assert_eq!(common_type(&Utf8, &Utf8View), Some(Utf8View));
         assert_eq!(common_type(&Boolean, &Date32), None);
+    }
+
+    #[test]
+    fn literals_take_the_column_type_only_when_exact() {
+        use arrow::array::{Decimal128Array, Float64Array, Int64Array};
+        use std::sync::Arc;
+        let int = |v: i64| -> ArrayRef { Arc::new(Int64Array::from(vec![v])) };
+        let got = exact_literal(&int(24), &Decimal128(15, 2)).expect("24 fits");
+        let want = Decimal128Array::from(vec![2400])
+            .with_precision_and_scale(15, 2)
+            .expect("decimal");
+        assert_eq!(got.as_ref(), &want as &dyn Array);
+        assert!(exact_literal(&int(15), &Int32).is_some());
+        // Overflow, rounding, NULL and non-numeric types keep the common type.
+        assert!(exact_literal(&int(i64::MAX), &Int32).is_none());
+        assert!(exact_literal(&int(10_i64.pow(14)), &Decimal128(15, 2)).is_none());
+        let half: ArrayRef = Arc::new(Float64Array::from(vec![2.5]));
+        assert!(exact_literal(&half, &Int64).is_none());
+        let third: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![55])
+                .with_precision_and_scale(4, 3)
+                .expect("decimal"),
+        );
+        assert!(exact_literal(&third, &Decimal128(15, 2)).is_none());
+        let null: ArrayRef = Arc::new(Int64Array::from(vec![None]));
+        assert!(exact_literal(&null, &Int32).is_none());
+        assert!(exact_literal(&int(1), &Utf8).is_none());
     }
 
     #[test]

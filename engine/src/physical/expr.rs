@@ -15,7 +15,7 @@ use arrow::util::display::FormatOptions;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::logical::schema::PlanSchema;
-use crate::physical::coerce::{arithmetic_types, common_type, is_string};
+use crate::physical::coerce::{arithmetic_types, common_type, exact_literal, is_string};
 use crate::physical::decimal::small_decimal_op;
 use crate::physical::functions::{self, ScalarFn, CURRENT_WATERMARK};
 
@@ -534,6 +534,38 @@ pub fn create_physical_expr(expr: &Expr, schema: &PlanSchema) -> Result<PhysExpr
     create(expr, schema, &arrow_schema)
 }
 
+/// `e` as a literal when it is an operator over literals that evaluates without error
+/// (`1 + 10`), so comparisons see a literal they can take into a column's type; a
+/// fault (division by zero) stays an execution error.
+fn fold_constant(e: PhysExpr, schema: &Arc<Schema>) -> PhysExpr {
+    let PhysExpr::Binary(l, _, r) = &e else {
+        return e;
+    };
+    if !matches!((&**l, &**r), (PhysExpr::Literal(_), PhysExpr::Literal(_))) {
+        return e;
+    }
+    match e.evaluate(&RecordBatch::new_empty(schema.clone())) {
+        Ok(ColumnarValue::Scalar(a)) => PhysExpr::Literal(a),
+        _ => e,
+    }
+}
+
+/// A comparison's operands with its literal side in the other side's type, when that
+/// type holds the literal exactly ([`exact_literal`]): the other side needs no cast.
+fn literal_in_other_type(
+    l: &PhysExpr,
+    lt: &DataType,
+    r: &PhysExpr,
+    rt: &DataType,
+) -> Option<(PhysExpr, PhysExpr)> {
+    match (l, r) {
+        (PhysExpr::Literal(_), PhysExpr::Literal(_)) => None,
+        (_, PhysExpr::Literal(a)) => Some((l.clone(), PhysExpr::Literal(exact_literal(a, lt)?))),
+        (PhysExpr::Literal(a), _) => Some((PhysExpr::Literal(exact_literal(a, rt)?), r.clone())),
+        _ => None,
+    }
+}
+
 fn cast_to(e: PhysExpr, from: &DataType, to: &DataType) -> PhysExpr {
     if from == to {
         e
@@ -567,10 +599,15 @@ fn create(expr: &Expr, schema: &PlanSchema, arrow_schema: &Arc<Schema>) -> Resul
             let (l, r) = (rec(left)?, rec(right)?);
             let (lt, rt) = (ty(&l)?, ty(&r)?);
             let (l, r) = if op.is_comparison() {
-                let common = common_type(&lt, &rt).ok_or_else(|| {
-                    type_err(expr, format!("cannot compare {lt} with {rt}"))
-                })?;
-                (cast_to(l, &lt, &common), cast_to(r, &rt, &common))
+                match literal_in_other_type(&l, &lt, &r, &rt) {
+                    Some(pair) => pair,
+                    None => {
+                        let common = common_type(&lt, &rt).ok_or_else(|| {
+                            type_err(expr, format!("cannot compare {lt} with {rt}"))
+                        })?;
+                        (cast_to(l, &lt, &common), cast_to(r, &rt, &common))
+                    }
+                }
             } else if op.is_arithmetic() {
                 match arithmetic_types(*op, &lt, &rt) {
                     Some((a, b)) => (cast_to(l, &lt, &a), cast_to(r, &rt, &b)),
@@ -595,7 +632,7 @@ fn create(expr: &Expr, schema: &PlanSchema, arrow_schema: &Arc<Schema>) -> Resul
                 }
                 e => type_err(expr, format!("{lt} {op} {rt} is not defined ({e})")),
             })?;
-            out
+            fold_constant(out, arrow_schema)
         }
         Expr::Not(e) => {
             let p = rec(e)?;
@@ -636,6 +673,18 @@ fn create(expr: &Expr, schema: &PlanSchema, arrow_schema: &Arc<Schema>) -> Resul
             let v = rec(e)?;
             let vt = ty(&v)?;
             let items = list.iter().map(&rec).collect::<Result<Vec<_>>>()?;
+            // Literals that `v`'s type holds exactly take it, and `v` needs no cast.
+            let exact: Option<Vec<PhysExpr>> = items
+                .iter()
+                .map(|it| match it {
+                    PhysExpr::Literal(a) if a.data_type() == &vt => Some(it.clone()),
+                    PhysExpr::Literal(a) => exact_literal(a, &vt).map(PhysExpr::Literal),
+                    _ => None,
+                })
+                .collect();
+            if let Some(items) = exact {
+                return Ok(PhysExpr::InList(Box::new(v), items, *negated));
+            }
             let mut common = vt.clone();
             for it in &items {
                 let t = ty(it)?;
