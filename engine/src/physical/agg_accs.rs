@@ -304,7 +304,12 @@ impl Shared {
         let sums = self
             .sums
             .iter_mut()
-            .map(|(acc, _)| Ok(acc.state(n)?.remove(0)))
+            .map(|(acc, _)| {
+                acc.state(n)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| SluiceError::exec("aggregate: SUM produced no state"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let mut own = self
             .own

@@ -85,7 +85,14 @@ impl ParquetExec {
             let keep = prune_row_groups(f, &file_schema, filters);
             for (rg, meta) in md.row_groups().iter().enumerate() {
                 if keep.as_ref().is_none_or(|k| k.value(rg) || k.is_null(rg)) {
-                    let rows = usize::try_from(meta.num_rows()).unwrap_or(0);
+                    let rows =
+                        usize::try_from(meta.num_rows()).map_err(|_| SluiceError::Parquet {
+                            path: f.path.clone(),
+                            message: format!(
+                                "row group {rg} claims {} rows in the footer",
+                                meta.num_rows()
+                            ),
+                        })?;
                     units.push(Unit {
                         file: fi,
                         row_group: rg,
