@@ -130,11 +130,20 @@ impl GroupAccs {
             Self::Each { accs, .. } => accs.iter_mut().map(|a| a.evaluate(n)).collect(),
             Self::Shared(s) => {
                 let states = s.finish(n)?;
-                let ids: Vec<u32> = (0..n as u32).collect();
+                let has_avg = aggs.iter().any(|a| a.func == AggFunc::Avg);
+                let ids: Vec<u32> = if has_avg {
+                    (0..n as u32).collect()
+                } else {
+                    vec![]
+                };
                 aggs.iter()
                     .zip(states)
-                    .map(|(spec, state)| {
-                        // A fresh accumulator turns the state into the value (AVG divides).
+                    .map(|(spec, mut state)| {
+                        // A one-column state is the value (COUNT, SUM, MIN, MAX).
+                        if spec.func != AggFunc::Avg && state.len() == 1 {
+                            return Ok(state.remove(0));
+                        }
+                        // AVG divides its sum by its count in a fresh accumulator.
                         let mut acc =
                             create_accumulator(spec.func, false, spec.input_type.as_ref())?;
                         acc.merge(&state, &ids, n)?;
