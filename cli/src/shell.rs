@@ -239,8 +239,20 @@ fn cancelled(session: &Session) -> bool {
 /// streaming query's rows are written as its windows fire, until its sources end or
 /// Ctrl-C cancels it (see [`cancel_on_interrupt`]): the rows written stay, and the summary
 /// says it was cancelled. A cancelled batch query fails with [`CliError::Cancelled`]
-/// rather than print a partial result.
+/// rather than print a partial result. What the statement freed goes back to the kernel
+/// afterwards, so that a long session stays the size of its largest statement.
 pub fn run_statement(
+    session: &Session,
+    statement: &Statement,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<String, CliError> {
+    let summary = execute_statement(session, statement, format, out);
+    sluice::allocator::release_free_memory();
+    summary
+}
+
+fn execute_statement(
     session: &Session,
     statement: &Statement,
     format: OutputFormat,

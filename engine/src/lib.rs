@@ -22,6 +22,7 @@
 //! assert_eq!(batches[0].num_rows(), 1);
 //! ```
 
+pub mod allocator;
 pub mod catalog;
 pub mod config;
 pub mod dataframe;

@@ -3,6 +3,9 @@
 //! `Complete` (raw rows → results in one phase; used for DISTINCT aggregates).
 //!
 //! Groups are found through a chained hash table over the key hashes (`group_table.rs`).
+//! A `Partial` aggregation over input clustered by its keys (no batch meets groups from
+//! before it) emits and starts over at [`PARTIAL_GROUPS`] groups, so that its table stays
+//! small while the final phase holds every group once.
 //!
 //! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
 //! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
@@ -28,6 +31,20 @@ use crate::physical::memory::Reservation;
 use crate::physical::{
     cast_to_schema, Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext,
 };
+
+/// Groups past which a `Partial` aggregation over input clustered by its keys
+/// (`lineitem` by `l_orderkey`) emits its states and starts over: a key's rows still meet
+/// in one table, and the final phase, which holds every group anyway, is not joined by a
+/// partial table as large. On unclustered input the table keeps growing, so that rows of a
+/// key seen long apart still merge.
+const PARTIAL_GROUPS: usize = 1 << 18;
+
+/// Whether a batch whose rows went to groups `ids` found almost none of them among the
+/// `known` groups from before it: the input comes clustered by its keys.
+fn clustered(ids: &[u32], known: usize) -> bool {
+    let old = ids.iter().filter(|&&g| (g as usize) < known).count();
+    old * 20 < ids.len()
+}
 
 /// Which phase an aggregation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +299,7 @@ impl Operator for AggregateOp {
             .map(|e| e.evaluate_array(&batch))
             .collect::<Result<Vec<_>>>()?;
         let mut ids = std::mem::take(&mut self.group_ids);
+        let known = self.groups.num_groups;
         self.groups.assign(&keys, n, &mut ids)?;
         let ng = self.groups.num_groups;
         let batch = if self.common.is_empty() {
@@ -291,6 +309,14 @@ impl Operator for AggregateOp {
         };
         self.accs.update(&self.aggs, &batch, &ids, ng)?;
         self.group_ids = ids;
+        if self.mode == AggMode::Partial
+            && ng >= PARTIAL_GROUPS
+            && clustered(&self.group_ids, known)
+        {
+            // Sends what it has on: the final phase merges the groups it sees again.
+            self.emit(out)?;
+            return self.reset();
+        }
         if let Err(e) = self.reserve(true) {
             match self.mode {
                 AggMode::Partial => {
@@ -329,5 +355,86 @@ impl Operator for AggregateOp {
             self.spill = None;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{Field, Int64Type, Schema};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use crate::physical::collect_partitions;
+    use crate::physical::scan::MemoryExec;
+
+    /// The partial states (key, COUNT(v)) a one-partition `Partial` aggregation emits for
+    /// `keys`, fed in batches of 8192, as (key, count) pairs in output order.
+    fn partial_counts(keys: Vec<i64>) -> Vec<(i64, i64)> {
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+        let batches = keys
+            .chunks(8192)
+            .map(|c| {
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(c.to_vec()))])
+                    .expect("batch")
+            })
+            .collect();
+        let input = Arc::new(MemoryExec::single(schema, batches));
+        let out_schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("count[state0_0]", DataType::Int64, true),
+        ]));
+        let k = PhysExpr::Column(0, "k".into());
+        let agg: Arc<dyn ExecNode> = Arc::new(AggregateExec::new(
+            input,
+            AggMode::Partial,
+            vec![k.clone()],
+            vec![AggSpec {
+                func: AggFunc::Count,
+                distinct: false,
+                args: vec![k],
+                input_type: Some(DataType::Int64),
+            }],
+            out_schema,
+        ));
+        let out = collect_partitions(&agg, &Arc::new(TaskContext::default())).expect("run");
+        out.iter()
+            .flat_map(|b| {
+                let k = b.column(0).as_primitive::<Int64Type>().values().to_vec();
+                let c = b.column(1).as_primitive::<Int64Type>().values().to_vec();
+                k.into_iter().zip(c)
+            })
+            .collect()
+    }
+
+    /// On input clustered by the key, a partial table emits and starts over once it holds
+    /// `PARTIAL_GROUPS` groups: keys seen again later are emitted twice (the final phase
+    /// adds them up). Unclustered input keeps one table, so every key is emitted once.
+    #[test]
+    fn partial_tables_over_clustered_input_are_bounded() {
+        let n = PARTIAL_GROUPS as i64 + 50_000;
+        // Clustered: each key twice in a row, then keys 0..10 again at the end.
+        let mut keys: Vec<i64> = (0..n).flat_map(|k| [k, k]).collect();
+        keys.extend(0..10);
+        let got = partial_counts(keys);
+        assert_eq!(got.len(), n as usize + 10, "keys 0..10 emitted twice");
+        assert!(got.len() > PARTIAL_GROUPS);
+        let first_flush = &got[..PARTIAL_GROUPS];
+        assert!(first_flush.iter().all(|&(_, c)| c == 2));
+        let total: i64 = got.iter().map(|&(_, c)| c).sum();
+        assert_eq!(total, 2 * n + 10);
+        let zeros: Vec<i64> = got.iter().filter(|p| p.0 == 0).map(|p| p.1).collect();
+        assert_eq!(zeros, vec![2, 1]);
+
+        // Unclustered: random keys, most batches meet many keys seen before.
+        let mut rng = StdRng::seed_from_u64(7);
+        let keys: Vec<i64> = (0..2 * n).map(|_| rng.random_range(0..n)).collect();
+        let distinct = keys.iter().collect::<std::collections::HashSet<_>>().len();
+        assert!(distinct > PARTIAL_GROUPS);
+        let got = partial_counts(keys);
+        assert_eq!(got.len(), distinct, "every key emitted once");
+        assert_eq!(got.iter().map(|&(_, c)| c).sum::<i64>(), 2 * n);
     }
 }
