@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Decimal128Array, PrimitiveArray};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use arrow::buffer::{NullBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Decimal128Type, DECIMAL128_MAX_PRECISION, DECIMAL128_MAX_SCALE};
 
@@ -47,7 +47,7 @@ pub fn small_decimal_op(
         la.as_primitive::<Decimal128Type>(),
         ra.as_primitive::<Decimal128Type>(),
     );
-    if (l_scalar && la.is_null(0)) || (r_scalar && ra.is_null(0)) || !fits(la) || !fits(ra) {
+    if (l_scalar && la.is_null(0)) || (r_scalar && ra.is_null(0)) {
         return None;
     }
     let shape = Shape {
@@ -62,7 +62,7 @@ pub fn small_decimal_op(
             if !(i8::MIN as i16..=DECIMAL128_MAX_SCALE as i16).contains(&s) {
                 return None;
             }
-            let values = shape.map(|a, b| a as i128 * b as i128);
+            let values = shape.map(|a, b| a as i128 * b as i128)?;
             (values, (p1 + p2 + 1).min(max_p), s)
         }
         BinaryOp::Plus | BinaryOp::Minus => {
@@ -74,12 +74,12 @@ pub fn small_decimal_op(
             let lm = 10i64.pow((s - s1) as u32);
             let rm = 10i64.pow((s - s2) as u32);
             let values = match (op, lm == 1 && rm == 1) {
-                (BinaryOp::Plus, true) => shape.map(|a, b| a as i128 + b as i128),
-                (_, true) => shape.map(|a, b| a as i128 - b as i128),
+                (BinaryOp::Plus, true) => shape.map(|a, b| a as i128 + b as i128)?,
+                (_, true) => shape.map(|a, b| a as i128 - b as i128)?,
                 (op, false) => {
                     // Both multipliers are at most 10^18, so they and -rm fit an i64.
                     let rm = if op == BinaryOp::Minus { -rm } else { rm };
-                    shape.map(|a, b| a as i128 * lm as i128 + b as i128 * rm as i128)
+                    shape.map(|a, b| a as i128 * lm as i128 + b as i128 * rm as i128)?
                 }
             };
             (values, p, s)
@@ -106,13 +106,12 @@ fn parts(v: &ColumnarValue) -> (&ArrayRef, bool) {
     }
 }
 
-/// Every slot (null slots too: they are computed and then masked) fits an `i64`.
-fn fits(a: &Decimal128Array) -> bool {
-    a.values().iter().all(|&v| v as i64 as i128 == v)
+/// Whether `v` fits an `i64`.
+fn fits(v: i128) -> bool {
+    v as i64 as i128 == v
 }
 
-/// Two inputs' values, either of which may be a one-value scalar; every value fits an
-/// `i64` (see [`fits`]).
+/// Two inputs' values, either of which may be a one-value scalar.
 struct Shape<'a> {
     l: &'a [i128],
     l_scalar: bool,
@@ -121,30 +120,51 @@ struct Shape<'a> {
 }
 
 impl Shape<'_> {
-    fn map(&self, f: impl Fn(i64, i64) -> i128) -> ScalarBuffer<i128> {
+    /// `f` of every pair, in the pass that checks the inputs: None when some value (null
+    /// slots too: they are computed and then masked) does not fit an `i64`.
+    fn map(&self, f: impl Fn(i64, i64) -> i128) -> Option<ScalarBuffer<i128>> {
+        let mut all_fit = true;
         let v: Vec<i128> = match (self.l_scalar, self.r_scalar) {
             (false, false) => self
                 .l
                 .iter()
                 .zip(self.r)
-                .map(|(&a, &b)| f(a as i64, b as i64))
+                .map(|(&a, &b)| {
+                    all_fit &= fits(a) & fits(b);
+                    f(a as i64, b as i64)
+                })
                 .collect(),
             (false, true) => {
+                all_fit = fits(self.r[0]);
                 let b = self.r[0] as i64;
-                self.l.iter().map(|&a| f(a as i64, b)).collect()
+                self.l
+                    .iter()
+                    .map(|&a| {
+                        all_fit &= fits(a);
+                        f(a as i64, b)
+                    })
+                    .collect()
             }
             _ => {
+                all_fit = fits(self.l[0]);
                 let a = self.l[0] as i64;
-                self.r.iter().map(|&b| f(a, b as i64)).collect()
+                self.r
+                    .iter()
+                    .map(|&b| {
+                        all_fit &= fits(b);
+                        f(a, b as i64)
+                    })
+                    .collect()
             }
         };
-        v.into()
+        all_fit.then(|| v.into())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::Decimal128Array;
     use arrow::compute::kernels::numeric;
 
     fn dec(values: &[Option<i128>], p: u8, s: i8) -> ArrayRef {
@@ -207,6 +227,10 @@ mod tests {
         let small = dec(&[Some(1), Some(2)], 10, 0);
         let a = |x: &ArrayRef| ColumnarValue::Array(x.clone());
         assert!(small_decimal_op(BinaryOp::Multiply, &a(&big), &a(&small)).is_none());
+        assert!(small_decimal_op(BinaryOp::Minus, &a(&small), &a(&big)).is_none());
+        let big_scalar = ColumnarValue::Scalar(dec(&[Some(i64::MIN as i128 - 1)], 38, 0));
+        assert!(small_decimal_op(BinaryOp::Multiply, &a(&small), &big_scalar).is_none());
+        assert!(small_decimal_op(BinaryOp::Plus, &big_scalar, &a(&small)).is_none());
         let null = ColumnarValue::Scalar(dec(&[None], 10, 0));
         assert!(small_decimal_op(BinaryOp::Plus, &a(&small), &null).is_none());
         let one = ColumnarValue::Scalar(dec(&[Some(1)], 10, 0));
