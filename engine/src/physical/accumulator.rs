@@ -198,6 +198,37 @@ fn scatter<T: Copy>(
     Some(())
 }
 
+/// Groups up to which [`add_few`] sums decimals.
+const FEW_GROUPS: usize = 64;
+
+/// Adds `vals[i]` (no NULLs) into `sums[groups[i]]` for a few groups (q1's four): through
+/// four interleaved lanes of `i64` partial sums, so that rows of one group in a row do
+/// not wait on each other's store, and with one overflow test per batch instead of one
+/// per row. None, with `sums` untouched, when some value does not fit an `i64` or a lane
+/// overflows (the caller then adds exactly, with `i128`s).
+fn add_few(sums: &mut [i128], vals: &[i128], groups: &[u32]) -> Option<()> {
+    let n = sums.len();
+    let mut lanes = vec![0i64; 4 * n];
+    let mut exact = true;
+    for (i, (&x, &g)) in vals.iter().zip(groups).enumerate() {
+        let slot = (i & 3) * n + g as usize;
+        let (sum, overflow) = lanes[slot].overflowing_add(x as i64);
+        exact &= !overflow & (x as i64 as i128 == x);
+        lanes[slot] = sum;
+    }
+    if !exact {
+        return None;
+    }
+    let mut out = sums.to_vec();
+    for (g, total) in out.iter_mut().enumerate() {
+        for lane in lanes.chunks_exact(n) {
+            *total = total.checked_add(i128::from(lane[g]))?;
+        }
+    }
+    sums.copy_from_slice(&out);
+    Some(())
+}
+
 struct SumAcc {
     sums: Sums,
     seen: Seen,
@@ -241,7 +272,11 @@ impl SumAcc {
             Sums::I128(s, ..) => {
                 s.resize(n, 0);
                 let a = v.as_primitive::<Decimal128Type>().values();
-                scatter(s, a, nulls, groups, flags, i128::checked_add)
+                match flags {
+                    None if n <= FEW_GROUPS => add_few(s, a, groups)
+                        .or_else(|| scatter(s, a, nulls, groups, None, i128::checked_add)),
+                    flags => scatter(s, a, nulls, groups, flags, i128::checked_add),
+                }
             }
             Sums::F64(s) => {
                 s.resize(n, 0.0);
@@ -626,6 +661,56 @@ mod tests {
         let err = acc
             .update(&[dec(vec![Some(big), Some(big)])], &[0, 0], 1)
             .expect_err("overflow");
+        assert!(err.to_string().contains("overflow in SUM"), "{err}");
+    }
+
+    /// Sums over a few groups through `i64` lanes equal exact `i128` sums; values past
+    /// an `i64` and lanes that would overflow leave the sums to the exact path.
+    #[test]
+    fn few_group_decimal_sums_are_exact() {
+        let exact = |sums: &[i128], vals: &[i128], groups: &[u32]| {
+            let mut s = sums.to_vec();
+            scatter(&mut s, vals, None, groups, None, i128::checked_add).expect("no overflow");
+            s
+        };
+        let groups: Vec<u32> = (0..10_000u32).map(|i| (i * 7 + i / 3) % 4).collect();
+        let small: Vec<i128> = (0..10_000i128)
+            .map(|i| (i * 7919) % 100_001 - 50_000)
+            .collect();
+        let start = [3, -5, i128::from(i64::MAX) * 4, 0];
+        let mut sums = start.to_vec();
+        add_few(&mut sums, &small, &groups).expect("fits");
+        assert_eq!(sums, exact(&start, &small, &groups));
+
+        // A value past an i64, and lanes whose i64 sums would wrap: sums untouched.
+        let mut wide = small.clone();
+        wide[9_999] = i128::from(i64::MAX) + 1;
+        let lanes_wrap = vec![i128::from(i64::MAX / 2); 12];
+        for (vals, g) in [(&wide[..], &groups[..]), (&lanes_wrap[..], &[0u32; 12][..])] {
+            let mut sums = start.to_vec();
+            assert!(add_few(&mut sums, vals, g).is_none());
+            assert_eq!(sums, start);
+        }
+
+        // Through the accumulator: the exact fallback gives the same answers, and an
+        // i128 overflow is still an error.
+        let t = DataType::Decimal128(38, 0);
+        let dec = |v: &[i128]| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(v.to_vec())
+                    .with_precision_and_scale(38, 0)
+                    .expect("decimal"),
+            )
+        };
+        let out = run(AggFunc::Sum, t.clone(), dec(&lanes_wrap), &[0; 12], 1);
+        assert_eq!(
+            out.as_primitive::<Decimal128Type>().value(0),
+            12 * i128::from(i64::MAX / 2)
+        );
+        let mut acc = create_accumulator(AggFunc::Sum, false, Some(&t)).expect("accumulator");
+        let near_max = i128::MAX - 10;
+        acc.update(&[dec(&[near_max])], &[0], 1).expect("update");
+        let err = acc.update(&[dec(&[11])], &[0], 1).expect_err("overflow");
         assert!(err.to_string().contains("overflow in SUM"), "{err}");
     }
 
