@@ -1,12 +1,18 @@
 //! Filter: keeps the rows for which a predicate is true (NULL counts as false).
+//!
+//! The predicate's `AND`ed conjuncts are tested one after the other. While most rows
+//! still pass, each tests the whole batch and the masks are combined; once at most a
+//! quarter pass, the batch is cut to them and the remaining conjuncts test only those
+//! (TPC-H q6: the ship date range leaves 15% of `lineitem` for the three tests after it).
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::compute::filter_record_batch;
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::{and, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+use crate::logical::expr::BinaryOp;
 use crate::physical::expr::{to_mask, PhysExpr};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
 
@@ -41,13 +47,7 @@ impl ExecNode for FilterExec {
         let input = self.input.execute(partition, ctx)?;
         Ok(OperatorStream::boxed(
             input,
-            FilterOp {
-                predicate: self.predicate.clone(),
-                template: self
-                    .predicate
-                    .uses_watermark()
-                    .then(|| self.predicate.clone()),
-            },
+            FilterOp::new(self.predicate.clone()),
         ))
     }
     fn details(&self) -> String {
@@ -57,18 +57,74 @@ impl ExecNode for FilterExec {
 
 /// The operator: stateless, so control elements pass through unchanged.
 pub struct FilterOp {
-    /// The predicate.
-    pub predicate: PhysExpr,
+    /// The predicate's conjuncts, in order.
+    conjuncts: Vec<PhysExpr>,
     /// The predicate as planned, when it calls `CURRENT_WATERMARK`: each watermark binds
     /// it anew.
-    pub template: Option<PhysExpr>,
+    template: Option<PhysExpr>,
+}
+
+/// Share of a batch's rows at or below which it is cut before the next conjunct.
+const CUT_AT: f64 = 0.25;
+
+impl FilterOp {
+    /// Keeps the rows for which `predicate` is true.
+    pub fn new(predicate: PhysExpr) -> Self {
+        let template = predicate.uses_watermark().then(|| predicate.clone());
+        Self {
+            conjuncts: conjuncts(predicate),
+            template,
+        }
+    }
+
+    /// The rows of `batch` that pass every conjunct; None when none do.
+    fn filter(&self, mut batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let mut passing: Option<BooleanArray> = None;
+        for (i, c) in self.conjuncts.iter().enumerate() {
+            let m = to_mask(&c.evaluate_array(&batch)?)?;
+            let m = match passing {
+                Some(before) => and(&before, &m)?,
+                None => m,
+            };
+            let kept = m.true_count();
+            if kept == 0 {
+                return Ok(None);
+            }
+            let more = i + 1 < self.conjuncts.len();
+            if kept == batch.num_rows() {
+                passing = None;
+            } else if more && kept as f64 <= CUT_AT * batch.num_rows() as f64 {
+                batch = filter_record_batch(&batch, &m)?;
+                passing = None;
+            } else {
+                passing = Some(m);
+            }
+        }
+        Ok(Some(match passing {
+            Some(m) => filter_record_batch(&batch, &m)?,
+            None => batch,
+        }))
+    }
+}
+
+/// `e`'s top-level `AND` terms, left to right.
+fn conjuncts(e: PhysExpr) -> Vec<PhysExpr> {
+    match e {
+        PhysExpr::Binary(l, BinaryOp::And, r) => {
+            let mut out = conjuncts(*l);
+            out.extend(conjuncts(*r));
+            out
+        }
+        e => vec![e],
+    }
 }
 
 impl Operator for FilterOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
-        let mask = to_mask(&self.predicate.evaluate_array(&batch)?)?;
-        let filtered = filter_record_batch(&batch, &mask)?;
-        if filtered.num_rows() > 0 {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if let Some(filtered) = self.filter(batch)? {
             out.push(Element::Batch(filtered));
         }
         Ok(())
@@ -76,9 +132,77 @@ impl Operator for FilterOp {
 
     fn on_watermark(&mut self, ts: i64, out: &mut Vec<Element>) -> Result<()> {
         if let Some(t) = &self.template {
-            self.predicate = t.bind_watermark(ts);
+            self.conjuncts = conjuncts(t.bind_watermark(ts));
         }
         out.push(Element::Watermark(ts));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use arrow::array::{AsArray, Int64Array};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    fn col(i: usize) -> PhysExpr {
+        PhysExpr::Column(i, format!("c{i}"))
+    }
+
+    fn lit(v: i64) -> PhysExpr {
+        PhysExpr::Literal(Arc::new(Int64Array::from(vec![v])))
+    }
+
+    fn cmp(l: PhysExpr, op: BinaryOp, r: PhysExpr) -> PhysExpr {
+        PhysExpr::Binary(Box::new(l), op, Box::new(r))
+    }
+
+    /// Conjunct by conjunct, cutting the batch or not, the rows kept are those the whole
+    /// predicate keeps, in order; NULLs count as false.
+    #[test]
+    fn conjuncts_keep_exactly_what_the_predicate_keeps() {
+        let n = 10_000i64;
+        let a = Int64Array::from_iter((0..n).map(|i| (i % 97 != 0).then_some(i % 100)));
+        let b = Int64Array::from_iter_values((0..n).map(|i| (i * 37) % 1000));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("c0", DataType::Int64, true),
+            Field::new("c1", DataType::Int64, false),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(a), Arc::new(b)]).expect("batch");
+        let and = |l, r| cmp(l, BinaryOp::And, r);
+        // a < 90 keeps ~90% (no cut), a < 10 then ~10% (cut), then b >= 500.
+        let cut = and(
+            and(
+                cmp(col(0), BinaryOp::Lt, lit(90)),
+                cmp(col(0), BinaryOp::Lt, lit(10)),
+            ),
+            cmp(col(1), BinaryOp::GtEq, lit(500)),
+        );
+        // b >= 500 keeps half, a > 50 about half of those: never cut.
+        let uncut = and(
+            cmp(col(1), BinaryOp::GtEq, lit(500)),
+            cmp(col(0), BinaryOp::Gt, lit(50)),
+        );
+        for predicate in [cut, uncut] {
+            let whole = to_mask(&predicate.evaluate_array(&batch).expect("eval")).expect("mask");
+            let want = filter_record_batch(&batch, &whole).expect("filter");
+            let op = FilterOp::new(predicate);
+            assert!(op.conjuncts.len() >= 2);
+            let got = op.filter(batch.clone()).expect("filter").expect("rows");
+            assert!(got.num_rows() > 0 && got.num_rows() < batch.num_rows());
+            assert_eq!(got, want);
+        }
+        let none = FilterOp::new(and(
+            cmp(col(1), BinaryOp::Lt, lit(0)),
+            cmp(col(0), BinaryOp::Lt, lit(10)),
+        ));
+        assert!(none.filter(batch.clone()).expect("filter").is_none());
+        let all = FilterOp::new(cmp(col(1), BinaryOp::GtEq, lit(0)));
+        let got = all.filter(batch.clone()).expect("filter").expect("rows");
+        assert_eq!(
+            got.column(1).as_primitive::<Int64Type>().values(),
+            batch.column(1).as_primitive::<Int64Type>().values()
+        );
     }
 }
