@@ -10,6 +10,7 @@
 //!   ([`dataframe_query`]).
 //! * [`runner`] runs queries ([`run_query`], [`run_query_with`]), checks them ([`check_answer`],
 //!   [`check_queries`]) and benchmarks them ([`run_benchmark`]).
+//! * [`rss`] measures each query's peak resident memory (Linux).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), sluice_bench_tpch::BenchError> {
@@ -27,6 +28,7 @@ pub mod dataframe_queries;
 pub mod error;
 pub mod gen;
 pub mod queries;
+pub mod rss;
 pub mod runner;
 
 pub use answers::{AnswerCheck, AnswerMismatch, CellDifference, ReferenceAnswer};

@@ -239,6 +239,8 @@ pub struct QueryReport {
     pub timings: Vec<Duration>,
     /// Rows returned by the first run.
     pub rows: usize,
+    /// The process's peak resident memory while the query ran, in KiB (Linux only).
+    pub peak_rss_kib: Option<u64>,
     /// Outcome.
     pub status: QueryStatus,
 }
@@ -284,14 +286,23 @@ impl BenchReport {
         self.queries.iter().filter_map(QueryReport::median).sum()
     }
 
+    /// The largest of the queries' peak resident memory, in KiB: the run's peak, since
+    /// measuring resets the process's high-water mark before each query (so
+    /// `/usr/bin/time` no longer sees the whole run's).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        self.queries.iter().filter_map(|q| q.peak_rss_kib).max()
+    }
+
     /// True when any query failed or gave a wrong answer.
     pub fn has_failures(&self) -> bool {
         self.queries.iter().any(QueryReport::is_failure)
     }
 
-    /// The JSON report: `{"api":"sql"|"dataframe","queries":[Q, ...],"total_ms":..}` where
+    /// The JSON report: `{"api":"sql"|"dataframe","queries":[Q, ...],"total_ms":..,
+    /// "peak_rss_kib":..}` where
     /// each `Q` is
-    /// `{"query":N,"median_ms":..,"min_ms":..,"rows":..,"ok":true|false|null,"error":..}`.
+    /// `{"query":N,"median_ms":..,"min_ms":..,"rows":..,"peak_rss_kib":..,"ok":true|false|null,
+    /// "error":..}`.
     /// Times of failed queries are `null`; `error` is `null` unless the query failed or was
     /// wrong.
     pub fn to_json(&self) -> Value {
@@ -309,6 +320,7 @@ impl BenchReport {
                     "median_ms": q.median().map(millis),
                     "min_ms": q.min().map(millis),
                     "rows": q.rows,
+                    "peak_rss_kib": q.peak_rss_kib,
                     "ok": q.ok(),
                     "error": error,
                 })
@@ -318,6 +330,7 @@ impl BenchReport {
             "api": self.api.name(),
             "queries": queries,
             "total_ms": millis(self.total()),
+            "peak_rss_kib": self.peak_rss_kib(),
         })
     }
 }
@@ -347,8 +360,10 @@ fn bench_query(session: &Session, n: usize, config: &BenchConfig) -> QueryReport
         query: n,
         timings: Vec::new(),
         rows: 0,
+        peak_rss_kib: None,
         status: QueryStatus::Unchecked,
     };
+    let measured = crate::rss::reset_peak();
     for iteration in 0..config.iterations.max(1) {
         let (batches, elapsed) = match run_query_guarded_with(session, config.api, n) {
             Ok(done) => done,
@@ -379,6 +394,7 @@ fn bench_query(session: &Session, n: usize, config: &BenchConfig) -> QueryReport
             };
         }
     }
+    report.peak_rss_kib = crate::rss::peak_kib().filter(|_| measured);
     report
 }
 
@@ -399,16 +415,20 @@ pub fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Width of the table's rules.
+const RULE: usize = 63;
+
 /// The header of the text report table.
 pub fn format_header() -> String {
     format!(
-        "{:>5}  {:>12}  {:>12}  {:>9}  {}\n{}",
+        "{:>5}  {:>12}  {:>12}  {:>9}  {:>9}  {}\n{}",
         "query",
         "median ms",
         "min ms",
         "rows",
+        "peak MiB",
         "answer",
-        "-".repeat(52)
+        "-".repeat(RULE)
     )
 }
 
@@ -423,7 +443,7 @@ pub fn format_row(q: &QueryReport) -> String {
         QueryStatus::Failed(e) => ("ERROR", Some(e.to_string())),
     };
     let mut line = format!(
-        "{:>5}  {:>12}  {:>12}  {:>9}  {}",
+        "{:>5}  {:>12}  {:>12}  {:>9}  {:>9}  {}",
         format!("q{}", q.query),
         time(q.median()),
         time(q.min()),
@@ -432,6 +452,8 @@ pub fn format_row(q: &QueryReport) -> String {
         } else {
             q.rows.to_string()
         },
+        q.peak_rss_kib
+            .map_or_else(|| "-".to_owned(), |k| (k / 1024).to_string()),
         answer
     );
     if let Some(detail) = detail {
@@ -445,10 +467,13 @@ pub fn format_total(report: &BenchReport) -> String {
     let failures = report.queries.iter().filter(|q| q.is_failure()).count();
     let mut out = format!(
         "{}\n{:>5}  {:>12.1}",
-        "-".repeat(52),
+        "-".repeat(RULE),
         "total",
         millis(report.total())
     );
+    if let Some(k) = report.peak_rss_kib() {
+        let _ = write!(out, "  {:>12}  {:>9}  {:>9}", "", "", k / 1024);
+    }
     if failures > 0 {
         let _ = write!(
             out,
@@ -508,18 +533,21 @@ mod tests {
                     query: 1,
                     timings: vec![ms(10), ms(30), ms(20)],
                     rows: 4,
+                    peak_rss_kib: Some(2048),
                     status: QueryStatus::Ok,
                 },
                 QueryReport {
                     query: 2,
                     timings: vec![],
                     rows: 0,
+                    peak_rss_kib: None,
                     status: QueryStatus::Failed(BenchError::UnknownQuery(99)),
                 },
                 QueryReport {
                     query: 3,
                     timings: vec![ms(7)],
                     rows: 10,
+                    peak_rss_kib: None,
                     status: QueryStatus::Unchecked,
                 },
             ],
@@ -536,6 +564,16 @@ mod tests {
         assert_eq!(json["queries"][1]["ok"], false);
         assert!(json["queries"][1]["median_ms"].is_null());
         assert!(json["queries"][2]["ok"].is_null());
+        assert_eq!(json["queries"][0]["peak_rss_kib"], 2048);
+        assert_eq!(json["peak_rss_kib"], 2048);
+        assert!(format_total(&report).contains("  2  (1 of 3"));
+        assert!(json["queries"][1]["peak_rss_kib"].is_null());
+        let columns: Vec<String> = format_row(&report.queries[0])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(columns, ["q1", "20.0", "10.0", "4", "2", "ok"]);
+        assert!(format_header().contains("peak MiB"));
         let row = format_row(&report.queries[1]);
         assert!(
             row.contains("ERROR") && row.contains("no TPC-H query 99"),
