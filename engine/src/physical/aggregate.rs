@@ -3,9 +3,9 @@
 //! `Complete` (raw rows → results in one phase; used for DISTINCT aggregates).
 //!
 //! Groups are found through a chained hash table over the key hashes (`group_table.rs`).
-//! A `Partial` aggregation over input clustered by its keys (no batch meets groups from
-//! before it) emits and starts over at [`PARTIAL_GROUPS`] groups, so that its table stays
-//! small while the final phase holds every group once.
+//! A `Partial` aggregation over input clustered by its keys (a batch finds under 5% of
+//! its groups among those from before it) emits and starts over at [`PARTIAL_GROUPS`]
+//! groups, so that its table stays small while the final phase holds every group once.
 //!
 //! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
 //! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
