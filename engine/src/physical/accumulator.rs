@@ -16,6 +16,7 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::AggFunc;
 use crate::logical::plan::agg_type;
+use crate::physical::decimal::fits;
 
 /// State and logic of one aggregate over many groups.
 pub trait Accumulator: Send {
@@ -213,7 +214,7 @@ fn add_few(sums: &mut [i128], vals: &[i128], groups: &[u32]) -> Option<()> {
     for (i, (&x, &g)) in vals.iter().zip(groups).enumerate() {
         let slot = (i & 3) * n + g as usize;
         let (sum, overflow) = lanes[slot].overflowing_add(x as i64);
-        exact &= !overflow & (x as i64 as i128 == x);
+        exact &= !overflow & fits(x);
         lanes[slot] = sum;
     }
     if !exact {

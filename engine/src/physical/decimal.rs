@@ -107,7 +107,7 @@ fn parts(v: &ColumnarValue) -> (&ArrayRef, bool) {
 }
 
 /// Whether `v` fits an `i64`.
-fn fits(v: i128) -> bool {
+pub(crate) fn fits(v: i128) -> bool {
     v as i64 as i128 == v
 }
 
