@@ -2,12 +2,14 @@
 //!
 //! 1. `pushdown`: filters move toward the scans (an outer join under a filter that drops
 //!    its NULL-extended rows becomes inner, `outer_join`); inner-join trees are flattened and
-//!    rebuilt greedily so every join has keys where possible (no accidental cross
+//!    rebuilt (`join_order`): inputs that a small filtered input cuts down join it first,
+//!    then the rest greedily so every join has keys where possible (no accidental cross
 //!    products from comma-separated FROM lists) and small/filtered inputs join first.
 //! 2. `prune`: scans read, and joins output, only the columns someone uses.
 //! 3. top-k: `LIMIT` over `ORDER BY` becomes a sort that keeps only `fetch` rows.
 
 pub mod estimate;
+pub mod join_order;
 pub mod outer_join;
 pub mod prune;
 pub mod pushdown;

@@ -1,13 +1,13 @@
-//! Predicate pushdown and greedy inner-join ordering.
+//! Predicate pushdown: filters move toward the scans (inner-join trees are reordered by
+//! `join_order` on the way).
 
 use std::sync::Arc;
 
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{conjunction, split_conjunction, BinaryOp, Column, Expr};
+use crate::logical::expr::{conjunction, split_conjunction, BinaryOp, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
-use crate::optimizer::estimate::estimate_rows;
-use crate::optimizer::outer_join;
+use crate::optimizer::{join_order, outer_join};
 
 /// Pushes every filter as far down as it can go.
 pub fn push_down_filters(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
@@ -18,7 +18,7 @@ fn covered(e: &Expr, s: &PlanSchema) -> bool {
     e.columns().iter().all(|c| matches!(s.find(c), Ok(Some(_))))
 }
 
-fn with_filter(plan: Arc<LogicalPlan>, preds: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
+pub(super) fn with_filter(plan: Arc<LogicalPlan>, preds: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
     match conjunction(preds) {
         Some(p) => Ok(Arc::new(LogicalPlan::filter(plan, p)?)),
         None => Ok(plan),
@@ -48,7 +48,7 @@ fn split_disjunction(e: Expr, out: &mut Vec<Expr>) {
 }
 
 /// The AND terms of each branch of an OR, or `None` when `e` is not an OR.
-fn or_branch_terms(e: &Expr) -> Option<Vec<Vec<Expr>>> {
+pub(super) fn or_branch_terms(e: &Expr) -> Option<Vec<Vec<Expr>>> {
     if !matches!(
         e,
         Expr::Binary {
@@ -101,7 +101,7 @@ pub fn factor_or(e: Expr, out: &mut Vec<Expr>) {
     }
 }
 
-fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
+pub(super) fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
     match plan.as_ref() {
         LogicalPlan::Filter { input, predicate } => {
             factor_or(predicate.clone(), &mut preds);
@@ -110,7 +110,7 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
         LogicalPlan::Join {
             join_type: JoinType::Inner,
             ..
-        } => reorder_inner(&plan, preds),
+        } => join_order::reorder_inner(&plan, preds),
         LogicalPlan::Join {
             left,
             right,
@@ -294,192 +294,4 @@ fn push(plan: Arc<LogicalPlan>, mut preds: Vec<Expr>) -> Result<Arc<LogicalPlan>
             with_filter(Arc::new(plan.with_inputs(inputs)?), preds)
         }
     }
-}
-
-/// Collects the leaves and predicates of a tree of inner joins.
-fn flatten(plan: &Arc<LogicalPlan>, leaves: &mut Vec<Arc<LogicalPlan>>, preds: &mut Vec<Expr>) {
-    match plan.as_ref() {
-        LogicalPlan::Join {
-            left,
-            right,
-            join_type: JoinType::Inner,
-            on,
-            filter,
-            ..
-        } => {
-            flatten(left, leaves, preds);
-            flatten(right, leaves, preds);
-            for (a, b) in on {
-                preds.push(a.clone().eq(b.clone()));
-            }
-            if let Some(f) = filter {
-                factor_or(f.clone(), preds);
-            }
-        }
-        LogicalPlan::Filter { input, predicate }
-            if matches!(
-                input.as_ref(),
-                LogicalPlan::Join {
-                    join_type: JoinType::Inner,
-                    ..
-                }
-            ) =>
-        {
-            factor_or(predicate.clone(), preds);
-            flatten(input, leaves, preds);
-        }
-        _ => leaves.push(plan.clone()),
-    }
-}
-
-/// Which leaves a predicate touches.
-fn leaves_of(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<usize> {
-    let mut out = Vec::new();
-    for c in p.columns() {
-        for (i, l) in leaves.iter().enumerate() {
-            if matches!(l.schema().find(&c), Ok(Some(_))) && !out.contains(&i) {
-                out.push(i);
-            }
-        }
-    }
-    out
-}
-
-/// From `(a1 AND b1) OR (a2 AND b2)` where `a*` touch only leaf A, derives `a1 OR a2` for A
-/// (implied by the original, which stays). TPC-H q7's nation pair and q19's part/lineitem
-/// conditions filter their scans this way instead of after the joins.
-fn derive_from_or(p: &Expr, leaves: &[Arc<LogicalPlan>]) -> Vec<(usize, Expr)> {
-    let Some(terms) = or_branch_terms(p) else {
-        return vec![];
-    };
-    let mut out = Vec::new();
-    for i in 0..leaves.len() {
-        let per_branch: Option<Vec<Expr>> = terms
-            .iter()
-            .map(|t| conjunction(t.iter().filter(|x| leaves_of(x, leaves) == [i]).cloned()))
-            .collect();
-        if let Some(parts) = per_branch {
-            if let Some(derived) = parts.into_iter().reduce(|a, b| a.or(b)) {
-                out.push((i, derived));
-            }
-        }
-    }
-    out
-}
-
-fn is_equi(p: &Expr) -> bool {
-    matches!(p, Expr::Binary { op: BinaryOp::Eq, left, right } if !left.columns().is_empty() && !right.columns().is_empty())
-}
-
-fn reorder_inner(plan: &Arc<LogicalPlan>, extra: Vec<Expr>) -> Result<Arc<LogicalPlan>> {
-    let original = plan.schema().clone();
-    let mut leaves = Vec::new();
-    let mut preds = extra;
-    flatten(plan, &mut leaves, &mut preds);
-    // Single-leaf predicates go into their leaf.
-    let mut local: Vec<Vec<Expr>> = vec![vec![]; leaves.len()];
-    let mut multi = Vec::new();
-    let mut constant = Vec::new();
-    for p in preds {
-        match leaves_of(&p, &leaves).as_slice() {
-            [] => constant.push(p),
-            [one] => local[*one].push(p),
-            _ => multi.push(p),
-        }
-    }
-    for p in &multi {
-        for (i, derived) in derive_from_or(p, &leaves) {
-            local[i].push(derived);
-        }
-    }
-    let mut pushed = Vec::new();
-    for (l, ps) in leaves.iter().zip(local) {
-        pushed.push(push(l.clone(), ps)?);
-    }
-    let est: Vec<f64> = pushed.iter().map(|l| estimate_rows(l)).collect();
-    let n = pushed.len();
-    let mut used = vec![false; n];
-    let start = (0..n)
-        .max_by(|&a, &b| est[a].total_cmp(&est[b]))
-        .ok_or_else(|| SluiceError::plan("join without inputs"))?;
-    used[start] = true;
-    let mut members = vec![start];
-    let mut current = pushed[start].clone();
-    let mut remaining = multi;
-    for _ in 1..n {
-        // Prefer connected inputs; among them the one that shrinks (or grows) the result least.
-        let connected_flags: Vec<bool> = (0..n)
-            .map(|i| {
-                remaining.iter().any(|p| {
-                    let ls = leaves_of(p, &leaves);
-                    is_equi(p)
-                        && ls.contains(&i)
-                        && ls.iter().all(|x| *x == i || members.contains(x))
-                })
-            })
-            .collect();
-        let connected = |i: usize| connected_flags[i];
-        let candidates: Vec<usize> = (0..n).filter(|&i| !used[i]).collect();
-        let any_connected = candidates.iter().any(|&i| connected(i));
-        // Each candidate joined next, with the predicates that join can apply; the one
-        // with the fewest estimated rows wins (statistics make a foreign key join keep
-        // the share of the keys it matches).
-        let mut best: Option<(f64, usize, Arc<LogicalPlan>, Vec<Expr>)> = None;
-        for i in candidates
-            .into_iter()
-            .filter(|&i| !any_connected || connected(i))
-        {
-            let (now, later): (Vec<Expr>, Vec<Expr>) = remaining.iter().cloned().partition(|p| {
-                leaves_of(p, &leaves)
-                    .iter()
-                    .all(|x| *x == i || members.contains(x))
-            });
-            let (on, filter) = match conjunction(now) {
-                Some(c) => crate::sql::planner::split_join_condition(
-                    c,
-                    current.schema(),
-                    pushed[i].schema(),
-                ),
-                None => (vec![], None),
-            };
-            let joined = Arc::new(LogicalPlan::join(
-                current.clone(),
-                pushed[i].clone(),
-                JoinType::Inner,
-                on,
-                filter,
-                false,
-            )?);
-            let rows = estimate_rows(&joined);
-            let better = best.as_ref().is_none_or(|(r, b, ..)| {
-                rows.total_cmp(r).then(est[i].total_cmp(&est[*b])).is_lt()
-            });
-            if better {
-                best = Some((rows, i, joined, later));
-            }
-        }
-        let (_, next, joined, later) =
-            best.ok_or_else(|| SluiceError::plan("join ordering found no input"))?;
-        used[next] = true;
-        members.push(next);
-        remaining = later;
-        current = joined;
-    }
-    let current = with_filter(current, remaining)?;
-    let current = with_filter(current, constant)?;
-    // Restore the original column order.
-    if current.schema().fields() == original.fields() {
-        return Ok(current);
-    }
-    let exprs: Vec<Expr> = original
-        .fields()
-        .iter()
-        .map(|f| {
-            Expr::Column(Column {
-                relation: f.qualifier.clone(),
-                name: f.field.name().clone(),
-            })
-        })
-        .collect();
-    Ok(Arc::new(LogicalPlan::project(current, exprs)?))
 }
