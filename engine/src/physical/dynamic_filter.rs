@@ -132,6 +132,16 @@ impl DynamicFilter {
         }
         Ok(())
     }
+
+    /// Which of `values` (an integer or date column) match a build key; None while the
+    /// join has not set the filter.
+    pub fn mask(&self, values: &ArrayRef) -> Result<Option<BooleanArray>> {
+        let Some(keys) = self.keys.get() else {
+            return Ok(None);
+        };
+        let values = arrow::compute::cast(values, &DataType::Int64)?;
+        Ok(Some(keys.mask(values.as_primitive::<Int64Type>())))
+    }
 }
 
 /// True when a filter by the build side's `build_key` would keep every row of probe

@@ -32,6 +32,7 @@ pub mod limit;
 pub mod memory;
 pub mod packed_keys;
 pub mod parquet;
+pub(crate) mod parquet_late;
 pub mod planner;
 pub mod projection;
 pub mod scan;
@@ -153,6 +154,16 @@ pub trait ExecNode: Send + Sync + fmt::Debug {
     /// measures nothing).
     fn metrics(&self) -> String {
         String::new()
+    }
+    /// A copy of this node that also applies `filters` (joins' dynamic filters on its
+    /// output columns) while it reads, or None when it cannot (the default). A Parquet
+    /// scan reads the key columns first and the rest only for the rows they keep
+    /// (`parquet_late`); the filters stay above the node too.
+    fn with_key_filters(
+        &self,
+        _filters: &[(usize, Arc<dynamic_filter::DynamicFilter>)],
+    ) -> Option<Arc<dyn ExecNode>> {
+        None
     }
 }
 

@@ -7,12 +7,16 @@
 //! `customer` at SF 1) is still read by every partition. A partition reads its part of a
 //! row group through a row selection; with the file's offset index (read with the
 //! footer) the pages it does not need are skipped, not decompressed.
+//!
+//! Under joins' dynamic filters the scan reads each unit in two passes, key columns
+//! first (`parquet_late`).
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar};
 use arrow::compute::kernels::cmp;
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -25,6 +29,8 @@ use parquet::arrow::ProjectionMask;
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::physical::coerce::common_type;
+use crate::physical::dynamic_filter::DynamicFilter;
+use crate::physical::parquet_late::{read_range, KeyFilters, ReadSpec};
 use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
 
 /// One file and its footer.
@@ -41,17 +47,33 @@ const MIN_PARTITION_ROWS: usize = 1 << 16;
 
 /// Rows `start..start + len` of one row group.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Unit {
-    file: usize,
-    row_group: usize,
-    start: usize,
-    len: usize,
+pub(crate) struct Unit {
+    pub(crate) file: usize,
+    pub(crate) row_group: usize,
+    pub(crate) start: usize,
+    pub(crate) len: usize,
     /// The row group's rows.
-    rows: usize,
+    pub(crate) rows: usize,
+}
+
+impl Unit {
+    /// Selectors over the unit's row group: skip to the unit, `inner` (selectors over the
+    /// unit's rows), skip the rest.
+    pub(crate) fn around(&self, inner: Vec<RowSelector>) -> Vec<RowSelector> {
+        let mut s = Vec::with_capacity(inner.len() + 2);
+        if self.start > 0 {
+            s.push(RowSelector::skip(self.start));
+        }
+        s.extend(inner);
+        if self.start + self.len < self.rows {
+            s.push(RowSelector::skip(self.rows - self.start - self.len));
+        }
+        s
+    }
 }
 
 /// The plan node.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ParquetExec {
     files: Vec<ParquetFile>,
     projection: Option<Vec<usize>>,
@@ -61,6 +83,8 @@ pub struct ParquetExec {
     row_groups_total: usize,
     row_groups_pruned: usize,
     batch_size: usize,
+    /// Dynamic filters applied while reading, when some.
+    key_filters: Option<Arc<KeyFilters>>,
 }
 
 impl ParquetExec {
@@ -113,6 +137,7 @@ impl ParquetExec {
             row_groups_total: total,
             row_groups_pruned: pruned,
             batch_size,
+            key_filters: None,
         })
     }
 }
@@ -196,16 +221,10 @@ fn selection(units: &[Unit]) -> Option<RowSelection> {
     if units.iter().all(|u| u.len == u.rows) {
         return None;
     }
-    let mut s = vec![];
-    for u in units {
-        if u.start > 0 {
-            s.push(RowSelector::skip(u.start));
-        }
-        s.push(RowSelector::select(u.len));
-        if u.start + u.len < u.rows {
-            s.push(RowSelector::skip(u.rows - u.start - u.len));
-        }
-    }
+    let s: Vec<RowSelector> = units
+        .iter()
+        .flat_map(|u| u.around(vec![RowSelector::select(u.len)]))
+        .collect();
     Some(RowSelection::from(s))
 }
 
@@ -232,6 +251,9 @@ impl ExecNode for ParquetExec {
             .chunk_by(|a, b| a.file == b.file)
             .map(<[Unit]>::to_vec)
             .collect();
+        if let Some(keys) = &self.key_filters {
+            return Ok(ctx.cancellable(self.read_late(units.concat(), keys.clone())));
+        }
         let files = self.files.clone();
         let projection = self.projection.clone();
         let batch_size = self.batch_size;
@@ -284,12 +306,71 @@ impl ExecNode for ParquetExec {
         Ok(ctx.cancellable(Box::new(iter.chain(std::iter::once(Ok(Element::End))))))
     }
     fn details(&self) -> String {
+        let late = match &self.key_filters {
+            Some(k) => format!(", key columns read first for {} filter(s)", k.filters.len()),
+            None => String::new(),
+        };
         format!(
-            "files={}, row_groups={} (pruned {})",
+            "files={}, row_groups={} (pruned {}){late}",
             self.files.len(),
             self.row_groups_total - self.row_groups_pruned,
             self.row_groups_pruned
         )
+    }
+    fn metrics(&self) -> String {
+        self.key_filters.as_ref().map_or_else(String::new, |k| {
+            format!(
+                "keys_tested={}, rows_read_late={}",
+                k.tested.load(Ordering::Relaxed),
+                k.selected.load(Ordering::Relaxed)
+            )
+        })
+    }
+    fn with_key_filters(
+        &self,
+        filters: &[(usize, Arc<DynamicFilter>)],
+    ) -> Option<Arc<dyn ExecNode>> {
+        // Only worth it when other columns are read besides the keys.
+        let width = self.schema.fields().len();
+        let keys: Vec<usize> = filters.iter().map(|(c, _)| *c).collect();
+        if (0..width).all(|c| keys.contains(&c)) || keys.iter().any(|&c| c >= width) {
+            return None;
+        }
+        Some(Arc::new(Self {
+            key_filters: Some(Arc::new(KeyFilters {
+                filters: filters.to_vec(),
+                ..KeyFilters::default()
+            })),
+            ..self.clone()
+        }))
+    }
+}
+
+impl ParquetExec {
+    /// Reads `units` in two passes each (`parquet_late`).
+    fn read_late(&self, units: Vec<Unit>, keys: Arc<KeyFilters>) -> ElementStream {
+        let files = self.files.clone();
+        let schema = self.schema.clone();
+        let batch_size = self.batch_size;
+        let columns: Vec<usize> = match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..schema.fields().len()).collect(),
+        };
+        let iter = units.into_iter().flat_map(move |u| {
+            let spec = ReadSpec {
+                file: &files[u.file],
+                columns: &columns,
+                schema: schema.clone(),
+                batch_size,
+            };
+            let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> =
+                match read_range(&spec, &u, &keys) {
+                    Ok(b) => b,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                };
+            batches.map(|b| b.map(Element::Batch))
+        });
+        Box::new(iter.chain(std::iter::once(Ok(Element::End))))
     }
 }
 

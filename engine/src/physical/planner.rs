@@ -241,9 +241,18 @@ impl Planner<'_> {
                 // by supplier and by part); filters that keep nearly everything stop
                 // testing on their own.
                 let mut pending = self.dynamic.borrow_mut();
-                let mut scan = scan;
+                let mut filters = Vec::new();
                 while let Some(i) = pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
                     let (_, column, filter) = pending.swap_remove(i);
+                    filters.push((column, filter));
+                }
+                // The scan may apply them as it reads (late materialization); the
+                // filters above it handle what it does not.
+                let mut scan = match filters.is_empty() {
+                    true => scan,
+                    false => scan.with_key_filters(&filters).unwrap_or(scan),
+                };
+                for (column, filter) in filters {
                     scan = Arc::new(DynamicFilterExec::new(scan, column, filter));
                 }
                 scan
