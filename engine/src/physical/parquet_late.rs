@@ -29,7 +29,7 @@ use crate::physical::parquet::{ParquetFile, Unit};
 
 /// The second pass reads selected rows only when at most one row in this many passed.
 /// (A selection of many short runs costs more than decoding everything.)
-pub const LATE_READ_RATIO: usize = 32;
+pub const LATE_READ_RATIO: usize = 12;
 
 /// Rows of a unit tested before the share passing can end the first pass.
 const TRIAL_ROWS: usize = 65_536;
