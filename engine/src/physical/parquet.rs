@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, Scalar};
+use arrow::array::{Array, ArrayRef, BooleanArray, Scalar};
 use arrow::compute::kernels::cmp;
 use arrow::datatypes::{Schema, SchemaRef};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -30,7 +30,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::physical::coerce::common_type;
 use crate::physical::dynamic_filter::DynamicFilter;
-use crate::physical::parquet_late::{read_range, KeyFilters, ReadSpec};
+use crate::physical::parquet_late::{read_range, Batches, KeyFilters, ReadSpec};
 use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
 
 /// One file and its footer.
@@ -246,14 +246,14 @@ impl ExecNode for ParquetExec {
             .partitions
             .get(partition)
             .ok_or_else(|| SluiceError::exec("parquet partition out of range"))?;
+        if let Some(keys) = &self.key_filters {
+            return Ok(ctx.cancellable(self.read_late(units.clone(), keys.clone())));
+        }
         // Runs of units of one file, each read by one reader.
         let units: Vec<Vec<Unit>> = units
             .chunk_by(|a, b| a.file == b.file)
             .map(<[Unit]>::to_vec)
             .collect();
-        if let Some(keys) = &self.key_filters {
-            return Ok(ctx.cancellable(self.read_late(units.concat(), keys.clone())));
-        }
         let files = self.files.clone();
         let projection = self.projection.clone();
         let batch_size = self.batch_size;
@@ -363,11 +363,10 @@ impl ParquetExec {
                 schema: schema.clone(),
                 batch_size,
             };
-            let batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send> =
-                match read_range(&spec, &u, &keys) {
-                    Ok(b) => b,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                };
+            let batches: Batches = match read_range(&spec, &u, &keys) {
+                Ok(b) => b,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
             batches.map(|b| b.map(Element::Batch))
         });
         Box::new(iter.chain(std::iter::once(Ok(Element::End))))

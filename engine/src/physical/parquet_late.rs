@@ -94,7 +94,7 @@ impl ReadSpec<'_> {
 }
 
 /// Batches of a read, in order.
-type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+pub(crate) type Batches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
 
 /// Reads `range` (see the module note): the output batches, in order.
 pub(crate) fn read_range(spec: &ReadSpec, range: &Unit, keys: &KeyFilters) -> Result<Batches> {
