@@ -1,5 +1,7 @@
-//! End-to-end TPC-H check: generate SF 0.01 and SF 0.1 in memory, run all 22 queries in
-//! one session and compare every result with the reference answer. A failure lists every
+//! End-to-end TPC-H check: generate SF 0.01 and SF 0.1 in memory (and SF 0.1 as Parquet
+//! files, so that scans with statistics, pruning and late reads under dynamic filters are
+//! covered), run all 22 queries in one session and compare every result with the
+//! reference answer. A failure lists every
 //! failing query and why. Each query's time and outcome is printed (see `--nocapture`).
 //!
 //! Each query gets a time limit (`SLUICE_TPCH_QUERY_TIMEOUT_SECS`, default 60 s): a query
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sluice::Session;
 use sluice_bench_tpch::runner::{all_queries, check_answer, run_query_guarded};
-use sluice_bench_tpch::{register_generated, AnswerStatus};
+use sluice_bench_tpch::{register_generated, register_parquet_dir, write_parquet, AnswerStatus};
 
 fn query_timeout() -> Duration {
     let secs = std::env::var("SLUICE_TPCH_QUERY_TIMEOUT_SECS")
@@ -57,10 +59,16 @@ fn check_scale_factor(sf: f64) {
         "SF {sf}: data generated in {:.1}s",
         start.elapsed().as_secs_f64()
     );
+    check_session(&session, sf, start);
+}
+
+/// Runs all 22 queries on `session` (tables of scale factor `sf`) and fails listing
+/// every wrong one.
+fn check_session(session: &Session, sf: f64, start: Instant) {
     let timeout = query_timeout();
     let mut failures = Vec::new();
     for n in all_queries() {
-        match run_and_check(&session, sf, n, timeout) {
+        match run_and_check(session, sf, n, timeout) {
             Ok(elapsed) => eprintln!("SF {sf}: q{n}: ok ({} ms)", elapsed.as_millis()),
             Err(why) => {
                 eprintln!("SF {sf}: q{n}: {why}");
@@ -86,4 +94,18 @@ fn tpch_sf0_01_answers() {
 #[test]
 fn tpch_sf0_1_answers() {
     check_scale_factor(0.1);
+}
+
+#[test]
+fn tpch_sf0_1_parquet_answers() {
+    let start = Instant::now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    write_parquet(0.1, dir.path(), 1, false).expect("writing TPC-H SF 0.1 as Parquet");
+    let session = Session::new();
+    register_parquet_dir(&session, dir.path()).expect("registering the Parquet files");
+    eprintln!(
+        "SF 0.1 (Parquet): written in {:.1}s",
+        start.elapsed().as_secs_f64()
+    );
+    check_session(&session, 0.1, start);
 }
