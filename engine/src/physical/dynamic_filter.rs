@@ -345,14 +345,16 @@ impl Operator for FilterOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
         self.rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        let Some(keys) = self.filter.keys.get().filter(|_| !self.useless()) else {
+        let mask = match self.useless() {
+            true => None,
+            false => self.filter.mask(batch.column(self.column))?,
+        };
+        let Some(mask) = mask else {
             self.rows_out
                 .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             out.push(Element::Batch(batch));
             return Ok(());
         };
-        let col = arrow::compute::cast(batch.column(self.column), &DataType::Int64)?;
-        let mask = keys.mask(col.as_primitive::<Int64Type>());
         let kept = filter_record_batch(&batch, &mask)?;
         self.tested += batch.num_rows() as u64;
         self.kept += kept.num_rows() as u64;
