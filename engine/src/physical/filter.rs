@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{BooleanArray, RecordBatch};
-use arrow::compute::{and, filter_record_batch};
+use arrow::array::{AsArray, BooleanArray, BooleanBufferBuilder, RecordBatch, UInt32Array};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::{and, filter_record_batch, take};
 use arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
@@ -56,6 +57,7 @@ impl ExecNode for FilterExec {
 }
 
 /// The operator: stateless, so control elements pass through unchanged.
+#[derive(Debug)]
 pub struct FilterOp {
     /// The predicate's conjuncts, in order.
     conjuncts: Vec<PhysExpr>,
@@ -78,8 +80,45 @@ impl FilterOp {
     }
 
     /// The rows of `batch` that pass every conjunct; None when none do.
-    fn filter(&self, mut batch: RecordBatch) -> Result<Option<RecordBatch>> {
+    fn filter(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        let Some(n) = self.narrow(batch, false)? else {
+            return Ok(None);
+        };
+        Ok(Some(match n.passing {
+            Some(m) => filter_record_batch(&n.batch, &m)?,
+            None => n.batch,
+        }))
+    }
+
+    /// Which rows of `batch` pass every conjunct (NULL counts as false).
+    pub(crate) fn mask(&self, batch: &RecordBatch) -> Result<BooleanArray> {
+        let rows = batch.num_rows();
+        let Some(n) = self.narrow(batch.clone(), true)? else {
+            return Ok(BooleanArray::new(BooleanBuffer::new_unset(rows), None));
+        };
+        Ok(match (n.positions, n.passing) {
+            (None, Some(m)) => m,
+            (None, None) => BooleanArray::new(BooleanBuffer::new_set(rows), None),
+            (Some(at), passing) => {
+                let mut bits = BooleanBufferBuilder::new(rows);
+                bits.append_n(rows, false);
+                for (i, &p) in at.values().iter().enumerate() {
+                    if passing.as_ref().is_none_or(|m| m.value(i)) {
+                        bits.set_bit(p as usize, true);
+                    }
+                }
+                BooleanArray::new(bits.finish(), None)
+            }
+        })
+    }
+
+    /// Tests the conjuncts in order. While most rows still pass, each tests the whole
+    /// batch; once at most [`CUT_AT`] of it passes, the batch is cut to those rows
+    /// (with their positions in the input, when `track` asks) and the rest test only
+    /// them. None when no row passes.
+    fn narrow(&self, mut batch: RecordBatch, track: bool) -> Result<Option<Narrowed>> {
         let mut passing: Option<BooleanArray> = None;
+        let mut positions: Option<UInt32Array> = None;
         for (i, c) in self.conjuncts.iter().enumerate() {
             let m = to_mask(&c.evaluate_array(&batch)?)?;
             let m = match passing {
@@ -94,17 +133,35 @@ impl FilterOp {
             if kept == batch.num_rows() {
                 passing = None;
             } else if more && kept as f64 <= CUT_AT * batch.num_rows() as f64 {
+                if track {
+                    let at =
+                        UInt32Array::from_iter_values(m.values().set_indices().map(|p| p as u32));
+                    positions = Some(match positions {
+                        Some(before) => take(&before, &at, None)?.as_primitive().clone(),
+                        None => at,
+                    });
+                }
                 batch = filter_record_batch(&batch, &m)?;
                 passing = None;
             } else {
                 passing = Some(m);
             }
         }
-        Ok(Some(match passing {
-            Some(m) => filter_record_batch(&batch, &m)?,
-            None => batch,
+        Ok(Some(Narrowed {
+            batch,
+            positions,
+            passing,
         }))
     }
+}
+
+/// What [`FilterOp::narrow`] leaves: `batch`'s rows pass where `passing` is true (every
+/// row when None); `positions` are their rows in the input, when the batch was cut and
+/// they were asked for.
+struct Narrowed {
+    batch: RecordBatch,
+    positions: Option<UInt32Array>,
+    passing: Option<BooleanArray>,
 }
 
 /// `e`'s top-level `AND` terms, left to right.
@@ -192,13 +249,20 @@ mod tests {
             let got = op.filter(batch.clone()).expect("filter").expect("rows");
             assert!(got.num_rows() > 0 && got.num_rows() < batch.num_rows());
             assert_eq!(got, want);
+            // The mask, cut or not, is the whole predicate's (its NULLs false).
+            let whole = BooleanArray::from_iter(whole.iter().map(|v| Some(v == Some(true))));
+            assert_eq!(op.mask(&batch).expect("mask"), whole);
         }
         let none = FilterOp::new(and(
             cmp(col(1), BinaryOp::Lt, lit(0)),
             cmp(col(0), BinaryOp::Lt, lit(10)),
         ));
         assert!(none.filter(batch.clone()).expect("filter").is_none());
+        let m = none.mask(&batch).expect("mask");
+        assert_eq!((m.len(), m.true_count()), (batch.num_rows(), 0));
         let all = FilterOp::new(cmp(col(1), BinaryOp::GtEq, lit(0)));
+        let m = all.mask(&batch).expect("mask");
+        assert_eq!(m.true_count(), batch.num_rows());
         let got = all.filter(batch.clone()).expect("filter").expect("rows");
         assert_eq!(
             got.column(1).as_primitive::<Int64Type>().values(),

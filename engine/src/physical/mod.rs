@@ -155,15 +155,34 @@ pub trait ExecNode: Send + Sync + fmt::Debug {
     fn metrics(&self) -> String {
         String::new()
     }
-    /// A copy of this node that also applies `filters` (joins' dynamic filters on its
-    /// output columns) while it reads, or None when it cannot (the default). A Parquet
-    /// scan reads the key columns first and the rest only for the rows they keep
-    /// (`parquet_late`); the filters stay above the node too.
-    fn with_key_filters(
-        &self,
-        _filters: &[(usize, Arc<dynamic_filter::DynamicFilter>)],
-    ) -> Option<Arc<dyn ExecNode>> {
+    /// A copy of this node that also applies `tests` while it reads, or None when it
+    /// cannot (the default). A Parquet scan reads the tested columns first and the rest
+    /// only for the rows they keep (`parquet_late`); the filters stay above the node too.
+    fn with_early_tests(&self, _tests: &EarlyTests) -> Option<Arc<dyn ExecNode>> {
         None
+    }
+}
+
+/// Tests a scan may apply to its rows as it reads them, for the filters above it.
+#[derive(Debug, Clone, Default)]
+pub struct EarlyTests {
+    /// Joins' dynamic filters: (output column, filter on its values).
+    pub keys: Vec<(usize, Arc<dynamic_filter::DynamicFilter>)>,
+    /// The predicate of the filter right above the scan: the output columns it reads
+    /// (ascending) and the predicate bound to those columns alone, in that order.
+    pub predicate: Option<(Vec<usize>, expr::PhysExpr)>,
+}
+
+impl EarlyTests {
+    /// The output columns tested, each once, ascending.
+    pub fn columns(&self) -> Vec<usize> {
+        let mut c: Vec<usize> = self.keys.iter().map(|(c, _)| *c).collect();
+        if let Some((p, _)) = &self.predicate {
+            c.extend(p);
+        }
+        c.sort_unstable();
+        c.dedup();
+        c
     }
 }
 

@@ -8,8 +8,8 @@
 //! row group through a row selection; with the file's offset index (read with the
 //! footer) the pages it does not need are skipped, not decompressed.
 //!
-//! Under joins' dynamic filters the scan reads each unit in two passes, key columns
-//! first (`parquet_late`).
+//! Under a filter or joins' dynamic filters the scan reads each unit in two passes,
+//! the tested columns first (`parquet_late`).
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -25,13 +25,13 @@ use parquet::arrow::arrow_reader::{
     RowSelector,
 };
 use parquet::arrow::ProjectionMask;
+use parquet::basic::Encoding;
 
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{BinaryOp, Expr};
 use crate::physical::coerce::common_type;
-use crate::physical::dynamic_filter::DynamicFilter;
-use crate::physical::parquet_late::{read_range, Batches, KeyFilters, ReadSpec};
-use crate::physical::{Element, ElementStream, ExecNode, TaskContext};
+use crate::physical::parquet_late::{read_range, Batches, LateRead, ReadSpec};
+use crate::physical::{EarlyTests, Element, ElementStream, ExecNode, TaskContext};
 
 /// One file and its footer.
 #[derive(Debug, Clone)]
@@ -83,8 +83,8 @@ pub struct ParquetExec {
     row_groups_total: usize,
     row_groups_pruned: usize,
     batch_size: usize,
-    /// Dynamic filters applied while reading, when some.
-    key_filters: Option<Arc<KeyFilters>>,
+    /// Tests applied while reading, when some (`parquet_late`).
+    late: Option<Arc<LateRead>>,
 }
 
 impl ParquetExec {
@@ -137,7 +137,7 @@ impl ParquetExec {
             row_groups_total: total,
             row_groups_pruned: pruned,
             batch_size,
-            key_filters: None,
+            late: None,
         })
     }
 }
@@ -246,8 +246,8 @@ impl ExecNode for ParquetExec {
             .partitions
             .get(partition)
             .ok_or_else(|| SluiceError::exec("parquet partition out of range"))?;
-        if let Some(keys) = &self.key_filters {
-            return Ok(ctx.cancellable(self.read_late(units.clone(), keys.clone())));
+        if let Some(late) = &self.late {
+            return Ok(ctx.cancellable(self.read_late(units.clone(), late.clone())));
         }
         // Runs of units of one file, each read by one reader.
         let units: Vec<Vec<Unit>> = units
@@ -306,8 +306,20 @@ impl ExecNode for ParquetExec {
         Ok(ctx.cancellable(Box::new(iter.chain(std::iter::once(Ok(Element::End))))))
     }
     fn details(&self) -> String {
-        let late = match &self.key_filters {
-            Some(k) => format!(", key columns read first for {} filter(s)", k.filters.len()),
+        let late = match &self.late {
+            Some(l) => {
+                let names: Vec<&str> = l
+                    .tested_columns
+                    .iter()
+                    .map(|&c| self.schema.field(c).name().as_str())
+                    .collect();
+                let what = match (l.keys.len(), l.predicate.is_some()) {
+                    (0, _) => "the filter".to_string(),
+                    (k, false) => format!("{k} join filter(s)"),
+                    (k, true) => format!("the filter and {k} join filter(s)"),
+                };
+                format!(", {} read first for {what}", names.join(", "))
+            }
             None => String::new(),
         };
         format!(
@@ -318,44 +330,70 @@ impl ExecNode for ParquetExec {
         )
     }
     fn metrics(&self) -> String {
-        self.key_filters.as_ref().map_or_else(String::new, |k| {
+        self.late.as_ref().map_or_else(String::new, |l| {
             format!(
-                "keys_tested={}, rows_read_late={}",
-                k.tested.load(Ordering::Relaxed),
-                k.selected.load(Ordering::Relaxed)
+                "rows_tested_first={}, rows_read_late={}",
+                l.tested.load(Ordering::Relaxed),
+                l.selected.load(Ordering::Relaxed)
             )
         })
     }
-    fn with_key_filters(
-        &self,
-        filters: &[(usize, Arc<DynamicFilter>)],
-    ) -> Option<Arc<dyn ExecNode>> {
-        // Only worth it when other columns are read besides the keys.
+    fn with_early_tests(&self, tests: &EarlyTests) -> Option<Arc<dyn ExecNode>> {
         let width = self.schema.fields().len();
-        let keys: Vec<usize> = filters.iter().map(|(c, _)| *c).collect();
-        if (0..width).all(|c| keys.contains(&c)) || keys.iter().any(|&c| c >= width) {
+        let tested = tests.columns();
+        if tested.is_empty() || tested.iter().any(|&c| c >= width) {
             return None;
         }
+        let late = LateRead::new(tests, &self.cheap_columns())?;
         Some(Arc::new(Self {
-            key_filters: Some(Arc::new(KeyFilters {
-                filters: filters.to_vec(),
-                ..KeyFilters::default()
-            })),
+            late: Some(Arc::new(late)),
             ..self.clone()
         }))
     }
 }
 
 impl ParquetExec {
+    /// The file column of each output column.
+    fn file_columns(&self) -> Vec<usize> {
+        match &self.projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        }
+    }
+
+    /// Per output column, whether its values decode cheaply: fixed-width values that
+    /// some data pages of every row group store PLAIN (TPC-H's keys and prices, whose
+    /// dictionaries overflow). A late read of such columns alone does not pay.
+    fn cheap_columns(&self) -> Vec<bool> {
+        let plain = |f: &ParquetFile, leaf: usize| {
+            let schema = f.metadata.parquet_schema();
+            // Leaves are roots only in a flat schema.
+            schema.num_columns() == schema.root_schema().get_fields().len()
+                && f.metadata.metadata().row_groups().iter().all(|rg| {
+                    leaf < rg.num_columns() && {
+                        let c = rg.column(leaf);
+                        c.dictionary_page_offset().is_none()
+                            || c.page_encoding_stats_mask()
+                                .is_some_and(|m| m.is_set(Encoding::PLAIN))
+                    }
+                })
+        };
+        self.file_columns()
+            .iter()
+            .enumerate()
+            .map(|(out, &leaf)| {
+                self.schema.field(out).data_type().is_primitive()
+                    && self.files.iter().all(|f| plain(f, leaf))
+            })
+            .collect()
+    }
+
     /// Reads `units` in two passes each (`parquet_late`).
-    fn read_late(&self, units: Vec<Unit>, keys: Arc<KeyFilters>) -> ElementStream {
+    fn read_late(&self, units: Vec<Unit>, late: Arc<LateRead>) -> ElementStream {
         let files = self.files.clone();
         let schema = self.schema.clone();
         let batch_size = self.batch_size;
-        let columns: Vec<usize> = match &self.projection {
-            Some(p) => p.clone(),
-            None => (0..schema.fields().len()).collect(),
-        };
+        let columns = self.file_columns();
         let iter = units.into_iter().flat_map(move |u| {
             let spec = ReadSpec {
                 file: &files[u.file],
@@ -363,7 +401,7 @@ impl ParquetExec {
                 schema: schema.clone(),
                 batch_size,
             };
-            let batches: Batches = match read_range(&spec, &u, &keys) {
+            let batches: Batches = match read_range(&spec, &u, &late) {
                 Ok(b) => b,
                 Err(e) => Box::new(std::iter::once(Err(e))),
             };

@@ -33,7 +33,7 @@ use crate::physical::sort::{PhysSortExpr, SortExec};
 use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
 use crate::physical::window_tvf::WindowTvfExec;
-use crate::physical::ExecNode;
+use crate::physical::{EarlyTests, ExecNode};
 use crate::stream::held_window::HeldWindowExec;
 
 /// Plans `plan` for execution with `config`.
@@ -86,6 +86,29 @@ pub(crate) fn window_tvf(
         ),
         _ => row_by_row(plan, child),
     }
+}
+
+/// `predicate` (over a scan's output `schema`) ready for the scan to test early: the
+/// output columns it reads, ascending, and the predicate bound to those columns alone.
+/// None when it reads no column or cannot be tested apart from the filter (it calls
+/// `CURRENT_WATERMARK`, or refers to an outer query).
+fn early_predicate(predicate: &Expr, schema: &PlanSchema) -> Option<(Vec<usize>, PhysExpr)> {
+    if predicate.contains_outer() {
+        return None;
+    }
+    let mut columns = predicate
+        .columns()
+        .iter()
+        .map(|c| schema.index_of(c).ok())
+        .collect::<Option<Vec<usize>>>()?;
+    columns.sort_unstable();
+    columns.dedup();
+    if columns.is_empty() {
+        return None;
+    }
+    let tested = PlanSchema::new(columns.iter().map(|&c| schema.field(c).clone()).collect());
+    let bound = create_physical_expr(predicate, &tested).ok()?;
+    (!bound.uses_watermark()).then_some((columns, bound))
 }
 
 /// The operator of a node that works row by row (filter, projection, window table
@@ -226,37 +249,57 @@ impl Planner<'_> {
         Ok(p)
     }
 
-    fn plan_node(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
+    /// Whether `plan` is planned once for several consumers ([`SharedExec`]).
+    fn is_shared(&self, plan: &LogicalPlan) -> bool {
+        share_key(plan).is_some_and(|k| self.repeated.borrow().contains_key(&k))
+    }
+
+    /// Plans the scan `plan`, under the joins' dynamic filters bound for it and, when
+    /// given, the predicate of the filter right above it.
+    fn scan(&self, plan: &LogicalPlan, predicate: Option<&Expr>) -> Result<Arc<dyn ExecNode>> {
+        let LogicalPlan::Scan {
+            source,
+            projection,
+            filters,
+            schema,
+            ..
+        } = plan
+        else {
+            return Err(SluiceError::plan("internal: a scan was expected"));
+        };
         let n = self.config.target_partitions;
+        let scan = source.scan(projection.as_deref(), filters, n, self.config.batch_size)?;
+        // Every join that traced a probe key here filters this scan (q9's lineitem:
+        // by supplier and by part); filters that keep nearly everything stop
+        // testing on their own.
+        let mut pending = self.dynamic.borrow_mut();
+        let mut keys = Vec::new();
+        while let Some(i) = pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
+            let (_, column, filter) = pending.swap_remove(i);
+            keys.push((column, filter));
+        }
+        // The scan may test rows as it reads them (late materialization); the
+        // filters above it handle what it does not.
+        let mut tests = EarlyTests {
+            keys,
+            predicate: predicate.and_then(|p| early_predicate(p, schema)),
+        };
+        let mut early = scan.with_early_tests(&tests);
+        if early.is_none() && tests.predicate.is_some() && !tests.keys.is_empty() {
+            // The predicate's columns leave nothing to read late: the keys alone may.
+            tests.predicate = None;
+            early = scan.with_early_tests(&tests);
+        }
+        let mut scan = early.unwrap_or(scan);
+        for (column, filter) in tests.keys {
+            scan = Arc::new(DynamicFilterExec::new(scan, column, filter));
+        }
+        Ok(scan)
+    }
+
+    fn plan_node(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
         Ok(match plan {
-            LogicalPlan::Scan {
-                source,
-                projection,
-                filters,
-                ..
-            } => {
-                let scan =
-                    source.scan(projection.as_deref(), filters, n, self.config.batch_size)?;
-                // Every join that traced a probe key here filters this scan (q9's lineitem:
-                // by supplier and by part); filters that keep nearly everything stop
-                // testing on their own.
-                let mut pending = self.dynamic.borrow_mut();
-                let mut filters = Vec::new();
-                while let Some(i) = pending.iter().position(|(p, ..)| std::ptr::eq(*p, plan)) {
-                    let (_, column, filter) = pending.swap_remove(i);
-                    filters.push((column, filter));
-                }
-                // The scan may apply them as it reads (late materialization); the
-                // filters above it handle what it does not.
-                let mut scan = match filters.is_empty() {
-                    true => scan,
-                    false => scan.with_key_filters(&filters).unwrap_or(scan),
-                };
-                for (column, filter) in filters {
-                    scan = Arc::new(DynamicFilterExec::new(scan, column, filter));
-                }
-                scan
-            }
+            LogicalPlan::Scan { .. } => self.scan(plan, None)?,
             LogicalPlan::Empty {
                 produce_one_row, ..
             } => {
@@ -282,6 +325,11 @@ impl Planner<'_> {
                     Some(p) => p,
                     None => row_by_row(plan, self.plan(input)?)?,
                 }
+            }
+            LogicalPlan::Filter { input, predicate }
+                if matches!(input.as_ref(), LogicalPlan::Scan { .. }) && !self.is_shared(input) =>
+            {
+                row_by_row(plan, self.scan(input, Some(predicate))?)?
             }
             LogicalPlan::Filter { input, .. } | LogicalPlan::Projection { input, .. } => {
                 row_by_row(plan, self.plan(input)?)?
