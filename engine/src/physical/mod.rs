@@ -176,14 +176,21 @@ pub struct EarlyTests {
 impl EarlyTests {
     /// The output columns tested, each once, ascending.
     pub fn columns(&self) -> Vec<usize> {
-        let mut c: Vec<usize> = self.keys.iter().map(|(c, _)| *c).collect();
-        if let Some((p, _)) = &self.predicate {
-            c.extend(p);
-        }
-        c.sort_unstable();
-        c.dedup();
-        c
+        let predicate = self.predicate.iter().flat_map(|(p, _)| p.iter().copied());
+        sorted_unique(self.keys.iter().map(|(c, _)| *c).chain(predicate))
     }
+
+    /// The output columns the join filters test, each once, ascending.
+    pub fn key_columns(&self) -> Vec<usize> {
+        sorted_unique(self.keys.iter().map(|(c, _)| *c))
+    }
+}
+
+fn sorted_unique(columns: impl Iterator<Item = usize>) -> Vec<usize> {
+    let mut c: Vec<usize> = columns.collect();
+    c.sort_unstable();
+    c.dedup();
+    c
 }
 
 /// A streaming operator: called for every element of its input, in order.

@@ -8,9 +8,10 @@
 //! do their usual work.
 //!
 //! TPC-H q19's lineitem scan keeps 14 k of 6 M rows by `l_partkey`: its quantity,
-//! price, discount and two string columns are decoded for those rows only. q6's ship
-//! date, discount and quantity keep 2% of the rows, and only those rows' prices are
-//! decoded. Pages are still decompressed where any of their rows is selected.
+//! price, discount and two string columns are decoded for those rows only. q3's
+//! `lineitem` is tested by its ship date and by the keys of the orders it joins, which
+//! together keep 5% of the rows. Pages are still decompressed where any of their rows
+//! is selected.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -77,9 +78,6 @@ impl LateRead {
     /// costs more than decoding them.
     pub fn new(tests: &EarlyTests, cheap: &[bool]) -> Option<Self> {
         let tested_columns = tests.columns();
-        let mut key_columns: Vec<usize> = tests.keys.iter().map(|(c, _)| *c).collect();
-        key_columns.sort_unstable();
-        key_columns.dedup();
         let worth =
             (0..cheap.len()).any(|c| !cheap[c] && tested_columns.binary_search(&c).is_err());
         worth.then(|| Self {
@@ -89,13 +87,13 @@ impl LateRead {
                 .clone()
                 .map(|(cols, p)| (cols, FilterOp::new(p))),
             tested_columns,
-            key_columns,
+            key_columns: tests.key_columns(),
             ..Self::default()
         })
     }
 
-    /// Which rows of `b` (the columns `read`, in order) the join filters keep (None
-    /// when there are none), or Err(None) when a join has not set its filter yet.
+    /// Which rows of `b` (the columns `read`, in order) the join filters keep: None when
+    /// a join has not set its filter yet, Some(None) when there are no join filters.
     fn key_mask(&self, b: &RecordBatch, read: &[usize]) -> Result<Option<Option<BooleanArray>>> {
         let mut mask = None;
         for (col, f) in &self.keys {
