@@ -1,7 +1,6 @@
 //! Grouped accumulators: each keeps one state slot per group and is updated a whole batch
 //! at a time with a group index per row. Two-phase aggregation uses `state`/`merge`.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -17,6 +16,7 @@ use crate::error::{Result, SluiceError};
 use crate::logical::expr::AggFunc;
 use crate::logical::plan::agg_type;
 use crate::physical::decimal::fits;
+use crate::physical::distinct_acc;
 
 /// State and logic of one aggregate over many groups.
 pub trait Accumulator: Send {
@@ -74,13 +74,7 @@ pub fn create_accumulator(
         }
     };
     if distinct {
-        let t = input.cloned().unwrap_or(DataType::Null);
-        Ok(Box::new(DistinctAcc {
-            inner,
-            conv: RowConverter::new(vec![SortField::new(t)])?,
-            seen: HashSet::new(),
-            seen_bytes: 0,
-        }))
+        distinct_acc::distinct(inner, input.cloned().unwrap_or(DataType::Null))
     } else {
         Ok(inner)
     }
@@ -530,56 +524,6 @@ impl Accumulator for MinMaxAcc {
         let mut cols = self.conv.convert_rows(rows)?;
         cols.pop()
             .ok_or_else(|| SluiceError::exec("min/max produced no column"))
-    }
-}
-
-/// `agg(DISTINCT x)`: feeds each (group, value) to the inner accumulator once.
-struct DistinctAcc {
-    inner: Box<dyn Accumulator>,
-    conv: RowConverter,
-    seen: HashSet<(u32, Box<[u8]>)>,
-    /// Approximate bytes of `seen`.
-    seen_bytes: usize,
-}
-
-impl Accumulator for DistinctAcc {
-    fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
-        let v = &values[0];
-        let nulls = v.logical_nulls();
-        let rows = self.conv.convert_columns(std::slice::from_ref(v))?;
-        let mut keep_idx = Vec::new();
-        let mut keep_groups = Vec::new();
-        for (i, g) in groups.iter().enumerate() {
-            if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
-                continue;
-            }
-            let row = rows.row(i);
-            if self.seen.insert((*g, row.as_ref().into())) {
-                // The key bytes, the boxed slice and the set's slot (hash, group, pointer).
-                self.seen_bytes += row.as_ref().len() + 40;
-                keep_idx.push(i as u32);
-                keep_groups.push(*g);
-            }
-        }
-        let idx = arrow::array::UInt32Array::from(keep_idx);
-        let vals = arrow::compute::take(v, &idx, None)?;
-        self.inner.update(&[vals], &keep_groups, n)
-    }
-    fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _n: usize) -> Result<()> {
-        Err(SluiceError::exec(
-            "DISTINCT aggregates run in one phase and cannot merge",
-        ))
-    }
-    fn state(&mut self, _n: usize) -> Result<Vec<ArrayRef>> {
-        Err(SluiceError::exec(
-            "DISTINCT aggregates run in one phase and have no partial state",
-        ))
-    }
-    fn evaluate(&mut self, n: usize) -> Result<ArrayRef> {
-        self.inner.evaluate(n)
-    }
-    fn extra_memory(&self) -> usize {
-        self.seen_bytes + self.inner.extra_memory()
     }
 }
 

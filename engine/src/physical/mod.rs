@@ -18,6 +18,7 @@ pub mod aggregate_spill;
 pub mod coerce;
 pub mod common_exprs;
 pub mod decimal;
+pub(crate) mod distinct_acc;
 pub mod dynamic_filter;
 pub mod exchange;
 pub mod expr;
