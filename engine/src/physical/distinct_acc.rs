@@ -45,15 +45,15 @@ pub(crate) fn distinct(inner: Box<dyn Accumulator>, t: DataType) -> Result<Box<d
     Ok(Box::new(DistinctAcc {
         inner,
         seen,
-        seen_bytes: 0,
+        row_bytes: 0,
     }))
 }
 
 struct DistinctAcc {
     inner: Box<dyn Accumulator>,
     seen: Seen,
-    /// Approximate bytes of `seen`.
-    seen_bytes: usize,
+    /// Approximate bytes of the row-byte set's keys (an upper bound: NULL rows count).
+    row_bytes: usize,
 }
 
 impl DistinctAcc {
@@ -63,42 +63,32 @@ impl DistinctAcc {
     fn first_seen(&mut self, v: &ArrayRef, groups: &[u32]) -> Result<(Vec<u32>, Vec<u32>)> {
         let nulls = v.logical_nulls();
         let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
-        let (mut keep_idx, mut keep_groups) = (Vec::new(), Vec::new());
+        let mut keep = Vec::new();
         match &mut self.seen {
             Seen::Ints(seen) => {
                 let ints = cast(v, &DataType::Int64)?;
                 let ints = ints.as_primitive::<Int64Type>().values();
                 for (i, (&g, &x)) in groups.iter().zip(ints.iter()).enumerate() {
-                    if !valid(i) {
-                        keep_idx.push(i as u32);
-                        keep_groups.push(g);
-                    } else if seen.insert((g, x)) {
-                        // The pair and the set's slot (hash byte, padding).
-                        self.seen_bytes += 24;
-                        keep_idx.push(i as u32);
-                        keep_groups.push(g);
+                    if !valid(i) || seen.insert((g, x)) {
+                        keep.push(i as u32);
                     }
                 }
             }
             Seen::Rows(conv, seen) => {
                 let rows = conv.convert_columns(std::slice::from_ref(v))?;
                 for (i, &g) in groups.iter().enumerate() {
-                    if !valid(i) {
-                        keep_idx.push(i as u32);
-                        keep_groups.push(g);
-                        continue;
-                    }
                     let row = rows.row(i);
-                    if seen.insert((g, row.as_ref().into())) {
+                    let row = row.as_ref();
+                    if !valid(i) || seen.insert((g, row.into())) {
                         // The key bytes, the boxed slice and the set's slot.
-                        self.seen_bytes += row.as_ref().len() + 40;
-                        keep_idx.push(i as u32);
-                        keep_groups.push(g);
+                        self.row_bytes += row.len() + 40;
+                        keep.push(i as u32);
                     }
                 }
             }
         }
-        Ok((keep_idx, keep_groups))
+        let keep_groups = keep.iter().map(|&i| groups[i as usize]).collect();
+        Ok((keep, keep_groups))
     }
 }
 
@@ -125,7 +115,12 @@ impl Accumulator for DistinctAcc {
         self.inner.evaluate(n)
     }
     fn extra_memory(&self) -> usize {
-        self.seen_bytes + self.inner.extra_memory()
+        let seen = match &self.seen {
+            // The pair and the set's slot (hash byte, padding).
+            Seen::Ints(s) => s.len() * 24,
+            Seen::Rows(..) => self.row_bytes,
+        };
+        seen + self.inner.extra_memory()
     }
 }
 

@@ -223,7 +223,7 @@ impl Planner<'_> {
     /// Plans `plan`; a subtree that occurs more than once is planned once, under a
     /// [`SharedExec`] its every occurrence reads.
     fn plan(&self, plan: &LogicalPlan) -> Result<Arc<dyn ExecNode>> {
-        let Some(key) = share_key(plan).filter(|k| self.repeated.borrow().contains_key(k)) else {
+        let Some(key) = self.shared_key(plan) else {
             return self.plan_node(plan);
         };
         if let Some(p) = self.shared.borrow().get(&key) {
@@ -249,9 +249,9 @@ impl Planner<'_> {
         Ok(p)
     }
 
-    /// Whether `plan` is planned once for several consumers ([`SharedExec`]).
-    fn is_shared(&self, plan: &LogicalPlan) -> bool {
-        share_key(plan).is_some_and(|k| self.repeated.borrow().contains_key(&k))
+    /// `plan`'s key when it occurs more than once (planned once, under a [`SharedExec`]).
+    fn shared_key(&self, plan: &LogicalPlan) -> Option<ShareKey> {
+        share_key(plan).filter(|k| self.repeated.borrow().contains_key(k))
     }
 
     /// Plans the scan `plan`, under the joins' dynamic filters bound for it and, when
@@ -327,7 +327,8 @@ impl Planner<'_> {
                 }
             }
             LogicalPlan::Filter { input, predicate }
-                if matches!(input.as_ref(), LogicalPlan::Scan { .. }) && !self.is_shared(input) =>
+                if matches!(input.as_ref(), LogicalPlan::Scan { .. })
+                    && self.shared_key(input).is_none() =>
             {
                 row_by_row(plan, self.scan(input, Some(predicate))?)?
             }
