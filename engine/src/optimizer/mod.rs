@@ -13,6 +13,7 @@ pub mod join_order;
 pub mod outer_join;
 pub mod prune;
 pub mod pushdown;
+pub mod repeated;
 
 use std::sync::Arc;
 

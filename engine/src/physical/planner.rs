@@ -15,6 +15,7 @@ use crate::logical::expr::Expr;
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::optimizer::estimate::estimate_bytes;
+use crate::optimizer::repeated::{repeated_subtrees, share_key, visit, ShareKey};
 use crate::physical::accumulator::state_types;
 use crate::physical::aggregate::{AggMode, AggSpec, AggregateExec};
 use crate::physical::coerce::common_type;
@@ -28,7 +29,7 @@ use crate::physical::join::{HashJoinExec, HashJoinSpec, JoinMode};
 use crate::physical::limit::LimitExec;
 use crate::physical::projection::ProjectionExec;
 use crate::physical::scan::MemoryExec;
-use crate::physical::shared::{repeated_subtrees, share_key, visit, ShareKey, SharedExec};
+use crate::physical::shared::SharedExec;
 use crate::physical::sort::{PhysSortExpr, SortExec};
 use crate::physical::union::UnionExec;
 use crate::physical::window::WindowExec;
@@ -320,7 +321,9 @@ impl Planner<'_> {
                 input,
                 exprs,
                 schema,
-            } if matches!(input.as_ref(), LogicalPlan::Join { .. }) => {
+            } if matches!(input.as_ref(), LogicalPlan::Join { .. })
+                && self.shared_key(input).is_none() =>
+            {
                 match self.project_join(input, exprs, schema)? {
                     Some(p) => p,
                     None => row_by_row(plan, self.plan(input)?)?,

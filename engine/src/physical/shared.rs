@@ -6,7 +6,6 @@
 //! is a stream (which never ends), the node passes through and each consumer computes the
 //! input itself, as if nothing were shared.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +13,6 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Result, SluiceError};
-use crate::logical::plan::LogicalPlan;
-use crate::optimizer::estimate::estimate_bytes;
 use crate::physical::memory::Reservation;
 use crate::physical::{
     collect_stream, run_partitions, Element, ElementStream, ExecNode, TaskContext,
@@ -129,55 +126,6 @@ impl ExecNode for SharedExec {
             self.kept.load(Ordering::Relaxed),
             self.passed.load(Ordering::Relaxed)
         )
-    }
-}
-
-/// What makes two logical subtrees the same computation: their rendering (operators,
-/// expressions, columns, output types) and the tables their scans read.
-pub type ShareKey = (String, Vec<usize>);
-
-/// Largest estimated output worth keeping in memory to compute a subtree once.
-const MAX_SHARED_BYTES: f64 = 64.0 * 1024.0 * 1024.0;
-
-/// The key of `plan` if it is a bounded aggregate small enough to keep.
-pub fn share_key(plan: &LogicalPlan) -> Option<ShareKey> {
-    if !matches!(plan, LogicalPlan::Aggregate { .. }) || estimate_bytes(plan) > MAX_SHARED_BYTES {
-        return None;
-    }
-    let mut sources = Vec::new();
-    let mut bounded = true;
-    visit(plan, &mut |p| {
-        if let LogicalPlan::Scan { source, .. } = p {
-            bounded &= source.is_bounded();
-            sources.push(Arc::as_ptr(source) as *const () as usize);
-        }
-    });
-    bounded.then(|| {
-        (
-            format!("{}{:?}", plan.display_indent(), plan.schema()),
-            sources,
-        )
-    })
-}
-
-/// How many times each shareable subtree occurs in `plan`; only those occurring more
-/// than once.
-pub fn repeated_subtrees(plan: &LogicalPlan) -> HashMap<ShareKey, usize> {
-    let mut counts: HashMap<ShareKey, usize> = HashMap::new();
-    visit(plan, &mut |p| {
-        if let Some(k) = share_key(p) {
-            *counts.entry(k).or_default() += 1;
-        }
-    });
-    counts.retain(|_, n| *n > 1);
-    counts
-}
-
-/// Calls `f` on every node of `plan`, parents first.
-pub fn visit(plan: &LogicalPlan, f: &mut impl FnMut(&LogicalPlan)) {
-    f(plan);
-    for i in plan.inputs() {
-        visit(i, f);
     }
 }
 
