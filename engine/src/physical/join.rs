@@ -22,7 +22,6 @@ use arrow::datatypes::{Schema, SchemaRef};
 use crate::error::{Result, SluiceError};
 use crate::physical::dynamic_filter::DynamicFilter;
 use crate::physical::expr::PhysExpr;
-use crate::physical::hash::hash_columns;
 use crate::physical::join_spill::{
     collect_build, BuildSide, BuildStorage, LoadedPart, ProbePart, ProbeSpill, SpilledProbe,
 };
@@ -398,9 +397,7 @@ impl ProbeOp {
         if keys.is_empty() {
             self.table.cross(range, &mut pidx, &mut bidx);
         } else {
-            let hashes = hash_columns(keys, batch.num_rows())?;
-            self.table
-                .candidates(keys, &hashes, range, &mut pidx, &mut bidx);
+            self.table.candidates(keys, range, &mut pidx, &mut bidx)?;
         }
         self.verify(batch, keys, pidx, bidx)
     }
@@ -430,7 +427,8 @@ impl ProbeOp {
         }
         let (pa, ba) = (indices(&p), indices(&b));
         let mut mask: Option<BooleanArray> = None;
-        for (pk, bk) in keys.iter().zip(&self.table.keys) {
+        let unchecked = if self.table.exact() { &[][..] } else { keys };
+        for (pk, bk) in unchecked.iter().zip(&self.table.keys) {
             let eq = cmp::eq(&take(pk, &pa, None)?, &take(bk, &ba, None)?)?;
             mask = Some(match mask {
                 None => eq,

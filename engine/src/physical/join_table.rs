@@ -1,7 +1,8 @@
-//! The build side of a hash join: the build rows in one batch, their key columns, and a
-//! flat chained hash table — a power-of-two bucket array of row heads, a `next` link and
-//! the stored hash per row — so a probe touches no allocator and compares a row's keys
-//! only when the full 64-bit hashes are equal.
+//! The build side of a hash join: the build rows in one batch, their key columns, and an
+//! index. One integer-like key is indexed on its value ([`IntJoinIndex`]: its matches are
+//! exact); other keys in a flat chained hash table — a power-of-two bucket array of row
+//! heads, a `next` link and the stored hash per row — so a probe touches no allocator
+//! and compares a row's keys only when the full 64-bit hashes are equal.
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::buffer::NullBuffer;
@@ -9,6 +10,7 @@ use arrow::buffer::NullBuffer;
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
+use crate::physical::join_int_index::{is_int_key, IntJoinIndex};
 
 const NONE: u32 = u32::MAX;
 
@@ -19,12 +21,85 @@ pub struct JoinTable {
     pub batch: RecordBatch,
     /// Key columns of the build rows.
     pub keys: Vec<ArrayRef>,
+    index: Index,
+    /// True when some build row has a NULL key (matters for NOT IN).
+    pub has_null_key: bool,
+}
+
+/// How build rows are found by key.
+#[derive(Debug)]
+enum Index {
+    /// One integer-like key, by value.
+    Ints(IntJoinIndex),
+    /// Any keys, by hash.
+    Hashed(Hashed),
+}
+
+/// A chained hash table over the build rows' key hashes.
+#[derive(Debug)]
+struct Hashed {
     heads: Vec<u32>,
     shift: u32,
     next: Vec<u32>,
     hashes: Vec<u64>,
-    /// True when some build row has a NULL key (matters for NOT IN).
-    pub has_null_key: bool,
+}
+
+impl Hashed {
+    fn build(keys: &[ArrayRef], n: usize) -> Result<Self> {
+        let hashes = hash_columns(keys, n)?;
+        let bits = (2 * n).next_power_of_two().max(16).trailing_zeros();
+        let shift = 64 - bits;
+        let mut heads = vec![NONE; 1 << bits];
+        let mut next = vec![NONE; n];
+        let valid = combined_validity(keys);
+        // Insert in reverse so chains list rows in input order.
+        for i in (0..n).rev() {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                continue;
+            }
+            let b = (hashes[i] >> shift) as usize;
+            next[i] = heads[b];
+            heads[b] = i as u32;
+        }
+        Ok(Self {
+            heads,
+            shift,
+            next,
+            hashes,
+        })
+    }
+
+    fn memory_size(&self) -> usize {
+        self.heads.len() * 4 + self.next.len() * 4 + self.hashes.len() * 8
+    }
+
+    /// Pairs of probe rows `range` and build rows whose key hashes are equal.
+    fn candidates(
+        &self,
+        probe_keys: &[ArrayRef],
+        range: std::ops::Range<usize>,
+        probe_idx: &mut Vec<u32>,
+        build_idx: &mut Vec<u32>,
+    ) -> Result<()> {
+        let n = probe_keys.first().map_or(0, |k| k.len());
+        let hashes = hash_columns(probe_keys, n)?;
+        let valid = combined_validity(probe_keys);
+        for i in range {
+            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
+                continue;
+            }
+            let h = hashes[i];
+            let mut j = self.heads[(h >> self.shift) as usize];
+            while j != NONE {
+                if self.hashes[j as usize] == h {
+                    probe_idx.push(i as u32);
+                    build_idx.push(j);
+                }
+                j = self.next[j as usize];
+            }
+        }
+        Ok(())
+    }
 }
 
 impl JoinTable {
@@ -42,29 +117,18 @@ impl JoinTable {
             .iter()
             .map(|e| e.evaluate_array(&batch))
             .collect::<Result<Vec<_>>>()?;
-        let hashes = hash_columns(&keys, n)?;
-        let bits = (2 * n).next_power_of_two().max(16).trailing_zeros();
-        let shift = 64 - bits;
-        let mut heads = vec![NONE; 1 << bits];
-        let mut next = vec![NONE; n];
         let valid = combined_validity(&keys);
         let has_null_key = valid.as_ref().is_some_and(|v| v.null_count() > 0);
-        // Insert in reverse so chains list rows in input order.
-        for i in (0..n).rev() {
-            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
-                continue;
+        let index = match keys.as_slice() {
+            [k] if is_int_key(k.data_type()) && n < (1 << 31) => {
+                Index::Ints(IntJoinIndex::build(k)?)
             }
-            let b = (hashes[i] >> shift) as usize;
-            next[i] = heads[b];
-            heads[b] = i as u32;
-        }
+            _ => Index::Hashed(Hashed::build(&keys, n)?),
+        };
         Ok(Self {
             batch,
             keys,
-            heads,
-            shift,
-            next,
-            hashes,
+            index,
             has_null_key,
         })
     }
@@ -74,10 +138,12 @@ impl JoinTable {
         Self {
             batch: RecordBatch::new_empty(schema),
             keys: Vec::new(),
-            heads: vec![NONE; 16],
-            shift: 60,
-            next: Vec::new(),
-            hashes: Vec::new(),
+            index: Index::Hashed(Hashed {
+                heads: vec![NONE; 16],
+                shift: 60,
+                next: Vec::new(),
+                hashes: Vec::new(),
+            }),
             has_null_key: false,
         }
     }
@@ -85,9 +151,10 @@ impl JoinTable {
     /// Approximate bytes held: the build rows and the index.
     pub fn memory_size(&self) -> usize {
         crate::physical::memory::batch_bytes(&self.batch)
-            + self.heads.len() * 4
-            + self.next.len() * 4
-            + self.hashes.len() * 8
+            + match &self.index {
+                Index::Ints(i) => i.memory_size(),
+                Index::Hashed(h) => h.memory_size(),
+            }
     }
 
     /// Number of build rows.
@@ -95,30 +162,28 @@ impl JoinTable {
         self.batch.num_rows()
     }
 
-    /// Candidate pairs (probe row, build row) whose key hashes match, for probe rows
-    /// `range`; rows with NULL keys have no candidates. Equality is checked by the caller.
+    /// True when [`JoinTable::candidates`] gives only pairs whose keys are equal.
+    pub fn exact(&self) -> bool {
+        matches!(self.index, Index::Ints(_))
+    }
+
+    /// Candidate pairs (probe row, build row) for probe rows `range` of the probe key
+    /// columns: every matching pair, and (unless [`JoinTable::exact`]) pairs whose key
+    /// hashes are equal but keys not, which the caller checks. Rows with NULL keys have
+    /// no candidates.
     pub fn candidates(
         &self,
         probe_keys: &[ArrayRef],
-        hashes: &[u64],
         range: std::ops::Range<usize>,
         probe_idx: &mut Vec<u32>,
         build_idx: &mut Vec<u32>,
-    ) {
-        let valid = combined_validity(probe_keys);
-        for i in range {
-            if valid.as_ref().is_some_and(|v| v.is_null(i)) {
-                continue;
-            }
-            let h = hashes[i];
-            let mut j = self.heads[(h >> self.shift) as usize];
-            while j != NONE {
-                if self.hashes[j as usize] == h {
-                    probe_idx.push(i as u32);
-                    build_idx.push(j);
-                }
-                j = self.next[j as usize];
-            }
+    ) -> Result<()> {
+        match (&self.index, probe_keys) {
+            (Index::Ints(i), [k]) => i.matches(k, range, probe_idx, build_idx),
+            (Index::Ints(_), _) => Err(SluiceError::exec(
+                "internal: an integer join index probed with several keys",
+            )),
+            (Index::Hashed(h), _) => h.candidates(probe_keys, range, probe_idx, build_idx),
         }
     }
 

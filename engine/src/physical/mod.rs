@@ -27,6 +27,7 @@ pub mod functions;
 pub mod group_table;
 pub mod hash;
 pub mod join;
+pub mod join_int_index;
 pub mod join_spill;
 pub mod join_table;
 pub mod limit;
