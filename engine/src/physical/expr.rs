@@ -241,6 +241,10 @@ impl PhysExpr {
             PhysExpr::Like(e, p, negated, ci) => {
                 let v = e.evaluate(batch)?;
                 let pat = p.evaluate(batch)?;
+                if let Some(out) = crate::physical::like::like_parts_value(&v, &pat, *negated, *ci)
+                {
+                    return Ok(out);
+                }
                 use arrow::compute::kernels::comparison as c;
                 v.apply(&pat, |a, b| {
                     let r = match (*negated, *ci) {

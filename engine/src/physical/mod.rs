@@ -30,6 +30,7 @@ pub mod join;
 pub mod join_int_index;
 pub mod join_spill;
 pub mod join_table;
+pub mod like;
 pub mod limit;
 pub mod memory;
 pub mod packed_keys;
