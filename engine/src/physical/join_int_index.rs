@@ -1,5 +1,7 @@
 //! The index of a hash join whose key is one integer-like column (TPC-H's `c_custkey =
-//! o_custkey`, `l_orderkey = o_orderkey`): open addressing on the key itself. A slot holds
+//! o_custkey`, `l_orderkey = o_orderkey`), or two whose build values fit 32 bits each
+//! (q9's `(ps_partkey, ps_suppkey)`), packed into one `i64`: open addressing on the key
+//! itself. A slot holds
 //! the key and its first build row, so a probe reads one slot for a key that is absent
 //! or unique, and a matching slot is a match: no stored hash and no key comparison
 //! after. Rows with the same key chain through `next`, and a slot flags when it has
@@ -8,7 +10,8 @@
 
 use std::borrow::Cow;
 
-use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::array::{ArrayRef, AsArray};
+use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, Int64Type};
 
 use crate::error::Result;
@@ -66,11 +69,58 @@ fn as_i64(a: &ArrayRef) -> Result<Cow<'_, [i64]>> {
     ))
 }
 
+/// Join key columns as one `i64` a row.
+pub struct IntKeys<'a> {
+    /// The key of each row (whatever is under a NULL).
+    pub values: Cow<'a, [i64]>,
+    /// Rows that match nothing: a NULL key, or (two columns) a value beyond 32 bits.
+    pub nulls: Option<NullBuffer>,
+    /// True when some non-NULL value was beyond 32 bits (two columns only).
+    pub wide: bool,
+}
+
+/// `keys` (one or two [`is_int_key`] columns) as one `i64` a row: a single column as it
+/// is; two as their values' low 32 bits side by side, when both fit an `i32`.
+pub fn int_keys(keys: &[ArrayRef]) -> Result<IntKeys<'_>> {
+    let nulls = crate::physical::join_table::combined_validity(keys);
+    match keys {
+        [k] => Ok(IntKeys {
+            values: as_i64(k)?,
+            nulls,
+            wide: false,
+        }),
+        [hi, lo] => {
+            let (hi, lo) = (as_i64(hi)?, as_i64(lo)?);
+            let fits = |v: i64| v as i32 as i64 == v;
+            let mut narrow = Vec::with_capacity(hi.len());
+            let values: Vec<i64> = hi
+                .iter()
+                .zip(lo.iter())
+                .map(|(&h, &l)| {
+                    narrow.push(fits(h) & fits(l));
+                    (h << 32) | (l as u32 as i64)
+                })
+                .collect();
+            let narrow = NullBuffer::from(narrow);
+            let both = NullBuffer::union(nulls.as_ref(), Some(&narrow));
+            let count = |n: &Option<NullBuffer>| n.as_ref().map_or(0, NullBuffer::null_count);
+            Ok(IntKeys {
+                values: Cow::Owned(values),
+                wide: count(&both) > count(&nulls),
+                nulls: both,
+            })
+        }
+        _ => Err(crate::error::SluiceError::exec(
+            "internal: an integer join index takes one or two key columns",
+        )),
+    }
+}
+
 impl IntJoinIndex {
-    /// Indexes the build rows' key column `keys` (an [`is_int_key`] type; fewer than
-    /// 2^31 rows); rows with a NULL key are left out.
-    pub fn build(keys: &ArrayRef) -> Result<Self> {
-        let n = keys.len();
+    /// Indexes the build rows' keys (fewer than 2^31 rows); rows in `keys.nulls` are
+    /// left out.
+    pub fn build(keys: &IntKeys) -> Self {
+        let n = keys.values.len();
         // At most two thirds full: between 1.5 and 3 slots a row (18-36 bytes).
         let cap = (n + n / 2).next_power_of_two().max(16);
         let mut index = Self {
@@ -78,8 +128,7 @@ impl IntJoinIndex {
             shift: 64 - cap.trailing_zeros(),
             next: vec![FREE; n],
         };
-        let values = as_i64(keys)?;
-        let nulls = keys.logical_nulls();
+        let (values, nulls) = (&keys.values, &keys.nulls);
         let mask = cap - 1;
         // In reverse, each row goes to the head of its key's chain: chains list rows in
         // input order.
@@ -106,7 +155,7 @@ impl IntJoinIndex {
                 s = (s + 1) & mask;
             }
         }
-        Ok(index)
+        index
     }
 
     /// The slot where a lookup of `k` starts.
@@ -120,17 +169,16 @@ impl IntJoinIndex {
         self.slots.len() * std::mem::size_of::<Slot>() + self.next.len() * 4
     }
 
-    /// The matching pairs (probe row, build row) of probe rows `range` of the key column
-    /// `probe` (the build key's type); rows with a NULL key have none.
+    /// The matching pairs (probe row, build row) of probe rows `range` of the probe
+    /// keys (made as the build keys were); rows in `probe.nulls` have none.
     pub fn matches(
         &self,
-        probe: &ArrayRef,
+        probe: &IntKeys,
         range: std::ops::Range<usize>,
         probe_idx: &mut Vec<u32>,
         build_idx: &mut Vec<u32>,
-    ) -> Result<()> {
-        let values = as_i64(probe)?;
-        let nulls = probe.logical_nulls();
+    ) {
+        let (values, nulls) = (&probe.values, &probe.nulls);
         let mask = self.slots.len() - 1;
         let end = range.end;
         for i in range {
@@ -164,7 +212,6 @@ impl IntJoinIndex {
                 s = (s + 1) & mask;
             }
         }
-        Ok(())
     }
 }
 
@@ -176,11 +223,14 @@ mod tests {
 
     use super::*;
 
-    fn pairs(index: &IntJoinIndex, probe: &ArrayRef) -> Vec<(u32, u32)> {
+    fn index(build: &[ArrayRef]) -> IntJoinIndex {
+        IntJoinIndex::build(&int_keys(build).expect("keys"))
+    }
+
+    fn pairs(index: &IntJoinIndex, probe: &[ArrayRef]) -> Vec<(u32, u32)> {
         let (mut p, mut b) = (Vec::new(), Vec::new());
-        index
-            .matches(probe, 0..probe.len(), &mut p, &mut b)
-            .expect("probe");
+        let keys = int_keys(probe).expect("keys");
+        index.matches(&keys, 0..keys.values.len(), &mut p, &mut b);
         p.into_iter().zip(b).collect()
     }
 
@@ -210,7 +260,7 @@ mod tests {
             .collect();
         let bk: ArrayRef = Arc::new(Int64Array::from(build.clone()));
         let pk: ArrayRef = Arc::new(Int64Array::from(probe.clone()));
-        let index = IntJoinIndex::build(&bk).expect("build");
+        let index = index(&[bk]);
         let mut expected = Vec::new();
         for (i, p) in probe.iter().enumerate() {
             for (j, b) in build.iter().enumerate() {
@@ -220,7 +270,7 @@ mod tests {
             }
         }
         assert!(expected.len() > 3000, "{}", expected.len());
-        assert_eq!(pairs(&index, &pk), expected);
+        assert_eq!(pairs(&index, &[pk]), expected);
     }
 
     /// Narrower integer and date keys are indexed as `i64`.
@@ -228,12 +278,39 @@ mod tests {
     fn narrow_types_match() {
         let bk: ArrayRef = Arc::new(Int32Array::from(vec![Some(3), None, Some(-7), Some(3)]));
         let pk: ArrayRef = Arc::new(Int32Array::from(vec![Some(-7), Some(3), None, Some(4)]));
-        let index = IntJoinIndex::build(&bk).expect("build");
-        assert_eq!(pairs(&index, &pk), vec![(0, 2), (1, 0), (1, 3)]);
+        assert_eq!(pairs(&index(&[bk]), &[pk]), vec![(0, 2), (1, 0), (1, 3)]);
         let bk: ArrayRef = Arc::new(Date32Array::from(vec![10, 20]));
         let pk: ArrayRef = Arc::new(Date32Array::from(vec![20, 30, 10]));
-        let index = IntJoinIndex::build(&bk).expect("build");
-        assert_eq!(pairs(&index, &pk), vec![(0, 1), (2, 0)]);
+        assert_eq!(pairs(&index(&[bk]), &[pk]), vec![(0, 1), (2, 0)]);
         assert!(is_int_key(&DataType::Date32) && !is_int_key(&DataType::UInt64));
+    }
+
+    /// Two columns pack into one key: pairs match only when both values do, negative
+    /// values included; a probe value beyond 32 bits (which would pack like a narrower
+    /// one) matches nothing, and build values beyond 32 bits are reported.
+    #[test]
+    fn two_columns_pack() {
+        let col = |v: Vec<Option<i64>>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
+        let build = [
+            col(vec![Some(1), Some(1), Some(-2), None, Some(7)]),
+            col(vec![Some(5), Some(6), Some(-3), Some(5), Some(8)]),
+        ];
+        let probe = [
+            col(vec![Some(1), Some(-2), Some(1), Some(7), Some(1), None]),
+            col(vec![
+                Some(6),
+                Some(-3),
+                Some(5 + (1 << 32)),
+                Some(8),
+                Some(5),
+                Some(5),
+            ]),
+        ];
+        assert_eq!(
+            pairs(&index(&build), &probe),
+            vec![(0, 1), (1, 2), (3, 4), (4, 0)]
+        );
+        assert!(!int_keys(&build).expect("keys").wide);
+        assert!(int_keys(&probe).expect("keys").wide);
     }
 }

@@ -1,6 +1,6 @@
 //! The build side of a hash join: the build rows in one batch, their key columns, and an
-//! index. One integer-like key is indexed on its value ([`IntJoinIndex`]: its matches are
-//! exact); other keys in a flat chained hash table — a power-of-two bucket array of row
+//! index. One integer-like key, or two whose build values fit 32 bits, is indexed on its
+//! value ([`IntJoinIndex`]: its matches are exact); other keys in a flat chained hash table — a power-of-two bucket array of row
 //! heads, a `next` link and the stored hash per row — so a probe touches no allocator
 //! and compares a row's keys only when the full 64-bit hashes are equal.
 
@@ -10,7 +10,7 @@ use arrow::buffer::NullBuffer;
 use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
-use crate::physical::join_int_index::{is_int_key, IntJoinIndex};
+use crate::physical::join_int_index::{int_keys, is_int_key, IntJoinIndex};
 
 const NONE: u32 = u32::MAX;
 
@@ -119,10 +119,11 @@ impl JoinTable {
             .collect::<Result<Vec<_>>>()?;
         let valid = combined_validity(&keys);
         let has_null_key = valid.as_ref().is_some_and(|v| v.null_count() > 0);
-        let index = match keys.as_slice() {
-            [k] if is_int_key(k.data_type()) && n < (1 << 31) => {
-                Index::Ints(IntJoinIndex::build(k)?)
-            }
+        let ints = (1..=2).contains(&keys.len())
+            && keys.iter().all(|k| is_int_key(k.data_type()))
+            && n < (1 << 31);
+        let index = match ints.then(|| int_keys(&keys)).transpose()? {
+            Some(k) if !k.wide => Index::Ints(IntJoinIndex::build(&k)),
             _ => Index::Hashed(Hashed::build(&keys, n)?),
         };
         Ok(Self {
@@ -178,12 +179,12 @@ impl JoinTable {
         probe_idx: &mut Vec<u32>,
         build_idx: &mut Vec<u32>,
     ) -> Result<()> {
-        match (&self.index, probe_keys) {
-            (Index::Ints(i), [k]) => i.matches(k, range, probe_idx, build_idx),
-            (Index::Ints(_), _) => Err(SluiceError::exec(
-                "internal: an integer join index probed with several keys",
-            )),
-            (Index::Hashed(h), _) => h.candidates(probe_keys, range, probe_idx, build_idx),
+        match &self.index {
+            Index::Ints(i) => {
+                i.matches(&int_keys(probe_keys)?, range, probe_idx, build_idx);
+                Ok(())
+            }
+            Index::Hashed(h) => h.candidates(probe_keys, range, probe_idx, build_idx),
         }
     }
 
