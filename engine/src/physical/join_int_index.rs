@@ -1,12 +1,11 @@
 //! The index of a hash join whose key is one integer-like column (TPC-H's `c_custkey =
 //! o_custkey`, `l_orderkey = o_orderkey`), or two whose build values fit 32 bits each
 //! (q9's `(ps_partkey, ps_suppkey)`), packed into one `i64`: open addressing on the key
-//! itself. A slot holds
-//! the key and its first build row, so a probe reads one slot for a key that is absent
-//! or unique, and a matching slot is a match: no stored hash and no key comparison
-//! after. Rows with the same key chain through `next`, and a slot flags when it has
-//! more than one. Probes prefetch the slot of a row a few rows ahead, so the cache misses
-//! of a big build side overlap.
+//! itself. A slot holds the key and its first build row, so a probe reads one slot for a
+//! key that is absent or unique, and a matching slot is a match: no stored hash and no
+//! key comparison after. Rows with the same key chain through `next`, and a slot flags
+//! when it has more than one. Probes prefetch the slot of a row a few rows ahead, so the
+//! cache misses of a big build side overlap.
 
 use std::borrow::Cow;
 
