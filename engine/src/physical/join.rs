@@ -422,12 +422,14 @@ impl ProbeOp {
         p: Vec<u32>,
         b: Vec<u32>,
     ) -> Result<(Vec<u32>, Vec<u32>)> {
-        if p.is_empty() {
+        // An exact index's pairs have equal keys: only a residual filter is left to test.
+        let exact = self.table.exact();
+        if p.is_empty() || (exact && self.filter.is_none()) {
             return Ok((p, b));
         }
         let (pa, ba) = (indices(&p), indices(&b));
         let mut mask: Option<BooleanArray> = None;
-        let unchecked = if self.table.exact() { &[][..] } else { keys };
+        let unchecked = if exact { &[][..] } else { keys };
         for (pk, bk) in unchecked.iter().zip(&self.table.keys) {
             let eq = cmp::eq(&take(pk, &pa, None)?, &take(bk, &ba, None)?)?;
             mask = Some(match mask {

@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use arrow::array::{ArrayRef, AsArray};
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Int64Type};
 
 use crate::error::Result;
@@ -91,16 +91,12 @@ pub fn int_keys(keys: &[ArrayRef]) -> Result<IntKeys<'_>> {
         [hi, lo] => {
             let (hi, lo) = (as_i64(hi)?, as_i64(lo)?);
             let fits = |v: i64| v as i32 as i64 == v;
-            let mut narrow = Vec::with_capacity(hi.len());
-            let values: Vec<i64> = hi
-                .iter()
-                .zip(lo.iter())
-                .map(|(&h, &l)| {
-                    narrow.push(fits(h) & fits(l));
-                    (h << 32) | (l as u32 as i64)
-                })
+            let values: Vec<i64> = (hi.iter().zip(lo.iter()))
+                .map(|(&h, &l)| (h << 32) | (l as u32 as i64))
                 .collect();
-            let narrow = NullBuffer::from(narrow);
+            let narrow = NullBuffer::new(BooleanBuffer::collect_bool(hi.len(), |i| {
+                fits(hi[i]) & fits(lo[i])
+            }));
             let both = NullBuffer::union(nulls.as_ref(), Some(&narrow));
             let count = |n: &Option<NullBuffer>| n.as_ref().map_or(0, NullBuffer::null_count);
             Ok(IntKeys {

@@ -1,8 +1,9 @@
 //! The build side of a hash join: the build rows in one batch, their key columns, and an
 //! index. One integer-like key, or two whose build values fit 32 bits, is indexed on its
-//! value ([`IntJoinIndex`]: its matches are exact); other keys in a flat chained hash table — a power-of-two bucket array of row
-//! heads, a `next` link and the stored hash per row — so a probe touches no allocator
-//! and compares a row's keys only when the full 64-bit hashes are equal.
+//! value ([`IntJoinIndex`]: its matches are exact). Other keys go into a flat chained
+//! hash table — a power-of-two bucket array of row heads, a `next` link and the stored
+//! hash per row — so a probe touches no allocator and compares a row's keys only when the
+//! full 64-bit hashes are equal.
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::buffer::NullBuffer;
@@ -29,7 +30,7 @@ pub struct JoinTable {
 /// How build rows are found by key.
 #[derive(Debug)]
 enum Index {
-    /// One integer-like key, by value.
+    /// One integer-like key, or two packed into one, by value.
     Ints(IntJoinIndex),
     /// Any keys, by hash.
     Hashed(Hashed),
