@@ -394,6 +394,9 @@ mod tests {
                 69,
                 70,
                 71,
+                // Past the bitmap's last word (it ends at 5 + 128).
+                132,
+                133,
                 1 << 40,
                 i64::MAX,
                 i64::MIN,
@@ -405,5 +408,25 @@ mod tests {
         assert!(!empty.contains(0));
         let range = KeySet::Range { min: 1, max: 3 };
         assert!(range.contains(2) && !range.contains(4));
+    }
+
+    #[test]
+    fn null_probe_keys_match_nothing() {
+        // The NULL slot holds a value that is in every set.
+        let probe = Int64Array::new(
+            vec![5, 5, 70, 6].into(),
+            Some(vec![true, false, true, true].into()),
+        );
+        let expected = [true, false, true, false];
+        let bitmap = set(&[Some(5), Some(70)]);
+        let hashed = set(&[Some(5), Some(70), Some(1 << 40)]);
+        let range = KeySet::Range { min: 5, max: 70 };
+        for s in [&bitmap, &hashed] {
+            let m = s.mask(&probe);
+            assert_eq!(m.null_count(), 0);
+            assert_eq!(m.iter().flatten().collect::<Vec<_>>(), expected, "{s:?}");
+        }
+        let m = range.mask(&probe);
+        assert_eq!(m.iter().flatten().collect::<Vec<_>>(), [true, false, true, true]);
     }
 }
