@@ -26,21 +26,6 @@ fn wasteful(used: usize, buffers: &[arrow::buffer::Buffer]) -> bool {
 /// slice of it clones that list, so operators that keep concatenated batches (join build
 /// sides, sort buffers) compact them too.
 pub fn compact_views(batch: RecordBatch) -> RecordBatch {
-    fn compact(a: &ArrayRef) -> Option<ArrayRef> {
-        match a.data_type() {
-            DataType::Utf8View => {
-                let v = a.as_string_view();
-                wasteful(v.total_buffer_bytes_used(), v.data_buffers())
-                    .then(|| Arc::new(v.gc()) as ArrayRef)
-            }
-            DataType::BinaryView => {
-                let v = a.as_binary_view();
-                wasteful(v.total_buffer_bytes_used(), v.data_buffers())
-                    .then(|| Arc::new(v.gc()) as ArrayRef)
-            }
-            _ => None,
-        }
-    }
     let compacted: Vec<Option<ArrayRef>> = batch.columns().iter().map(compact).collect();
     if compacted.iter().all(Option::is_none) {
         return batch;
@@ -53,6 +38,29 @@ pub fn compact_views(batch: RecordBatch) -> RecordBatch {
         .collect();
     // Same schema, same row count: cannot fail; keep the original if it somehow does.
     RecordBatch::try_new(batch.schema(), columns).unwrap_or(batch)
+}
+
+/// One column as [`compact_views`] leaves it: compacted when it is a view column that
+/// holds much more than it uses, else `a` itself.
+pub fn compact_view_column(a: &ArrayRef) -> ArrayRef {
+    compact(a).unwrap_or_else(|| a.clone())
+}
+
+/// `a` compacted, when it is a wasteful view column.
+fn compact(a: &ArrayRef) -> Option<ArrayRef> {
+    match a.data_type() {
+        DataType::Utf8View => {
+            let v = a.as_string_view();
+            wasteful(v.total_buffer_bytes_used(), v.data_buffers())
+                .then(|| Arc::new(v.gc()) as ArrayRef)
+        }
+        DataType::BinaryView => {
+            let v = a.as_binary_view();
+            wasteful(v.total_buffer_bytes_used(), v.data_buffers())
+                .then(|| Arc::new(v.gc()) as ArrayRef)
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ mod compact;
 mod pipelined;
 mod shared;
 
-pub use compact::compact_views;
+pub use compact::{compact_view_column, compact_views};
 
 use crate::blocking::Blocking;
 use crate::pipelined::Pipelined;

@@ -427,6 +427,9 @@ mod tests {
             assert_eq!(m.iter().flatten().collect::<Vec<_>>(), expected, "{s:?}");
         }
         let m = range.mask(&probe);
-        assert_eq!(m.iter().flatten().collect::<Vec<_>>(), [true, false, true, true]);
+        assert_eq!(
+            m.iter().flatten().collect::<Vec<_>>(),
+            [true, false, true, true]
+        );
     }
 }

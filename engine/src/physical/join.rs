@@ -187,17 +187,16 @@ impl HashJoinExec {
     fn build_side(&self, ctx: &Arc<TaskContext>) -> Result<Arc<BuildSide>> {
         let r = self.build_side.get_or_init(|| {
             let partitions = self.probe.output_partitions();
-            match collect_build(&self.build, &self.build_keys, partitions, ctx) {
-                Ok(b) => {
-                    if let BuildStorage::Memory(t, _) = &b.storage {
-                        for (k, f) in &self.dynamic_filters {
-                            if let Some(keys) = t.keys.get(*k) {
-                                f.set(keys).map_err(|e| BuildError::Other(e.to_string()))?;
-                            }
-                        }
+            let set_filters = |keys: &[ArrayRef]| -> Result<()> {
+                for (k, f) in &self.dynamic_filters {
+                    if let Some(keys) = keys.get(*k) {
+                        f.set(keys)?;
                     }
-                    Ok(Arc::new(b))
                 }
+                Ok(())
+            };
+            match collect_build(&self.build, &self.build_keys, partitions, ctx, &set_filters) {
+                Ok(b) => Ok(Arc::new(b)),
                 Err(SluiceError::ResourcesExhausted(m)) => Err(BuildError::Resources(m)),
                 Err(e) => Err(BuildError::Other(e.to_string())),
             }

@@ -128,6 +128,9 @@ impl IntJoinIndex {
         // In reverse, each row goes to the head of its key's chain: chains list rows in
         // input order.
         for i in (0..n).rev() {
+            if let Some(&k) = i.checked_sub(AHEAD).and_then(|a| values.get(a)) {
+                prefetch(&index.slots[index.home(k)]);
+            }
             if nulls.as_ref().is_some_and(|v| v.is_null(i)) {
                 continue;
             }

@@ -20,7 +20,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{Schema, SchemaRef};
 use sluice_flight_shuffle::{Exchange, ShuffleReader, ShuffleWriter};
@@ -31,6 +31,7 @@ use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_table::{combined_validity, JoinTable};
 use crate::physical::memory::{batch_bytes, MemoryPool, Reservation};
+use crate::physical::parallel::{concat_compacted, PARALLEL_ROWS};
 use crate::physical::{run_partitions, with_schema, Element, ExecNode, TaskContext};
 
 /// Index bytes per build row on top of its data (bucket heads, chain link, stored hash).
@@ -88,12 +89,14 @@ impl BuildSide {
 
 /// Reads every build partition of `build` and keeps the rows in memory, or spills them
 /// into parts once the memory pool refuses them (only when `keys` is not empty).
-/// `probe_partitions` probes will each report on every part.
+/// `probe_partitions` probes will each report on every part. `on_keys` gets the key
+/// columns of a build side kept in memory, while its index is built.
 pub fn collect_build(
     build: &Arc<dyn ExecNode>,
     keys: &[PhysExpr],
     probe_partitions: usize,
     ctx: &Arc<TaskContext>,
+    on_keys: &(dyn Fn(&[ArrayRef]) -> Result<()> + Sync),
 ) -> Result<BuildSide> {
     let collector = Mutex::new(Collector::Memory {
         batches: Vec::new(),
@@ -130,9 +133,12 @@ pub fn collect_build(
             batches,
             mut reservation,
         } => {
-            let batch = concat_batches(&build.schema(), &batches)?;
+            // The probe partitions wait for the table: they lend their threads.
+            let threads = ctx.config.target_partitions;
+            let batch = concat_compacted(&build.schema(), &batches, threads)?;
             drop(batches);
-            let table = JoinTable::build(batch, keys)?;
+            let parallel = threads > 1 && batch.num_rows() >= PARALLEL_ROWS;
+            let table = JoinTable::build_with(batch, keys, parallel, on_keys)?;
             match reservation.resize(table.memory_size()) {
                 Ok(()) => {
                     return Ok(BuildSide {
@@ -450,7 +456,8 @@ mod tests {
     fn a_refused_build_spills_every_row_into_parts() {
         let keys = [PhysExpr::Column(0, "k".into())];
         let ctx = ctx(200_000);
-        let side = collect_build(&build_input(100_000), &keys, 2, &ctx).expect("spills");
+        let side =
+            collect_build(&build_input(100_000), &keys, 2, &ctx, &|_| Ok(())).expect("spills");
         assert_eq!(
             (side.rows, side.has_null_key, side.parts()),
             (100_000, true, 64)
@@ -477,7 +484,8 @@ mod tests {
     #[test]
     fn a_build_that_fits_stays_in_memory() {
         let keys = [PhysExpr::Column(0, "k".into())];
-        let side = collect_build(&build_input(1000), &keys, 2, &ctx(1 << 30)).expect("fits");
+        let side =
+            collect_build(&build_input(1000), &keys, 2, &ctx(1 << 30), &|_| Ok(())).expect("fits");
         assert!(matches!(side.storage, BuildStorage::Memory(..)));
         assert_eq!(side.parts(), 1);
     }

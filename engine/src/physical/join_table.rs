@@ -12,6 +12,7 @@ use crate::error::{Result, SluiceError};
 use crate::physical::expr::PhysExpr;
 use crate::physical::hash::hash_columns;
 use crate::physical::join_int_index::{int_keys, is_int_key, IntJoinIndex};
+use crate::physical::parallel;
 
 const NONE: u32 = u32::MAX;
 
@@ -108,6 +109,18 @@ impl JoinTable {
     pub fn build(batch: RecordBatch, key_exprs: &[PhysExpr]) -> Result<Self> {
         // Every output batch gathers from these columns: keep their view buffers few.
         let batch = sluice_flight_shuffle::compact_views(batch);
+        Self::build_with(batch, key_exprs, false, |_| Ok(()))
+    }
+
+    /// Builds over `batch` (its view columns already compacted) with key expressions
+    /// `key_exprs`, running `alongside` on the key columns meanwhile: on a thread of its
+    /// own when `parallel`.
+    pub fn build_with(
+        batch: RecordBatch,
+        key_exprs: &[PhysExpr],
+        parallel: bool,
+        alongside: impl FnOnce(&[ArrayRef]) -> Result<()> + Send,
+    ) -> Result<Self> {
         let n = batch.num_rows();
         if n >= NONE as usize {
             return Err(SluiceError::exec(
@@ -123,10 +136,18 @@ impl JoinTable {
         let ints = (1..=2).contains(&keys.len())
             && keys.iter().all(|k| is_int_key(k.data_type()))
             && n < (1 << 31);
-        let index = match ints.then(|| int_keys(&keys)).transpose()? {
-            Some(k) if !k.wide => Index::Ints(IntJoinIndex::build(&k)),
-            _ => Index::Hashed(Hashed::build(&keys, n)?),
-        };
+        let (index, done) = parallel::join(
+            parallel,
+            || -> Result<Index> {
+                Ok(match ints.then(|| int_keys(&keys)).transpose()? {
+                    Some(k) if !k.wide => Index::Ints(IntJoinIndex::build(&k)),
+                    _ => Index::Hashed(Hashed::build(&keys, n)?),
+                })
+            },
+            || alongside(&keys),
+        );
+        let index = index?;
+        done?;
         Ok(Self {
             batch,
             keys,
@@ -215,4 +236,72 @@ pub fn combined_validity(cols: &[ArrayRef]) -> Option<NullBuffer> {
 /// `UInt32Array` from indices.
 pub fn indices(v: &[u32]) -> UInt32Array {
     UInt32Array::from(v.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::{Arc, Mutex};
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    /// Every (probe row, build row) pair `table` gives for `probe`, sorted.
+    fn pairs(table: &JoinTable, probe: &[ArrayRef]) -> Vec<(u32, u32)> {
+        let (mut p, mut b) = (Vec::new(), Vec::new());
+        let n = probe[0].len();
+        table
+            .candidates(probe, 0..n, &mut p, &mut b)
+            .expect("candidates");
+        let mut out: Vec<_> = p.into_iter().zip(b).collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn a_build_on_two_threads_indexes_as_one_does_and_passes_the_keys_alongside() {
+        let n = 100_000i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, false),
+        ]));
+        // Keys repeat (k / 3) and every hundredth is NULL.
+        let keys = Int64Array::from_iter((0..n).map(|i| (i % 100 != 0).then_some(i / 3)));
+        let strings = StringArray::from_iter_values((0..n).map(|i| format!("s{i}")));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(keys), Arc::new(strings)]).expect("batch");
+        let key_exprs = [PhysExpr::Column(0, "k".into())];
+        let probe: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter(
+            [0, 1, 5, 33_333, 40_000, n]
+                .into_iter()
+                .map(Some)
+                .chain([None]),
+        ))];
+        let serial = JoinTable::build(batch.clone(), &key_exprs).expect("serial build");
+        let seen = Mutex::new(0);
+        let parallel = JoinTable::build_with(batch, &key_exprs, true, |k| {
+            *seen.lock().expect("lock") = k[0].len();
+            Ok(())
+        })
+        .expect("parallel build");
+        assert_eq!(*seen.lock().expect("lock"), n as usize);
+        assert_eq!(pairs(&parallel, &probe), pairs(&serial, &probe));
+        // Key 1 is on rows 3, 4 and 5; key 0 on rows 1 and 2 (row 0's key is NULL).
+        let found = pairs(&parallel, &probe);
+        assert!(found.contains(&(1, 3)) && found.contains(&(1, 5)));
+        assert!(found.contains(&(0, 1)) && !found.contains(&(0, 0)));
+        assert!(found.iter().all(|(p, _)| *p < 5), "{found:?}");
+        let failing = JoinTable::build_with(
+            RecordBatch::new_empty(Arc::new(Schema::new(vec![Field::new(
+                "k",
+                DataType::Int64,
+                true,
+            )]))),
+            &key_exprs,
+            true,
+            |_| Err(SluiceError::exec("filter failed")),
+        );
+        assert!(failing.is_err(), "an error alongside is the build's error");
+    }
 }

@@ -34,6 +34,7 @@ pub mod like;
 pub mod limit;
 pub mod memory;
 pub mod packed_keys;
+pub mod parallel;
 pub mod parquet;
 pub(crate) mod parquet_late;
 pub mod planner;
