@@ -134,11 +134,15 @@ pub fn collect_build(
             mut reservation,
         } => {
             // The probe partitions wait for the table: they lend their threads.
-            let threads = ctx.config.target_partitions;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let threads = if rows >= PARALLEL_ROWS {
+                ctx.config.target_partitions
+            } else {
+                1
+            };
             let batch = concat_compacted(&build.schema(), &batches, threads)?;
             drop(batches);
-            let parallel = threads > 1 && batch.num_rows() >= PARALLEL_ROWS;
-            let table = JoinTable::build_with(batch, keys, parallel, on_keys)?;
+            let table = JoinTable::build_with(batch, keys, threads > 1, on_keys)?;
             match reservation.resize(table.memory_size()) {
                 Ok(()) => {
                     return Ok(BuildSide {

@@ -114,11 +114,11 @@ impl JoinTable {
 
     /// Builds over `batch` (its view columns already compacted) with key expressions
     /// `key_exprs`, running `alongside` on the key columns meanwhile: on a thread of its
-    /// own when `parallel`.
+    /// own when `two_threads`.
     pub fn build_with(
         batch: RecordBatch,
         key_exprs: &[PhysExpr],
-        parallel: bool,
+        two_threads: bool,
         alongside: impl FnOnce(&[ArrayRef]) -> Result<()> + Send,
     ) -> Result<Self> {
         let n = batch.num_rows();
@@ -137,7 +137,7 @@ impl JoinTable {
             && keys.iter().all(|k| is_int_key(k.data_type()))
             && n < (1 << 31);
         let (index, done) = parallel::join(
-            parallel,
+            two_threads,
             || -> Result<Index> {
                 Ok(match ints.then(|| int_keys(&keys)).transpose()? {
                     Some(k) if !k.wide => Index::Ints(IntJoinIndex::build(&k)),

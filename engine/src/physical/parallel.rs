@@ -67,14 +67,13 @@ pub fn join<A: Send, B: Send>(
 
 /// `batches` (of `schema`) as one batch, its view columns compacted (see
 /// [`sluice_flight_shuffle::compact_views`]); columns are joined on up to `threads`
-/// threads when the batches hold at least [`PARALLEL_ROWS`] rows.
+/// threads.
 pub fn concat_compacted(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     threads: usize,
 ) -> Result<RecordBatch> {
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let threads = if rows >= PARALLEL_ROWS { threads } else { 1 };
     let columns: Vec<usize> = (0..schema.fields().len()).collect();
     let columns = par_map(&columns, threads, |&c| -> Result<ArrayRef> {
         let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(c).as_ref()).collect();
