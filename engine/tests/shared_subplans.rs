@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use common::assert_shared_once;
 use sluice::Session;
 
 mod common;
@@ -32,23 +33,6 @@ fn session() -> Session {
     let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(tag)]).expect("dims");
     s.register_batches("dims", schema, vec![b]).expect("dims");
     s
-}
-
-/// The shared node shows twice in `sql`'s EXPLAIN ANALYZE (under both parents), computed
-/// and kept once, never recomputed.
-fn assert_shared_once(s: &Session, sql: &str) {
-    let plan = s
-        .sql(sql)
-        .and_then(|d| d.explain_analyze())
-        .expect("explain analyze");
-    let shared: Vec<&str> = plan.lines().filter(|l| l.contains("SharedExec")).collect();
-    assert_eq!(shared.len(), 2, "{plan}");
-    assert!(
-        shared
-            .iter()
-            .all(|l| l.contains("kept=1, recomputed_partitions=0")),
-        "{plan}"
-    );
 }
 
 const TOP: &str = "WITH totals AS (SELECT k, sum(v) AS total FROM sales WHERE v >= 100 GROUP BY k)

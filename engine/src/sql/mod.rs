@@ -5,6 +5,7 @@
 
 pub mod expr;
 pub mod flink;
+pub mod outer_rows;
 pub mod params;
 pub mod planner;
 pub mod select;

@@ -10,6 +10,7 @@ use crate::logical::expr::{conjunction, BinaryOp, Column, Expr};
 use crate::logical::plan::LogicalPlan;
 use crate::logical::schema::PlanSchema;
 use crate::sql::expr::ExprCtx;
+use crate::sql::outer_rows;
 use crate::sql::planner::{distinct, ordinal, sort_expr, SqlPlanner};
 use crate::sql::subquery::apply_pending;
 use crate::sql::{ident, object_name};
@@ -137,9 +138,13 @@ impl SqlPlanner<'_> {
                     kept.push(e);
                 }
             }
-            plan = apply_pending(plan, ctx.pending)?;
-            if let Some(p) = conjunction(kept) {
-                plan = Arc::new(LogicalPlan::filter(plan, p)?);
+            if let Some(p) = outer_rows::rewrite(&plan, &ctx.pending, &kept)? {
+                plan = p;
+            } else {
+                plan = apply_pending(plan, ctx.pending)?;
+                if let Some(p) = conjunction(kept) {
+                    plan = Arc::new(LogicalPlan::filter(plan, p)?);
+                }
             }
         }
         if for_exists {

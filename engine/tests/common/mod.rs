@@ -131,3 +131,20 @@ pub fn same_both_ways(sql: &str) {
         assert_eq!(batch, stream, "{sql} at {partitions} partitions");
     }
 }
+
+/// The shared node shows twice in `sql`'s EXPLAIN ANALYZE (under both parents), computed
+/// and kept once, never recomputed.
+pub fn assert_shared_once(s: &Session, sql: &str) {
+    let plan = s
+        .sql(sql)
+        .and_then(|d| d.explain_analyze())
+        .expect("explain analyze");
+    let shared: Vec<&str> = plan.lines().filter(|l| l.contains("SharedExec")).collect();
+    assert_eq!(shared.len(), 2, "{plan}");
+    assert!(
+        shared
+            .iter()
+            .all(|l| l.contains("kept=1, recomputed_partitions=0")),
+        "{plan}"
+    );
+}
