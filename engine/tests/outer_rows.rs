@@ -207,3 +207,64 @@ fn different_terms_on_subquery_tables_keep_the_subquery() {
     assert_eq!(answer(&s, inner_only), expected);
     assert!(!explain(&s, inner_only).contains("SharedExec"));
 }
+
+/// NULL keys match nothing, and NULL values are skipped by MAX as in the subquery: key 2's
+/// only value is NULL, so its maximum is NULL and no row of it compares equal.
+#[test]
+fn null_keys_and_values_behave_as_in_the_subquery() {
+    let s = Session::new();
+    let register = |name: &str, cols: Vec<(&str, arrow::array::ArrayRef)>| {
+        let fields: Vec<Field> = cols
+            .iter()
+            .map(|(n, c)| Field::new(*n, c.data_type().clone(), true))
+            .collect();
+        let schema = Arc::new(Schema::new(fields));
+        let b = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
+            .expect("batch");
+        s.register_batches(name, schema, vec![b]).expect("register");
+    };
+    register(
+        "a",
+        vec![
+            (
+                "k",
+                Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(3)])),
+            ),
+            ("tag", Arc::new(StringArray::from(vec!["x"; 4]))),
+        ],
+    );
+    register(
+        "b",
+        vec![
+            (
+                "k",
+                Arc::new(Int64Array::from(vec![
+                    Some(1),
+                    Some(1),
+                    Some(1),
+                    Some(2),
+                    None,
+                    Some(3),
+                    Some(3),
+                ])),
+            ),
+            (
+                "v",
+                Arc::new(Int64Array::from(vec![
+                    Some(5),
+                    None,
+                    Some(5),
+                    None,
+                    Some(9),
+                    Some(7),
+                    Some(2),
+                ])),
+            ),
+        ],
+    );
+    let sql = "SELECT a.k, b.v FROM a, b WHERE a.k = b.k AND a.tag = 'x'
+                 AND b.v = (SELECT max(b.v) FROM b WHERE b.k = a.k)
+               ORDER BY a.k, b.v";
+    assert_eq!(answer(&s, sql), vec!["1 | 5", "1 | 5", "3 | 7"]);
+    assert_shared_once(&s, sql);
+}
