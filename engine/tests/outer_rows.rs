@@ -1,8 +1,10 @@
 //! A correlated MIN/MAX/AVG subquery over tables its outer query joins too (TPC-H q2 and
 //! q17's shape) is computed over the outer rows, which are computed once; the answers
-//! equal ones computed by hand, including when an outer-only table repeats a key. Where
-//! the rewrite would change the answer (SUM, an outer term on a subquery table that the
-//! subquery lacks, or the other way round) it is not made, and the answers still hold.
+//! equal ones computed by hand, including when an outer-only table repeats a key and when
+//! the two queries name the tables differently. Where the rewrite would change the answer
+//! (SUM, an outer term on a subquery table that the subquery lacks, or the other way
+//! round) or could not tell the tables apart (one read twice), it is not made, and the
+//! answers still hold.
 
 use std::sync::Arc;
 
@@ -132,8 +134,7 @@ fn min_over_the_outer_join_is_computed_once() {
     assert_eq!(answer(&s, Q2_SHAPE), expected);
     assert_shared_once(&s, Q2_SHAPE);
 
-    // The same query with the subquery's tables renamed is decorrelated the usual way:
-    // same answer, nothing shared.
+    // With other names for the subquery's tables: the same answer, computed once too.
     let renamed = Q2_SHAPE
         .replace(
             "min(offer.price) FROM offer, vendor",
@@ -145,7 +146,24 @@ fn min_over_the_outer_join_is_computed_once() {
         );
     assert!(renamed.contains("v2.region"), "{renamed}");
     assert_eq!(answer(&s, &renamed), expected);
-    assert!(!explain(&s, &renamed).contains("SharedExec"));
+    assert_shared_once(&s, &renamed);
+
+    // A subquery term the outer query lacks (true of every row here) keeps the usual
+    // decorrelation: the same answer, nothing shared.
+    let usual = renamed.replace("v2.region = 'east'", "v2.region = 'east' AND o2.price >= 0");
+    assert_ne!(usual, renamed);
+    assert_eq!(answer(&s, &usual), expected);
+    assert!(!explain(&s, &usual).contains("SharedExec"));
+
+    // Aliases in the outer query only.
+    let outer_aliases = "SELECT i.k, o.vid FROM item i, offer o, vendor v
+        WHERE i.k = o.k AND o.vid = v.vid AND v.region = 'east' AND i.grp = 'a'
+          AND o.price = (SELECT min(price) FROM offer, vendor
+                         WHERE i.k = offer.k AND offer.vid = vendor.vid
+                           AND vendor.region = 'east')
+        ORDER BY i.k, o.vid";
+    assert_eq!(answer(&s, outer_aliases), expected);
+    assert_shared_once(&s, outer_aliases);
 }
 
 /// Keys 0 and 8 have two group-`a` items, so the outer rows hold their offers twice;
@@ -267,4 +285,18 @@ fn null_keys_and_values_behave_as_in_the_subquery() {
                ORDER BY a.k, b.v";
     assert_eq!(answer(&s, sql), vec!["1 | 5", "1 | 5", "3 | 7"]);
     assert_shared_once(&s, sql);
+}
+
+/// The outer query reads `offer` twice: which of the two the subquery's `offer` is cannot
+/// be told, so the subquery is decorrelated the usual way.
+#[test]
+fn a_table_read_twice_keeps_the_subquery() {
+    let s = session();
+    let sql = "SELECT item.k, o1.vid FROM item, offer o1, offer o2
+        WHERE item.k = o1.k AND o1.k = o2.k AND o1.vid = o2.vid AND item.grp = 'a'
+          AND o1.price = (SELECT max(o.price) FROM offer o WHERE o.k = item.k)
+        ORDER BY item.k, o1.vid";
+    let expected = by_hand(|o, of_k| Some(o.2) == of_k.iter().map(|x| x.2).max());
+    assert_eq!(answer(&s, sql), expected);
+    assert!(!explain(&s, sql).contains("SharedExec"));
 }

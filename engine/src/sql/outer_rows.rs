@@ -16,7 +16,8 @@
 //!
 //! Why the answer is the same. Call the subquery's tables common and the outer query's
 //! other tables outer-only. When
-//! - every common table appears once in each FROM list, under the same name,
+//! - every common table appears once in each FROM list (under any name: the subquery's
+//!   names for them are replaced by the outer query's),
 //! - every subquery WHERE term is also an outer WHERE term,
 //! - every correlation predicate is `outer = inner`, `outer` over outer-only tables, and
 //!   is also an outer WHERE term (with the common tables in the outer query's scope),
@@ -48,22 +49,33 @@ pub fn rewrite(
     let [sub] = pending else {
         return Ok(None);
     };
-    let Some(shape) = Subquery::of(sub) else {
+    let (Some(shape), Some(outer)) = (Subquery::of(sub), tables(from)) else {
         return Ok(None);
     };
-    let (Some(outer), Some(inner)) = (scans(from), scans(&shape.from)) else {
+    let Some(inner) = tables(&shape.from) else {
         return Ok(None);
     };
-    let Some(outer_only) = outer_only(&outer, &inner) else {
+    let Some(Matched {
+        outer_only,
+        common,
+        names,
+    }) = match_tables(&outer, &inner)
+    else {
         return Ok(None);
     };
+    let shape = shape.renamed(&names)?;
     let in_outer_only =
         |e: &Expr| covered(e, &outer_only) && !e.any(&mut |x| matches!(x, Expr::OuterColumn(_)));
-    let in_common = |e: &Expr| covered(e, &inner);
+    // The subquery's columns must name their table: unqualified, one could mean an outer
+    // table's column once both are in R.
+    let in_common =
+        |e: &Expr| covered(e, &common) && e.columns().iter().all(|c| c.relation.is_some());
+    let inner_exprs = shape.terms.iter().chain(&shape.group_by).chain(&shape.aggs);
     if !shape
         .keys
         .iter()
         .all(|(o, i)| in_outer_only(o) && in_common(i))
+        || !inner_exprs.into_iter().all(in_common)
     {
         return Ok(None);
     }
@@ -107,10 +119,10 @@ pub fn rewrite(
     let rows = Arc::new(LogicalPlan::project(rows, columns)?);
     let grouped = Arc::new(LogicalPlan::aggregate(
         rows.clone(),
-        shape.group_by.to_vec(),
-        shape.aggs.to_vec(),
+        shape.group_by,
+        shape.aggs,
     )?);
-    let value = Arc::new(LogicalPlan::project(grouped, shape.outputs.to_vec())?);
+    let value = Arc::new(LogicalPlan::project(grouped, shape.outputs)?);
     let value = Arc::new(LogicalPlan::alias(value, &shape.alias));
     let joined = Arc::new(LogicalPlan::join(
         rows,
@@ -125,11 +137,11 @@ pub fn rewrite(
 
 /// The parts of a pending left join of a correlated, aggregated scalar subquery:
 /// `Alias(Projection(Aggregate(Filter?(FROM))))`.
-struct Subquery<'a> {
+struct Subquery {
     alias: String,
-    outputs: &'a [Expr],
-    group_by: &'a [Expr],
-    aggs: &'a [Expr],
+    outputs: Vec<Expr>,
+    group_by: Vec<Expr>,
+    aggs: Vec<Expr>,
     /// Its WHERE terms.
     terms: Vec<Expr>,
     from: Arc<LogicalPlan>,
@@ -137,8 +149,8 @@ struct Subquery<'a> {
     keys: Vec<(Expr, Expr)>,
 }
 
-impl<'a> Subquery<'a> {
-    fn of(p: &'a PendingJoin) -> Option<Self> {
+impl Subquery {
+    fn of(p: &PendingJoin) -> Option<Self> {
         if p.join_type != JoinType::Left || p.filter.is_some() || p.null_aware || p.on.is_empty() {
             return None;
         }
@@ -186,12 +198,59 @@ impl<'a> Subquery<'a> {
         }
         Some(Self {
             alias: alias.clone(),
-            outputs: exprs,
-            group_by,
-            aggs,
+            outputs: exprs.clone(),
+            group_by: group_by.clone(),
+            aggs: aggs.clone(),
             terms,
             from,
             keys,
+        })
+    }
+
+    /// The subquery with its tables called by their outer names (`names`: inner name,
+    /// outer name). Aggregates keep their output names, which the outputs refer to.
+    fn renamed(self, names: &[(String, String)]) -> Result<Self> {
+        if names.iter().all(|(i, o)| i == o) {
+            return Ok(self);
+        }
+        let rename = |e: &Expr| {
+            e.clone().transform_up(&mut |x| {
+                Ok::<_, crate::error::SluiceError>(match x {
+                    Expr::Column(Column {
+                        relation: Some(r),
+                        name,
+                    }) => {
+                        let to = names.iter().find(|(i, _)| *i == r).map(|(_, o)| o);
+                        Expr::Column(Column {
+                            relation: Some(to.cloned().unwrap_or(r)),
+                            name,
+                        })
+                    }
+                    other => other,
+                })
+            })
+        };
+        let all = |v: &[Expr]| v.iter().map(rename).collect::<Result<Vec<_>>>();
+        let mut aggs = Vec::with_capacity(self.aggs.len());
+        for a in &self.aggs {
+            let r = rename(a)?;
+            aggs.push(match r.output_name() == a.output_name() {
+                true => r,
+                false => r.alias(&a.output_name()),
+            });
+        }
+        let keys = self
+            .keys
+            .iter()
+            .map(|(o, i)| Ok((o.clone(), rename(i)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            outputs: all(&self.outputs)?,
+            group_by: all(&self.group_by)?,
+            aggs,
+            terms: all(&self.terms)?,
+            keys,
+            ..self
         })
     }
 }
@@ -206,10 +265,25 @@ fn ignores_repeats(e: &Expr) -> bool {
     }
 }
 
+/// One table of a comma-separated FROM list.
+struct Table {
+    /// Which table it is: the subtree key of its scan, without an alias.
+    key: ShareKey,
+    /// The name its columns go by (its alias, or the table's name).
+    name: String,
+    plan: Arc<LogicalPlan>,
+}
+
 /// The tables a FROM list joins without conditions (a comma list), when all are scans of
-/// bounded tables (a stream is never computed once for two readers), each with its
-/// subtree key.
-fn scans(plan: &Arc<LogicalPlan>) -> Option<Vec<(ShareKey, Arc<LogicalPlan>)>> {
+/// bounded tables (a stream is never computed once for two readers).
+fn tables(plan: &Arc<LogicalPlan>) -> Option<Vec<Table>> {
+    let table = |scan: &LogicalPlan, name: &str| {
+        Some(vec![Table {
+            key: subtree_key(scan)?,
+            name: name.to_string(),
+            plan: plan.clone(),
+        }])
+    };
     match plan.as_ref() {
         LogicalPlan::Join {
             left,
@@ -219,44 +293,65 @@ fn scans(plan: &Arc<LogicalPlan>) -> Option<Vec<(ShareKey, Arc<LogicalPlan>)>> {
             filter: None,
             ..
         } if on.is_empty() => {
-            let mut out = scans(left)?;
-            out.extend(scans(right)?);
+            let mut out = tables(left)?;
+            out.extend(tables(right)?);
             Some(out)
         }
-        LogicalPlan::Scan { .. } => Some(vec![(subtree_key(plan)?, plan.clone())]),
-        LogicalPlan::Alias { input, .. } if matches!(input.as_ref(), LogicalPlan::Scan { .. }) => {
-            Some(vec![(subtree_key(plan)?, plan.clone())])
+        LogicalPlan::Scan { table: name, .. } => table(plan, name),
+        LogicalPlan::Alias { input, alias, .. }
+            if matches!(input.as_ref(), LogicalPlan::Scan { .. }) =>
+        {
+            table(input, alias)
         }
         _ => None,
     }
 }
 
-/// The outer tables the subquery does not read, when each subquery table is one outer
-/// table (same table, same name) and no name repeats.
-fn outer_only(
-    outer: &[(ShareKey, Arc<LogicalPlan>)],
-    inner: &[(ShareKey, Arc<LogicalPlan>)],
-) -> Option<Vec<(ShareKey, Arc<LogicalPlan>)>> {
-    let once = |list: &[(ShareKey, Arc<LogicalPlan>)], k: &ShareKey| {
-        list.iter().filter(|(x, _)| x == k).count() == 1
+/// The subquery's tables found among the outer query's.
+struct Matched<'a> {
+    /// The outer tables the subquery does not read (at least one).
+    outer_only: Vec<&'a Table>,
+    /// The outer tables it does read.
+    common: Vec<&'a Table>,
+    /// (subquery name, outer name) of each of those.
+    names: Vec<(String, String)>,
+}
+
+/// The match when each subquery table is one outer table, at least one outer table is
+/// not, and no table or name repeats in either list.
+fn match_tables<'a>(outer: &'a [Table], inner: &[Table]) -> Option<Matched<'a>> {
+    let distinct = |list: &[Table]| {
+        list.iter()
+            .enumerate()
+            .all(|(i, t)| list[..i].iter().all(|u| u.key != t.key && u.name != t.name))
     };
-    if !inner.iter().all(|(k, _)| once(outer, k) && once(inner, k)) {
+    if !distinct(outer) || !distinct(inner) {
         return None;
     }
-    let rest: Vec<_> = outer
+    let mut names = Vec::new();
+    let mut common = Vec::new();
+    for t in inner {
+        let o = outer.iter().find(|o| o.key == t.key)?;
+        names.push((t.name.clone(), o.name.clone()));
+        common.push(o);
+    }
+    let rest: Vec<&Table> = outer
         .iter()
-        .filter(|(k, _)| !inner.iter().any(|(x, _)| x == k))
-        .cloned()
+        .filter(|o| !inner.iter().any(|t| t.key == o.key))
         .collect();
-    (!rest.is_empty()).then_some(rest)
+    (!rest.is_empty()).then_some(Matched {
+        outer_only: rest,
+        common,
+        names,
+    })
 }
 
 /// True when every column of `e` is a column of one of `tables`.
-fn covered(e: &Expr, tables: &[(ShareKey, Arc<LogicalPlan>)]) -> bool {
+fn covered(e: &Expr, tables: &[&Table]) -> bool {
     e.columns().iter().all(|c| {
         tables
             .iter()
-            .any(|(_, t)| matches!(t.schema().find(c), Ok(Some(_))))
+            .any(|t| matches!(t.plan.schema().find(c), Ok(Some(_))))
     })
 }
 
