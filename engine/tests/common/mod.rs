@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: result batches as text lines, so results can
 //! be compared as sorted multisets (batch against stream) or read in order (changelogs),
 //! and a changelog applied; the `bids` stream and the stream-against-batch harness of the
-//! streaming tests.
+//! streaming tests; and the EXPLAIN ANALYZE check that a subplan was computed once.
 
 // Each test crate uses a part of these.
 #![allow(dead_code)]
