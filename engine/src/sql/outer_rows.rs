@@ -32,7 +32,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use crate::error::{Result, SluiceError};
 use crate::logical::expr::{conjunction, split_conjunction, AggFunc, Column, Expr};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::optimizer::repeated::{subtree_key, ShareKey};
@@ -215,7 +215,7 @@ impl Subquery {
         }
         let rename = |e: &Expr| {
             e.clone().transform_up(&mut |x| {
-                Ok::<_, crate::error::SluiceError>(match x {
+                Ok::<_, SluiceError>(match x {
                     Expr::Column(Column {
                         relation: Some(r),
                         name,
@@ -231,14 +231,19 @@ impl Subquery {
             })
         };
         let all = |v: &[Expr]| v.iter().map(rename).collect::<Result<Vec<_>>>();
-        let mut aggs = Vec::with_capacity(self.aggs.len());
-        for a in &self.aggs {
-            let r = rename(a)?;
-            aggs.push(match r.output_name() == a.output_name() {
-                true => r,
-                false => r.alias(&a.output_name()),
-            });
-        }
+        let aggs = self
+            .aggs
+            .iter()
+            .map(|a| {
+                let r = rename(a)?;
+                let name = a.output_name();
+                Ok(if r.output_name() == name {
+                    r
+                } else {
+                    r.alias(&name)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let keys = self
             .keys
             .iter()
