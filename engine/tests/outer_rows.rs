@@ -1,7 +1,8 @@
 //! A correlated MIN/MAX/AVG subquery over tables its outer query joins too (TPC-H q2 and
 //! q17's shape) is computed over the outer rows, which are computed once; the answers
-//! equal ones computed by hand, including when an outer-only table repeats a key and when
-//! the two queries name the tables differently. Where the rewrite would change the answer
+//! equal ones computed by hand, including when an outer-only table repeats a key, when
+//! the two queries name the tables differently, and when the subquery is correlated on a
+//! column of its own tables (NULL keys included). Where the rewrite would change the answer
 //! (SUM, an outer term on a subquery table that the subquery lacks, or the other way
 //! round) or could not tell the tables apart (one read twice), it is not made, and the
 //! answers still hold.
@@ -299,4 +300,76 @@ fn a_table_read_twice_keeps_the_subquery() {
     let expected = by_hand(|o, of_k| Some(o.2) == of_k.iter().map(|x| x.2).max());
     assert_eq!(answer(&s, sql), expected);
     assert!(!explain(&s, sql).contains("SharedExec"));
+}
+
+/// The subquery reads every outer table, correlated on one of their own columns (each
+/// key's best east offer): the outer rows are exactly the subquery's rows, computed once.
+#[test]
+fn a_key_of_the_subquery_tables_themselves() {
+    let s = session();
+    let sql = "SELECT o.k, o.vid FROM offer o, vendor v
+        WHERE o.vid = v.vid AND v.region = 'east'
+          AND o.price = (SELECT max(o2.price) FROM offer o2, vendor v2
+                         WHERE o2.vid = v2.vid AND v2.region = 'east' AND o2.k = o.k)
+        ORDER BY o.k, o.vid";
+    let offers = offer_rows();
+    let mut expected: Vec<(i64, i64)> = offers
+        .iter()
+        .filter(|o| east(o.1))
+        .filter(|o| {
+            let best = offers
+                .iter()
+                .filter(|x| x.0 == o.0 && east(x.1))
+                .map(|x| x.2)
+                .max();
+            Some(o.2) == best
+        })
+        .map(|o| (o.0, o.1))
+        .collect();
+    expected.sort();
+    let expected: Vec<String> = expected.iter().map(|(k, v)| format!("{k} | {v}")).collect();
+    assert!(expected.len() >= ITEMS, "{expected:?}");
+    assert_eq!(answer(&s, sql), expected);
+    assert_shared_once(&s, sql);
+}
+
+/// Correlated on its own table's key: rows with a NULL key have an empty subquery (no
+/// maximum), and a key whose values are all NULL has none either.
+#[test]
+fn a_null_key_of_the_same_table_matches_nothing() {
+    let s = Session::new();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let k = Int64Array::from(vec![
+        Some(1),
+        Some(1),
+        Some(1),
+        Some(2),
+        None,
+        None,
+        Some(3),
+    ]);
+    let v = Int64Array::from(vec![
+        Some(5),
+        None,
+        Some(5),
+        None,
+        Some(9),
+        Some(9),
+        Some(7),
+    ]);
+    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(v)]).expect("b");
+    s.register_batches("b", schema, vec![b]).expect("register");
+    let sql = "SELECT b.k, b.v FROM b WHERE b.v = (SELECT max(b2.v) FROM b b2 WHERE b2.k = b.k)
+               ORDER BY b.k, b.v";
+    assert_eq!(answer(&s, sql), vec!["1 | 5", "1 | 5", "3 | 7"]);
+    // Taken over the outer rows: joined back (inner), not left-joined as usual. With no
+    // join among them they are not shared, so the scan runs twice as it did before.
+    let plan = s.sql(sql).expect("plan").logical_plan().display_indent();
+    assert!(
+        plan.contains("Join: Inner") && !plan.contains("Join: Left"),
+        "{plan}"
+    );
 }

@@ -19,12 +19,16 @@
 //! - every common table appears once in each FROM list (under any name: the subquery's
 //!   names for them are replaced by the outer query's),
 //! - every subquery WHERE term is also an outer WHERE term,
-//! - every correlation predicate is `outer = inner`, `outer` over outer-only tables, and
-//!   is also an outer WHERE term (with the common tables in the outer query's scope),
+//! - every correlation predicate is `outer = inner`, and either `outer` is over
+//!   outer-only tables and the predicate is also an outer WHERE term (with the common
+//!   tables in the outer query's scope), or `outer` is `inner`'s own column in the outer
+//!   query (`e2.dept = e.dept`: true on every row with a key, and the join back drops
+//!   rows with a NULL key, whose subquery is empty),
 //! - every other outer WHERE term reads outer-only tables only,
 //!
 //! then the rows of `R` with key `k` are `P(k) × C(k)`: the outer-only rows with key `k`
-//! times exactly the rows the subquery aggregates for `k`. Each row of `C(k)` appears
+//! (one empty row when there are no outer-only tables) times exactly the rows the
+//! subquery aggregates for `k`. Each row of `C(k)` appears
 //! `|P(k)|` times, which MIN, MAX and AVG do not see; so only those aggregates qualify
 //! (`COUNT` and `SUM` would be multiplied). `P(k)` is never empty for a key an outer row
 //! has, and the subquery's NULL for an empty `C(k)` only meets outer rows that the
@@ -70,18 +74,22 @@ pub fn rewrite(
     // table's column once both are in R.
     let in_common =
         |e: &Expr| covered(e, &common) && e.columns().iter().all(|c| c.relation.is_some());
+    // A key that is the same column on both sides (`e2.dept = e.dept` once `e2` is `e`)
+    // holds on every row of R but those with a NULL key, which the join back drops as the
+    // subquery would: it needs no outer term.
+    let same_column = |(o, i): &(Expr, Expr)| o == i;
     let inner_exprs = shape.terms.iter().chain(&shape.group_by).chain(&shape.aggs);
     if !shape
         .keys
         .iter()
-        .all(|(o, i)| in_outer_only(o) && in_common(i))
+        .all(|k| in_common(&k.1) && (same_column(k) || in_outer_only(&k.0)))
         || !inner_exprs.into_iter().all(in_common)
     {
         return Ok(None);
     }
 
     let mut inner_terms_seen = vec![false; shape.terms.len()];
-    let mut keys_seen = vec![false; shape.keys.len()];
+    let mut keys_seen: Vec<bool> = shape.keys.iter().map(same_column).collect();
     let (mut rest, mut compare) = (Vec::new(), Vec::new());
     for t in kept {
         if reads_relation(t, &shape.alias) {
@@ -314,7 +322,7 @@ fn tables(plan: &Arc<LogicalPlan>) -> Option<Vec<Table>> {
 
 /// The subquery's tables found among the outer query's.
 struct Matched<'a> {
-    /// The outer tables the subquery does not read (at least one).
+    /// The outer tables the subquery does not read (perhaps none).
     outer_only: Vec<&'a Table>,
     /// The outer tables it does read.
     common: Vec<&'a Table>,
@@ -322,8 +330,8 @@ struct Matched<'a> {
     names: Vec<(String, String)>,
 }
 
-/// The match when each subquery table is one outer table, at least one outer table is
-/// not, and no table or name repeats in either list.
+/// The match when each subquery table is one outer table and no table or name repeats
+/// in either list.
 fn match_tables<'a>(outer: &'a [Table], inner: &[Table]) -> Option<Matched<'a>> {
     let distinct = |list: &[Table]| {
         list.iter()
@@ -344,7 +352,7 @@ fn match_tables<'a>(outer: &'a [Table], inner: &[Table]) -> Option<Matched<'a>> 
         .iter()
         .filter(|o| !inner.iter().any(|t| t.key == o.key))
         .collect();
-    (!rest.is_empty()).then_some(Matched {
+    Some(Matched {
         outer_only: rest,
         common,
         names,
