@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
-use common::{assert_shared_once, lines};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{Field, Schema};
+use common::{assert_shared_once, explain_analyze, lines};
 use sluice::Session;
 
 mod common;
@@ -40,46 +40,53 @@ fn east(vid: i64) -> bool {
     vid % 2 == 0
 }
 
+/// Registers the in-memory table `name` with `cols` (nullable, typed by their arrays).
+fn register(s: &Session, name: &str, cols: Vec<(&str, ArrayRef)>) {
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, c)| Field::new(*n, c.data_type().clone(), true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let b = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
+        .expect("batch");
+    s.register_batches(name, schema, vec![b]).expect("register");
+}
+
 fn session() -> Session {
     let s = Session::new();
-    let int = |n: &str| Field::new(n, DataType::Int64, false);
-    let text = |n: &str| Field::new(n, DataType::Utf8, false);
-    let register = |name: &str, fields: Vec<Field>, cols: Vec<arrow::array::ArrayRef>| {
-        let schema = Arc::new(Schema::new(fields));
-        let b = RecordBatch::try_new(schema.clone(), cols).expect("batch");
-        s.register_batches(name, schema, vec![b]).expect("register");
-    };
+    let ints = |v: Vec<i64>| -> ArrayRef { Arc::new(Int64Array::from(v)) };
     let items = item_rows();
     register(
+        &s,
         "item",
-        vec![int("k"), text("grp")],
         vec![
-            Arc::new(Int64Array::from_iter_values(items.iter().map(|r| r.0))),
-            Arc::new(StringArray::from_iter_values(items.iter().map(|r| r.1))),
+            ("k", ints(items.iter().map(|r| r.0).collect())),
+            (
+                "grp",
+                Arc::new(StringArray::from_iter_values(items.iter().map(|r| r.1))),
+            ),
         ],
     );
     let offers = offer_rows();
     register(
+        &s,
         "offer",
-        vec![int("k"), int("vid"), int("price")],
         vec![
-            Arc::new(Int64Array::from_iter_values(offers.iter().map(|r| r.0))),
-            Arc::new(Int64Array::from_iter_values(offers.iter().map(|r| r.1))),
-            Arc::new(Int64Array::from_iter_values(offers.iter().map(|r| r.2))),
+            ("k", ints(offers.iter().map(|r| r.0).collect())),
+            ("vid", ints(offers.iter().map(|r| r.1).collect())),
+            ("price", ints(offers.iter().map(|r| r.2).collect())),
         ],
     );
+    let region = |v: i64| if east(v) { "east" } else { "west" };
     register(
+        &s,
         "vendor",
-        vec![int("vid"), text("region")],
         vec![
-            Arc::new(Int64Array::from_iter_values(0..VENDORS)),
-            Arc::new(StringArray::from_iter_values((0..VENDORS).map(|v| {
-                if east(v) {
-                    "east"
-                } else {
-                    "west"
-                }
-            }))),
+            ("vid", ints((0..VENDORS).collect())),
+            (
+                "region",
+                Arc::new(StringArray::from_iter_values((0..VENDORS).map(region))),
+            ),
         ],
     );
     s
@@ -108,12 +115,6 @@ fn by_hand(keep: impl Fn(&(i64, i64, i64), &[(i64, i64, i64)]) -> bool) -> Vec<S
 fn answer(s: &Session, sql: &str) -> Vec<String> {
     let batches = s.sql(sql).and_then(|d| d.collect()).expect("query");
     lines(&batches)
-}
-
-fn explain(s: &Session, sql: &str) -> String {
-    s.sql(sql)
-        .and_then(|d| d.explain_analyze())
-        .expect("explain analyze")
 }
 
 const Q2_SHAPE: &str = "SELECT item.k, offer.vid FROM item, offer, vendor
@@ -154,7 +155,7 @@ fn min_over_the_outer_join_is_computed_once() {
     let usual = renamed.replace("v2.region = 'east'", "v2.region = 'east' AND o2.price >= 0");
     assert_ne!(usual, renamed);
     assert_eq!(answer(&s, &usual), expected);
-    assert!(!explain(&s, &usual).contains("SharedExec"));
+    assert!(!explain_analyze(&s, &usual).contains("SharedExec"));
 
     // Aliases in the outer query only.
     let outer_aliases = "SELECT i.k, o.vid FROM item i, offer o, vendor v
@@ -194,7 +195,7 @@ fn sum_is_not_taken_over_the_outer_rows() {
         ORDER BY item.k, offer.vid";
     let expected = by_hand(|o, of_k| o.2 * 10 > of_k.iter().map(|x| x.2).sum::<i64>());
     assert_eq!(answer(&s, sql), expected);
-    assert!(!explain(&s, sql).contains("SharedExec"));
+    assert!(!explain_analyze(&s, sql).contains("SharedExec"));
 }
 
 /// An outer term on `offer` that the subquery lacks (or the other way round) would change
@@ -211,7 +212,7 @@ fn different_terms_on_subquery_tables_keep_the_subquery() {
     };
     let expected = by_hand(|o, of_k| o.1 < 5 && Some(o.2) == max(of_k, false));
     assert_eq!(answer(&s, outer_only), expected);
-    assert!(!explain(&s, outer_only).contains("SharedExec"));
+    assert!(!explain_analyze(&s, outer_only).contains("SharedExec"));
 
     let inner_only = "SELECT item.k, offer.vid FROM item, offer
         WHERE item.k = offer.k AND item.grp = 'a'
@@ -224,35 +225,14 @@ fn different_terms_on_subquery_tables_keep_the_subquery() {
         "some offer from vendors 5..9 ties the maximum of 0..4: {expected:?}"
     );
     assert_eq!(answer(&s, inner_only), expected);
-    assert!(!explain(&s, inner_only).contains("SharedExec"));
+    assert!(!explain_analyze(&s, inner_only).contains("SharedExec"));
 }
 
-/// NULL keys match nothing, and NULL values are skipped by MAX as in the subquery: key 2's
-/// only value is NULL, so its maximum is NULL and no row of it compares equal.
-#[test]
-fn null_keys_and_values_behave_as_in_the_subquery() {
-    let s = Session::new();
-    let register = |name: &str, cols: Vec<(&str, arrow::array::ArrayRef)>| {
-        let fields: Vec<Field> = cols
-            .iter()
-            .map(|(n, c)| Field::new(*n, c.data_type().clone(), true))
-            .collect();
-        let schema = Arc::new(Schema::new(fields));
-        let b = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
-            .expect("batch");
-        s.register_batches(name, schema, vec![b]).expect("register");
-    };
+/// `b(k, v)`: key 1 has values 5, NULL, 5; key 2 only NULL; a NULL key has 9; key 3 has
+/// 7 and 2.
+fn register_nullable_b(s: &Session) {
     register(
-        "a",
-        vec![
-            (
-                "k",
-                Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(3)])),
-            ),
-            ("tag", Arc::new(StringArray::from(vec!["x"; 4]))),
-        ],
-    );
-    register(
+        s,
         "b",
         vec![
             (
@@ -281,6 +261,25 @@ fn null_keys_and_values_behave_as_in_the_subquery() {
             ),
         ],
     );
+}
+
+/// NULL keys match nothing, and NULL values are skipped by MAX as in the subquery: key 2's
+/// only value is NULL, so its maximum is NULL and no row of it compares equal.
+#[test]
+fn null_keys_and_values_behave_as_in_the_subquery() {
+    let s = Session::new();
+    register(
+        &s,
+        "a",
+        vec![
+            (
+                "k",
+                Arc::new(Int64Array::from(vec![Some(1), Some(2), None, Some(3)])),
+            ),
+            ("tag", Arc::new(StringArray::from(vec!["x"; 4]))),
+        ],
+    );
+    register_nullable_b(&s);
     let sql = "SELECT a.k, b.v FROM a, b WHERE a.k = b.k AND a.tag = 'x'
                  AND b.v = (SELECT max(b.v) FROM b WHERE b.k = a.k)
                ORDER BY a.k, b.v";
@@ -299,7 +298,7 @@ fn a_table_read_twice_keeps_the_subquery() {
         ORDER BY item.k, o1.vid";
     let expected = by_hand(|o, of_k| Some(o.2) == of_k.iter().map(|x| x.2).max());
     assert_eq!(answer(&s, sql), expected);
-    assert!(!explain(&s, sql).contains("SharedExec"));
+    assert!(!explain_analyze(&s, sql).contains("SharedExec"));
 }
 
 /// The subquery reads every outer table, correlated on one of their own columns (each
@@ -338,30 +337,7 @@ fn a_key_of_the_subquery_tables_themselves() {
 #[test]
 fn a_null_key_of_the_same_table_matches_nothing() {
     let s = Session::new();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-    ]));
-    let k = Int64Array::from(vec![
-        Some(1),
-        Some(1),
-        Some(1),
-        Some(2),
-        None,
-        None,
-        Some(3),
-    ]);
-    let v = Int64Array::from(vec![
-        Some(5),
-        None,
-        Some(5),
-        None,
-        Some(9),
-        Some(9),
-        Some(7),
-    ]);
-    let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(k), Arc::new(v)]).expect("b");
-    s.register_batches("b", schema, vec![b]).expect("register");
+    register_nullable_b(&s);
     let sql = "SELECT b.k, b.v FROM b WHERE b.v = (SELECT max(b2.v) FROM b b2 WHERE b2.k = b.k)
                ORDER BY b.k, b.v";
     assert_eq!(answer(&s, sql), vec!["1 | 5", "1 | 5", "3 | 7"]);

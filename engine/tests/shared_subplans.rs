@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use common::assert_shared_once;
+use common::{assert_shared_once, explain_analyze};
 use sluice::Session;
 
 mod common;
@@ -82,6 +82,6 @@ fn different_subtrees_are_not_shared() {
     let batches = s.sql(sql).and_then(|d| d.collect()).expect("query");
     // v in 1..=10 is left out of keys 1..=10's second sum (key 0 only loses v = 0).
     assert_eq!(common::lines(&batches).len(), 40);
-    let plan = s.sql(sql).and_then(|d| d.explain_analyze()).expect("plan");
+    let plan = explain_analyze(&s, sql);
     assert!(!plan.contains("SharedExec"), "{plan}");
 }

@@ -53,10 +53,10 @@ pub fn rewrite(
     let [sub] = pending else {
         return Ok(None);
     };
-    let (Some(shape), Some(outer)) = (Subquery::of(sub), tables(from)) else {
+    let Some(shape) = Subquery::of(sub) else {
         return Ok(None);
     };
-    let Some(inner) = tables(&shape.from) else {
+    let (Some(outer), Some(inner)) = (tables(from), tables(&shape.from)) else {
         return Ok(None);
     };
     let Some(Matched {

@@ -135,10 +135,7 @@ pub fn same_both_ways(sql: &str) {
 /// The shared node shows twice in `sql`'s EXPLAIN ANALYZE (under both parents), computed
 /// and kept once, never recomputed.
 pub fn assert_shared_once(s: &Session, sql: &str) {
-    let plan = s
-        .sql(sql)
-        .and_then(|d| d.explain_analyze())
-        .expect("explain analyze");
+    let plan = explain_analyze(s, sql);
     let shared: Vec<&str> = plan.lines().filter(|l| l.contains("SharedExec")).collect();
     assert_eq!(shared.len(), 2, "{plan}");
     assert!(
@@ -147,4 +144,11 @@ pub fn assert_shared_once(s: &Session, sql: &str) {
             .all(|l| l.contains("kept=1, recomputed_partitions=0")),
         "{plan}"
     );
+}
+
+/// `sql`'s EXPLAIN ANALYZE text.
+pub fn explain_analyze(s: &Session, sql: &str) -> String {
+    s.sql(sql)
+        .and_then(|d| d.explain_analyze())
+        .expect("explain analyze")
 }
