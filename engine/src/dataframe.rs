@@ -270,7 +270,11 @@ impl DataFrame {
                  with execute_stream() / execute_iter() (and drop the stream to stop it)",
             ));
         }
-        let batches = collect_partitions(&phys, &ctx)?;
+        let batches = collect_partitions(&phys, &ctx);
+        // An error in one partition may leave others running: end them (and free their
+        // memory and spill files) before returning.
+        ctx.threads.stop_and_wait();
+        let batches = batches?;
         let schema = self.result_schema();
         batches
             .into_iter()
@@ -348,7 +352,7 @@ impl DataFrame {
         let stream = gathered.execute(0, ctx)?;
         let cancel = self.config.cancel.clone();
         let live = move || cancel.as_ref().is_none_or(|c| !c.load(Ordering::Relaxed));
-        Ok(stream
+        let batches = stream
             .take_while(move |el| live() && !matches!(el, Err(SluiceError::Cancelled)))
             .filter_map(move |el| match el {
                 Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
@@ -356,7 +360,11 @@ impl DataFrame {
                 }
                 Ok(_) => None,
                 Err(e) => Some(Err(e)),
-            }))
+            });
+        Ok(RunIter {
+            batches: Some(batches),
+            ctx: ctx.clone(),
+        })
     }
 
     /// Runs the query, yielding batches as they are produced. Dropping the stream cancels
@@ -391,5 +399,28 @@ impl DataFrame {
     pub fn to_pretty_string(&self) -> Result<String> {
         let batches = self.collect()?;
         Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+    }
+}
+
+/// A running query's result batches; dropping it stops the run and waits for its threads
+/// (see [`crate::physical::task_threads`]).
+struct RunIter<I> {
+    /// Dropped first: the result stream, which closes the exchanges feeding it.
+    batches: Option<I>,
+    ctx: Arc<TaskContext>,
+}
+
+impl<I: Iterator> Iterator for RunIter<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        self.batches.as_mut()?.next()
+    }
+}
+
+impl<I> Drop for RunIter<I> {
+    fn drop(&mut self) {
+        self.batches = None;
+        self.ctx.threads.stop_and_wait();
     }
 }

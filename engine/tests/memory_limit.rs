@@ -8,14 +8,15 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::pretty::pretty_format_batches;
-use sluice::{Session, SessionConfig, SluiceError};
+use sluice::{ExchangeMode, Session, SessionConfig, SluiceError};
 
 fn session(limit: usize) -> Session {
-    let s = Session::with_config(
-        SessionConfig::default()
-            .with_target_partitions(2)
-            .with_memory_limit(limit),
-    );
+    session_with(SessionConfig::default().with_memory_limit(limit))
+}
+
+/// A session of `config` (on 2 partitions) with `t`: 200 000 rows of distinct `k` and `v`.
+fn session_with(config: SessionConfig) -> Session {
+    let s = Session::with_config(config.with_target_partitions(2));
     let schema = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, false),
         Field::new("v", DataType::Int64, false),
@@ -107,6 +108,59 @@ fn a_spilled_join_part_over_the_limit_fails_naming_the_part() {
     assert!(
         msg.contains("HashJoinExec") && msg.contains("spilled"),
         "{msg}"
+    );
+}
+
+/// A session like [`session`] whose spill files go to a directory of its own.
+fn session_spilling_into(dir: &tempfile::TempDir, limit: usize, mode: ExchangeMode) -> Session {
+    let mut config = SessionConfig::default()
+        .with_memory_limit(limit)
+        .with_exchange_mode(mode);
+    config.spill_dir = dir.path().to_path_buf();
+    session_with(config)
+}
+
+/// What is left in `dir`.
+fn left_in(dir: &tempfile::TempDir) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir.path())
+        .expect("spill dir")
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+#[test]
+fn a_failed_spilled_join_leaves_no_spill_files() {
+    // The query of the test above: one partition fails while the other may still be
+    // joining its spilled parts; collect returns only once both let go of their files.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = session_spilling_into(&dir, 1_000_000, ExchangeMode::Pipelined);
+    let sql = "SELECT count(*) FROM t WHERE k < 5 AND k % 1 NOT IN (SELECT k % 1 FROM t)";
+    run(&s, sql).expect_err("one part holds the whole build side");
+    assert_eq!(left_in(&dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn spilled_and_blocking_runs_leave_no_files_when_they_end_or_stop_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = session_spilling_into(&dir, 1_000_000, ExchangeMode::Blocking);
+    // Spills the join's parts and writes every exchange to files.
+    let joined = "SELECT count(*), sum(a.v + b.v) FROM t a JOIN t b ON a.k = b.k";
+    assert_eq!(run(&s, joined).expect("join"), 1);
+    assert_eq!(left_in(&dir), Vec::<std::path::PathBuf>::new(), "{joined}");
+    // LIMIT stops reading while producers are still writing.
+    assert_eq!(run(&s, "SELECT k FROM t LIMIT 3").expect("limit"), 3);
+    assert_eq!(left_in(&dir), Vec::<std::path::PathBuf>::new(), "LIMIT");
+    // A result stream dropped after its first batch.
+    let mut batches = s
+        .sql("SELECT k, v FROM t ORDER BY v")
+        .and_then(|df| df.execute_iter())
+        .expect("stream");
+    assert!(batches.next().expect("a batch").is_ok());
+    drop(batches);
+    assert_eq!(
+        left_in(&dir),
+        Vec::<std::path::PathBuf>::new(),
+        "dropped stream"
     );
 }
 

@@ -560,6 +560,9 @@ enum Entry {
     New(PathBuf),
 }
 
+/// How often a partition waiting for new files checks whether its query was cancelled.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
 /// The files of a monitored directory in discovery order, shared by the partitions.
 #[derive(Debug)]
 struct Discovery {
@@ -579,9 +582,18 @@ struct DiscoveryState {
 
 impl Discovery {
     /// Takes file `index` in discovery order, waiting (listing the directory every
-    /// interval) until there is one, or until `deadline` (then `None`).
-    fn wait_for(&self, index: usize, deadline: Option<Instant>) -> Result<Option<Entry>> {
+    /// interval) until there is one, or until `deadline` (then `None`). Fails with
+    /// [`SluiceError::Cancelled`] within [`CANCEL_CHECK`] of `cancelled` turning true.
+    fn wait_for(
+        &self,
+        index: usize,
+        deadline: Option<Instant>,
+        cancelled: impl Fn() -> bool,
+    ) -> Result<Option<Entry>> {
         loop {
+            if cancelled() {
+                return Err(SluiceError::Cancelled);
+            }
             let wait = {
                 let mut st = self
                     .state
@@ -608,7 +620,7 @@ impl Discovery {
                 let next = st.next_listing - now;
                 deadline.map_or(next, |d| next.min(d - now))
             };
-            std::thread::sleep(wait);
+            std::thread::sleep(wait.min(CANCEL_CHECK));
         }
     }
 }
@@ -663,7 +675,9 @@ impl FileStream {
                     (false, Some(t)) => Some(self.last_data + t),
                     _ => None,
                 };
-                let Some(entry) = discovery.wait_for(*next, deadline)? else {
+                let ctx = &self.ctx;
+                let Some(entry) = discovery.wait_for(*next, deadline, || ctx.is_cancelled())?
+                else {
                     self.idle = true;
                     return Ok(NextFile::Idle);
                 };

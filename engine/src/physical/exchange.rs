@@ -4,6 +4,8 @@
 //!
 //! Producers run one thread per input partition, started by the first consumer; they
 //! write into an in-memory pipelined exchange whose bounded partitions give back-pressure.
+//! The threads belong to the query run ([`crate::physical::task_threads`]), which ends
+//! them before it returns.
 
 use std::sync::{Arc, OnceLock};
 
@@ -81,10 +83,12 @@ impl ExchangeExec {
                 let input = self.input.clone();
                 let ctx = ctx.clone();
                 let partitioning = self.partitioning.clone();
-                std::thread::Builder::new()
-                    .name(format!("sluice-exchange-{p}"))
-                    .spawn(move || produce(input, p, ctx, partitioning, writer))
-                    .map_err(|e| format!("cannot start exchange thread: {e}"))?;
+                let threads = ctx.threads.clone();
+                threads
+                    .spawn(format!("sluice-exchange-{p}"), move || {
+                        produce(input, p, ctx, partitioning, writer)
+                    })
+                    .map_err(|e| e.to_string())?;
             }
             Ok(ex)
         });

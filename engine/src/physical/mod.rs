@@ -43,6 +43,7 @@ pub mod scan;
 pub mod shared;
 pub mod sort;
 pub mod sort_spill;
+pub mod task_threads;
 pub mod time_format;
 pub mod union;
 pub mod window;
@@ -89,6 +90,8 @@ pub struct TaskContext {
     pub memory: Arc<memory::MemoryPool>,
     /// The query runs as a stream: unbounded sources may be read.
     pub streaming: bool,
+    /// The threads the run started, and its stop flag.
+    pub threads: Arc<task_threads::TaskThreads>,
 }
 
 impl TaskContext {
@@ -99,24 +102,26 @@ impl TaskContext {
             config,
             memory,
             streaming: false,
+            threads: Arc::default(),
         }
     }
 
-    /// True once the query's cancel flag ([`SessionConfig::cancel`]) is set.
+    /// True once the query's cancel flag ([`SessionConfig::cancel`]) is set, or the run is
+    /// stopping ([`task_threads::TaskThreads::stop_and_wait`]).
     pub fn is_cancelled(&self) -> bool {
-        self.config
-            .cancel
-            .as_ref()
-            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        self.threads.is_stopped()
+            || self
+                .config
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// `stream`, ending with [`SluiceError::Cancelled`] at its next element once the query
-    /// is cancelled. Every source wraps its partitions in it, so a cancelled query stops
-    /// reading at once, even while no result is due (a window that has not fired yet).
+    /// is cancelled or its run stops. Every source wraps its partitions in it, so a
+    /// cancelled query stops reading at once, even while no result is due (a window that
+    /// has not fired yet).
     pub fn cancellable(self: &Arc<Self>, stream: ElementStream) -> ElementStream {
-        if self.config.cancel.is_none() {
-            return stream;
-        }
         let ctx = self.clone();
         let mut done = false;
         let mut stream = stream;

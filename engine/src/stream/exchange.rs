@@ -103,10 +103,10 @@ impl StreamExchangeExec {
             };
             let input = self.input.clone();
             let ctx = ctx.clone();
-            std::thread::Builder::new()
-                .name(format!("sluice-stream-{p}"))
-                .spawn(move || producer.run(input, ctx))
-                .map_err(|e| SluiceError::exec(format!("cannot start stream task: {e}")))?;
+            let threads = ctx.threads.clone();
+            threads.spawn(format!("sluice-stream-{p}"), move || {
+                producer.run(input, ctx)
+            })?;
         }
         *guard = Some(rxs.into_iter().map(Some).collect());
         Ok(())

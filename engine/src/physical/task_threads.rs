@@ -1,0 +1,132 @@
+//! The threads a query run starts, so that the run can end them before it returns.
+//!
+//! Exchange producers run on threads of their own. When a query ends early — an error in
+//! one partition, a LIMIT satisfied, a result stream dropped — the other producers may
+//! still be running, holding the plan, its memory and its spill files. A run therefore
+//! *stops* ([`TaskThreads::stop_and_wait`]): it sets a flag every source checks at its next
+//! batch (see [`super::TaskContext::cancellable`]), so each producer ends soon, and waits
+//! until the last one has dropped what it held. Only then does `collect` return, so a
+//! failed query leaves no spill directory behind, even when the process exits right after.
+//!
+//! The wait is bounded ([`STOP_GRACE`]): a thread that does not end by then is left
+//! running and logged, rather than turning a query's error into a hang.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::error::{Result, SluiceError};
+
+/// How long [`TaskThreads::stop_and_wait`] waits for the run's threads to end.
+pub const STOP_GRACE: Duration = Duration::from_secs(60);
+
+/// The threads of one query run and its stop flag.
+#[derive(Debug, Default)]
+pub struct TaskThreads {
+    stopped: AtomicBool,
+    /// Threads started and not yet ended.
+    running: Mutex<usize>,
+    ended: Condvar,
+}
+
+/// Counts its thread as ended when dropped (also when the thread panics).
+struct Running<'a>(&'a TaskThreads);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.ended();
+    }
+}
+
+impl TaskThreads {
+    /// True once the run is stopping: sources end at their next batch.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
+    /// Starts `f` on a thread named `name`, counted until `f` and everything it captured
+    /// are dropped.
+    pub fn spawn(
+        self: &std::sync::Arc<Self>,
+        name: String,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Result<()> {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        let threads = self.clone();
+        let started = std::thread::Builder::new().name(name).spawn(move || {
+            let _running = Running(&threads);
+            f();
+        });
+        if let Err(e) = started {
+            self.ended();
+            return Err(SluiceError::exec(format!("cannot start a thread: {e}")));
+        }
+        Ok(())
+    }
+
+    fn ended(&self) {
+        let mut n = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        *n = n.saturating_sub(1);
+        self.ended.notify_all();
+    }
+
+    /// Makes every source of the run end at its next batch, then waits (at most
+    /// [`STOP_GRACE`]) until every thread started with [`TaskThreads::spawn`] has ended.
+    pub fn stop_and_wait(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let (running, timeout) = self
+            .ended
+            .wait_timeout_while(running, STOP_GRACE, |n| *n > 0)
+            .unwrap_or_else(PoisonError::into_inner);
+        if timeout.timed_out() {
+            tracing::warn!(
+                threads = *running,
+                "a stopped query's threads did not end within {STOP_GRACE:?}; left running"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn stop_waits_for_every_thread_and_what_it_captured() {
+        let threads = Arc::new(TaskThreads::default());
+        let held = Arc::new(());
+        for i in 0..3 {
+            let held = held.clone();
+            let t = threads.clone();
+            threads
+                .spawn(format!("t{i}"), move || {
+                    while !t.is_stopped() {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                    drop(held);
+                })
+                .expect("spawn");
+        }
+        assert!(!threads.is_stopped());
+        threads.stop_and_wait();
+        assert!(threads.is_stopped());
+        assert_eq!(
+            Arc::strong_count(&held),
+            1,
+            "every thread dropped its capture"
+        );
+    }
+
+    #[test]
+    fn a_panicking_thread_counts_as_ended() {
+        let threads = Arc::new(TaskThreads::default());
+        threads
+            .spawn("panics".into(), || panic!("boom"))
+            .expect("spawn");
+        threads.stop_and_wait();
+        assert_eq!(*threads.running.lock().expect("lock"), 0);
+    }
+}
