@@ -73,18 +73,25 @@ impl TaskThreads {
     /// Makes every source of the run end at its next batch, then waits (at most
     /// [`STOP_GRACE`]) until every thread started with [`TaskThreads::spawn`] has ended.
     pub fn stop_and_wait(&self) {
+        self.stop_and_wait_within(STOP_GRACE);
+    }
+
+    /// [`TaskThreads::stop_and_wait`] with a grace period of `grace`; returns how many
+    /// threads were still running when it gave up (0 when all ended).
+    pub fn stop_and_wait_within(&self, grace: Duration) -> usize {
         self.stopped.store(true, Ordering::Relaxed);
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        let (running, timeout) = self
+        let (running, _) = self
             .ended
-            .wait_timeout_while(running, STOP_GRACE, |n| *n > 0)
+            .wait_timeout_while(running, grace, |n| *n > 0)
             .unwrap_or_else(PoisonError::into_inner);
-        if timeout.timed_out() {
+        if *running > 0 {
             tracing::warn!(
                 threads = *running,
-                "a stopped query's threads did not end within {STOP_GRACE:?}; left running"
+                "a stopped query's threads did not end within {grace:?}; left running"
             );
         }
+        *running
     }
 }
 
@@ -121,12 +128,28 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_gives_up_after_its_grace_on_a_thread_that_ignores_the_stop() {
+        let threads = Arc::new(TaskThreads::default());
+        let (release, parked) = std::sync::mpsc::channel::<()>();
+        threads
+            .spawn("ignores the stop".into(), move || {
+                let _ = parked.recv();
+            })
+            .expect("spawn");
+        let started = std::time::Instant::now();
+        assert_eq!(threads.stop_and_wait_within(Duration::from_millis(50)), 1);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Let it go: it is counted as ended once it does.
+        release.send(()).expect("send");
+        assert_eq!(threads.stop_and_wait_within(Duration::from_secs(30)), 0);
+    }
+
+    #[test]
     fn a_panicking_thread_counts_as_ended() {
         let threads = Arc::new(TaskThreads::default());
         threads
             .spawn("panics".into(), || panic!("boom"))
             .expect("spawn");
-        threads.stop_and_wait();
-        assert_eq!(*threads.running.lock().expect("lock"), 0);
+        assert_eq!(threads.stop_and_wait_within(Duration::from_secs(30)), 0);
     }
 }
