@@ -494,7 +494,15 @@ fn monitored_directory_streams_new_files() {
     read_until(30, &mut seen);
     seen.sort_unstable();
     assert_eq!(seen, (0..30).collect::<Vec<_>>(), "each file read once");
+    // Dropping the stream stops the partitions waiting for new files (they check every
+    // 100 ms); the drop waits for them, and would take the full 60 s grace otherwise.
+    let dropping = std::time::Instant::now();
     drop(stream);
+    assert!(
+        dropping.elapsed() < std::time::Duration::from_secs(10),
+        "the drop took {:?}",
+        dropping.elapsed()
+    );
 
     // In batch mode the unbounded table is refused.
     s.sql("SET 'execution.runtime-mode' = 'batch'")
