@@ -2,7 +2,6 @@
 //! them.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -350,10 +349,9 @@ impl DataFrame {
             slot.set(gathered.clone());
         }
         let stream = gathered.execute(0, ctx)?;
-        let cancel = self.config.cancel.clone();
-        let live = move || cancel.as_ref().is_none_or(|c| !c.load(Ordering::Relaxed));
+        let run = ctx.clone();
         let batches = stream
-            .take_while(move |el| live() && !matches!(el, Err(SluiceError::Cancelled)))
+            .take_while(move |el| !run.is_cancelled() && !matches!(el, Err(SluiceError::Cancelled)))
             .filter_map(move |el| match el {
                 Ok(crate::physical::Element::Batch(b)) if b.num_rows() > 0 => {
                     Some(crate::physical::with_schema(&schema, b))
