@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use arrow::array::make_array;
 use arrow::array::{
     new_null_array, Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray,
     Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
 };
-use arrow::buffer::NullBuffer;
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
 use arrow::row::{OwnedRow, RowConverter, SortField};
@@ -22,6 +23,23 @@ use crate::physical::distinct_acc;
 pub trait Accumulator: Send {
     /// Adds `values` (the evaluated arguments; empty for `COUNT(*)`), row `i` to group `groups[i]`.
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()>;
+    /// Adds the rows where `sel` is set, as [`Accumulator::update`] would add them alone.
+    /// The other rows are parked: their entry in `groups` is `num_groups`, one past the
+    /// last group. By default their values become NULLs, which every aggregate skips
+    /// before it looks at the row's group.
+    fn update_masked(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[u32],
+        num_groups: usize,
+        sel: &BooleanBuffer,
+    ) -> Result<()> {
+        let values = values
+            .iter()
+            .map(|v| null_unselected(v, sel))
+            .collect::<Result<Vec<_>>>()?;
+        self.update(&values, groups, num_groups)
+    }
     /// Merges partial states (as produced by [`Accumulator::state`]).
     fn merge(&mut self, states: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()>;
     /// Partial state columns, one row per group.
@@ -33,6 +51,15 @@ pub trait Accumulator: Send {
     fn extra_memory(&self) -> usize {
         0
     }
+}
+
+/// `v` with NULLs where `sel` is not set (a `NullArray` is all NULL already).
+pub(crate) fn null_unselected(v: &ArrayRef, sel: &BooleanBuffer) -> Result<ArrayRef> {
+    if v.data_type() == &DataType::Null {
+        return Ok(v.clone());
+    }
+    let nulls = NullBuffer::union(v.nulls(), Some(&NullBuffer::new(sel.clone())));
+    Ok(make_array(v.to_data().into_builder().nulls(nulls).build()?))
 }
 
 /// The types of an aggregate's partial state columns.
@@ -105,6 +132,25 @@ impl Accumulator for CountAcc {
         }
         Ok(())
     }
+    fn update_masked(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[u32],
+        n: usize,
+        sel: &BooleanBuffer,
+    ) -> Result<()> {
+        self.counts.resize(n, 0);
+        let valid = values.first().and_then(|v| v.logical_nulls());
+        let counted = NullBuffer::union(valid.as_ref(), Some(&NullBuffer::new(sel.clone())));
+        if let Some(counted) = counted {
+            for (g, keep) in groups.iter().zip(counted.iter()) {
+                if keep {
+                    self.counts[*g as usize] += 1;
+                }
+            }
+        }
+        Ok(())
+    }
     fn merge(&mut self, states: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
         self.counts.resize(n, 0);
         let c = states[0].as_primitive::<Int64Type>();
@@ -163,7 +209,8 @@ impl Seen {
 }
 
 /// Adds each valid `vals[i]` into `sums[groups[i]]` with `add` (None: overflow), setting
-/// the group's flag when there are `flags`; without flags, every value is valid.
+/// the group's flag when there are `flags`; without flags, every value is valid, and a
+/// row whose group is past the sums is `parked` (skipped; never with flags).
 #[inline]
 fn scatter<T: Copy>(
     sums: &mut [T],
@@ -171,16 +218,24 @@ fn scatter<T: Copy>(
     nulls: Option<&NullBuffer>,
     groups: &[u32],
     flags: Option<&mut Vec<bool>>,
+    parked: bool,
     add: impl Fn(T, T) -> Option<T>,
 ) -> Option<()> {
-    match flags {
-        None => {
+    match (flags, parked) {
+        (None, false) => {
             for (x, &g) in vals.iter().zip(groups) {
                 let g = g as usize;
                 sums[g] = add(sums[g], *x)?;
             }
         }
-        Some(flags) => {
+        (None, true) => {
+            for (x, &g) in vals.iter().zip(groups) {
+                if let Some(sum) = sums.get_mut(g as usize) {
+                    *sum = add(*sum, *x)?;
+                }
+            }
+        }
+        (Some(flags), _) => {
             for (i, (x, &g)) in vals.iter().zip(groups).enumerate() {
                 if nulls.is_none_or(|m| m.is_valid(i)) {
                     let g = g as usize;
@@ -194,15 +249,16 @@ fn scatter<T: Copy>(
 }
 
 /// Groups up to which [`add_few`] sums decimals.
-const FEW_GROUPS: usize = 64;
+pub(crate) const FEW_GROUPS: usize = 64;
 
 /// Adds `vals[i]` (no NULLs) into `sums[groups[i]]` for a few groups (q1's four): through
 /// four interleaved lanes of `i64` partial sums, so that rows of one group in a row do
 /// not wait on each other's store, and with one overflow test per batch instead of one
-/// per row. None, with `sums` untouched, when some value does not fit an `i64` or a lane
-/// overflows (the caller then adds exactly, with `i128`s).
-fn add_few(sums: &mut [i128], vals: &[i128], groups: &[u32]) -> Option<()> {
-    let n = sums.len();
+/// per row. With `parked` rows (group `sums.len()`), their lane is thrown away. None,
+/// with `sums` untouched, when some value does not fit an `i64` or a lane overflows
+/// (the caller then adds exactly, with `i128`s).
+fn add_few(sums: &mut [i128], vals: &[i128], groups: &[u32], parked: bool) -> Option<()> {
+    let n = sums.len() + usize::from(parked);
     let mut lanes = vec![0i64; 4 * n];
     let mut exact = true;
     for (i, (&x, &g)) in vals.iter().zip(groups).enumerate() {
@@ -244,7 +300,15 @@ impl SumAcc {
         }
     }
 
-    fn add(&mut self, v: &ArrayRef, groups: &[u32], n: usize) -> Result<()> {
+    /// Adds `v`, row `i` to group `groups[i]` of `n`; with a selection `sel`, only the
+    /// rows where it is set.
+    fn add(
+        &mut self,
+        v: &ArrayRef,
+        groups: &[u32],
+        n: usize,
+        sel: Option<&BooleanBuffer>,
+    ) -> Result<()> {
         // Decimals of the sum's scale are added as they are (only the declared precision
         // differs); casting them would re-check every value's precision for nothing.
         let same_scale = matches!(
@@ -256,27 +320,37 @@ impl SumAcc {
         } else {
             cast(v, &self.data_type)?
         };
+        // Once groups are flagged one by one (values with NULLs, now or before),
+        // unselected rows become NULLs, which the flags skip; before that, every group
+        // a batch reaches has a selected row (the caller assigns groups to those alone),
+        // and the parked rows are skipped by their group.
+        let (v, parked) = match sel {
+            Some(s) if v.null_count() > 0 || self.seen.flags.is_some() => {
+                (null_unselected(&v, s)?, false)
+            }
+            sel => (v, sel.is_some()),
+        };
         let nulls = v.nulls().filter(|m| m.null_count() > 0);
         let flags = self.seen.batch(n, groups.len(), nulls.is_some());
         let added = match &mut self.sums {
             Sums::I64(s) => {
                 s.resize(n, 0);
                 let a = v.as_primitive::<Int64Type>().values();
-                scatter(s, a, nulls, groups, flags, i64::checked_add)
+                scatter(s, a, nulls, groups, flags, parked, i64::checked_add)
             }
             Sums::I128(s, ..) => {
                 s.resize(n, 0);
                 let a = v.as_primitive::<Decimal128Type>().values();
                 match flags {
-                    None if n <= FEW_GROUPS => add_few(s, a, groups)
-                        .or_else(|| scatter(s, a, nulls, groups, None, i128::checked_add)),
-                    flags => scatter(s, a, nulls, groups, flags, i128::checked_add),
+                    None if n <= FEW_GROUPS => add_few(s, a, groups, parked)
+                        .or_else(|| scatter(s, a, nulls, groups, None, parked, i128::checked_add)),
+                    flags => scatter(s, a, nulls, groups, flags, parked, i128::checked_add),
                 }
             }
             Sums::F64(s) => {
                 s.resize(n, 0.0);
                 let a = v.as_primitive::<Float64Type>().values();
-                scatter(s, a, nulls, groups, flags, |x, y| Some(x + y))
+                scatter(s, a, nulls, groups, flags, parked, |x, y| Some(x + y))
             }
         };
         added.ok_or_else(|| {
@@ -313,10 +387,19 @@ impl SumAcc {
 
 impl Accumulator for SumAcc {
     fn update(&mut self, values: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
-        self.add(&values[0], groups, n)
+        self.add(&values[0], groups, n, None)
+    }
+    fn update_masked(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[u32],
+        n: usize,
+        sel: &BooleanBuffer,
+    ) -> Result<()> {
+        self.add(&values[0], groups, n, Some(sel))
     }
     fn merge(&mut self, states: &[ArrayRef], groups: &[u32], n: usize) -> Result<()> {
-        self.add(&states[0], groups, n)
+        self.add(&states[0], groups, n, None)
     }
     fn state(&mut self, n: usize) -> Result<Vec<ArrayRef>> {
         Ok(vec![self.finish(n)?])
@@ -615,7 +698,8 @@ mod tests {
     fn few_group_decimal_sums_are_exact() {
         let exact = |sums: &[i128], vals: &[i128], groups: &[u32]| {
             let mut s = sums.to_vec();
-            scatter(&mut s, vals, None, groups, None, i128::checked_add).expect("no overflow");
+            scatter(&mut s, vals, None, groups, None, false, i128::checked_add)
+                .expect("no overflow");
             s
         };
         let groups: Vec<u32> = (0..10_000u32).map(|i| (i * 7 + i / 3) % 4).collect();
@@ -624,7 +708,7 @@ mod tests {
             .collect();
         let start = [3, -5, i128::from(i64::MAX) * 4, 0];
         let mut sums = start.to_vec();
-        add_few(&mut sums, &small, &groups).expect("fits");
+        add_few(&mut sums, &small, &groups, false).expect("fits");
         assert_eq!(sums, exact(&start, &small, &groups));
 
         // A value past an i64, and lanes whose i64 sums would wrap: sums untouched.
@@ -633,7 +717,7 @@ mod tests {
         let lanes_wrap = vec![i128::from(i64::MAX / 2); 12];
         for (vals, g) in [(&wide[..], &groups[..]), (&lanes_wrap[..], &[0u32; 12][..])] {
             let mut sums = start.to_vec();
-            assert!(add_few(&mut sums, vals, g).is_none());
+            assert!(add_few(&mut sums, vals, g, false).is_none());
             assert_eq!(sums, start);
         }
 

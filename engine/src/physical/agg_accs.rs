@@ -14,10 +14,11 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch};
+use arrow::buffer::BooleanBuffer;
 
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::AggFunc;
-use crate::physical::accumulator::{create_accumulator, state_types, Accumulator};
+use crate::physical::accumulator::{create_accumulator, state_types, Accumulator, FEW_GROUPS};
 use crate::physical::aggregate::AggSpec;
 use crate::physical::expr::PhysExpr;
 
@@ -58,14 +59,20 @@ impl GroupAccs {
 
     /// Adds (or merges) `batch`'s rows, row `i` into group `groups[i]` of `n`; `aggs` are
     /// the aggregates these accumulators were made for, with arguments over `batch`.
+    /// With a selection `sel`, only the rows where it is set are added; the others are
+    /// parked in group `n` (see [`Accumulator::update_masked`]).
     pub fn update(
         &mut self,
         aggs: &[AggSpec],
         batch: &RecordBatch,
         groups: &[u32],
         n: usize,
+        sel: Option<&BooleanBuffer>,
     ) -> Result<()> {
         match self {
+            Self::Each { merging: true, .. } if sel.is_some() => Err(SluiceError::exec(
+                "aggregate: partial states cannot be merged through a selection",
+            )),
             Self::Each { accs, merging } => {
                 for (spec, acc) in aggs.iter().zip(accs.iter_mut()) {
                     let vals = spec
@@ -73,16 +80,22 @@ impl GroupAccs {
                         .iter()
                         .map(|e| e.evaluate_array(batch))
                         .collect::<Result<Vec<_>>>()?;
-                    if *merging {
-                        acc.merge(&vals, groups, n)?;
-                    } else {
-                        acc.update(&vals, groups, n)?;
+                    match sel {
+                        _ if *merging => acc.merge(&vals, groups, n)?,
+                        Some(sel) => acc.update_masked(&vals, groups, n, sel)?,
+                        None => acc.update(&vals, groups, n)?,
                     }
                 }
                 Ok(())
             }
-            Self::Shared(s) => s.update(batch, groups, n),
+            Self::Shared(s) => s.update(batch, groups, n, sel),
         }
+    }
+
+    /// Whether [`GroupAccs::update`] takes a selection cheaply: shared passes do; DISTINCT
+    /// value sets and merged states are better given the selected rows alone.
+    pub fn takes_selection(&self) -> bool {
+        matches!(self, Self::Shared(_))
     }
 
     /// Merges state columns laid out as [`GroupAccs::state`] writes them.
@@ -159,6 +172,28 @@ impl GroupAccs {
         match self {
             Self::Each { accs, .. } => accs.iter().map(|a| a.extra_memory()).sum(),
             Self::Shared(s) => s.nulls.iter().flatten().map(|v| v.capacity() * 8).sum(),
+        }
+    }
+}
+
+/// Adds one to `rows[g]` for each `g` in `groups`. For a few groups, through four
+/// interleaved lanes of counts, so that rows of one group in a row do not wait on each
+/// other's increment.
+fn count_rows(rows: &mut [i64], groups: &[u32]) {
+    let n = rows.len();
+    if n > FEW_GROUPS {
+        for &g in groups {
+            rows[g as usize] += 1;
+        }
+        return;
+    }
+    let mut lanes = vec![0i64; 4 * n];
+    for (i, &g) in groups.iter().enumerate() {
+        lanes[(i & 3) * n + g as usize] += 1;
+    }
+    for lane in lanes.chunks_exact(n) {
+        for (r, c) in rows.iter_mut().zip(lane) {
+            *r += c;
         }
     }
 }
@@ -251,17 +286,24 @@ impl Shared {
         Ok(self.sums.len() - 1)
     }
 
-    fn update(&mut self, batch: &RecordBatch, groups: &[u32], n: usize) -> Result<()> {
+    fn update(
+        &mut self,
+        batch: &RecordBatch,
+        groups: &[u32],
+        n: usize,
+        sel: Option<&BooleanBuffer>,
+    ) -> Result<()> {
         let vals = self
             .args
             .iter()
             .map(|e| e.evaluate_array(batch))
             .collect::<Result<Vec<_>>>()?;
+        // Parked rows count in a slot past the groups, dropped after the batch.
+        let slots = n + usize::from(sel.is_some());
         if let Some(rows) = &mut self.rows {
-            rows.resize(n, 0);
-            for &g in groups {
-                rows[g as usize] += 1;
-            }
+            rows.resize(slots, 0);
+            count_rows(rows, groups);
+            rows.truncate(n);
         }
         for (v, nulls) in vals.iter().zip(&mut self.nulls) {
             // Logical NULLs: a NullArray (COUNT(NULL)) has no validity buffer.
@@ -270,19 +312,27 @@ impl Shared {
             else {
                 continue;
             };
-            nulls.resize(n, 0);
+            nulls.resize(slots, 0);
             for (i, &g) in groups.iter().enumerate() {
                 if mask.is_null(i) {
                     nulls[g as usize] += 1;
                 }
             }
+            nulls.truncate(n);
         }
         for (acc, a) in &mut self.sums {
-            acc.update(std::slice::from_ref(&vals[*a]), groups, n)?;
+            let v = std::slice::from_ref(&vals[*a]);
+            match sel {
+                Some(sel) => acc.update_masked(v, groups, n, sel)?,
+                None => acc.update(v, groups, n)?,
+            }
         }
         for (acc, args) in &mut self.own {
             let v: Vec<ArrayRef> = args.iter().map(|a| vals[*a].clone()).collect();
-            acc.update(&v, groups, n)?;
+            match sel {
+                Some(sel) => acc.update_masked(&v, groups, n, sel)?,
+                None => acc.update(&v, groups, n)?,
+            }
         }
         Ok(())
     }
@@ -415,7 +465,7 @@ mod tests {
             .expect("batch");
             n = n.max(*g.iter().max().expect("groups") as usize + 1);
             for accs in [&mut shared, &mut each, &mut shared2, &mut each2] {
-                accs.update(&aggs, &batch, &g, n).expect("update");
+                accs.update(&aggs, &batch, &g, n, None).expect("update");
             }
         }
         let (s, e) = (
@@ -441,6 +491,142 @@ mod tests {
         assert_eq!(avg.value(0), 7.0);
         assert_eq!(s[6].as_primitive::<Int64Type>().value(2), 1);
         assert_eq!(avg.value(2), 8.0);
+    }
+
+    /// With a selection, the accumulators add what the selected rows alone add: the
+    /// others' values (past an `i64`'s range, NaN) change no sum, COUNT(*) and NULL
+    /// counts skip them, and a group whose selected values are all NULL sums to NULL
+    /// while its unselected rows have values. Through the few-group decimal lanes and
+    /// the general path, before and after the first NULL.
+    #[test]
+    fn selections_add_only_the_selected_rows() {
+        use arrow::array::{BooleanArray, Decimal128Array};
+        use arrow::compute::filter;
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        let dec = DataType::Decimal128(12, 2);
+        let aggs = vec![
+            spec(AggFunc::Sum, Some(0), &DataType::Int64),
+            spec(AggFunc::Avg, Some(0), &DataType::Int64),
+            spec(AggFunc::Count, Some(0), &DataType::Int64),
+            spec(AggFunc::Count, None, &DataType::Int64),
+            spec(AggFunc::Sum, Some(1), &dec),
+            spec(AggFunc::Avg, Some(1), &dec),
+            spec(AggFunc::Sum, Some(2), &DataType::Float64),
+            spec(AggFunc::Min, Some(0), &DataType::Int64),
+            spec(AggFunc::Max, Some(1), &dec),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("c0", DataType::Int64, true),
+            Field::new("c1", dec.clone(), false),
+            Field::new("c2", DataType::Float64, false),
+        ]));
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut masked = GroupAccs::for_rows(&aggs).expect("shared");
+        let mut each_masked = GroupAccs::each(&aggs, false).expect("each");
+        let mut cut = GroupAccs::for_rows(&aggs).expect("shared");
+        let mut distinct = vec![spec(AggFunc::Count, Some(0), &DataType::Int64)];
+        distinct[0].distinct = true;
+        let mut distinct_masked = GroupAccs::each(&distinct, false).expect("each");
+        let mut distinct_cut = GroupAccs::each(&distinct, false).expect("each");
+        // Groups 0..8 in the first batches (the few-group lanes), up to 100 later. Group 8
+        // starts in batch 2 with NULLs as its only selected values, and is never selected
+        // again.
+        let (mut ng, only_null) = (0usize, 8u32);
+        for (b, groups) in [4usize, 8, 13, 40, 100, 100].into_iter().enumerate() {
+            let rows = 1000;
+            let sel: Vec<bool> = (0..rows).map(|_| rng.random_bool(0.7)).collect();
+            let mut ids = vec![];
+            // Each new group's first row is a selected one.
+            let mut fresh = ng as u32..groups as u32;
+            for &keep in &sel {
+                let g = if !keep {
+                    groups as u32 // parked
+                } else if let Some(g) = fresh.next() {
+                    g
+                } else {
+                    loop {
+                        let g = rng.random_range(0..groups as u32);
+                        if g != only_null || b == 2 {
+                            break g;
+                        }
+                    }
+                };
+                ids.push(g);
+            }
+            ng = groups;
+            let c0 = Int64Array::from_iter((0..rows).map(|i| {
+                if b == 2 && (ids[i] == only_null || i % 5 == 0) {
+                    None
+                } else if sel[i] {
+                    Some(rng.random_range(-1000..1000))
+                } else {
+                    Some(i64::MAX)
+                }
+            }));
+            let c1 = Decimal128Array::from_iter_values((0..rows).map(|i| {
+                if sel[i] {
+                    rng.random_range(-99_999..99_999)
+                } else {
+                    i128::from(i64::MAX) * 4
+                }
+            }))
+            .with_precision_and_scale(12, 2)
+            .expect("decimal");
+            let c2 = Float64Array::from_iter_values((0..rows).map(|i| {
+                if sel[i] {
+                    i as f64 / 8.0
+                } else {
+                    f64::NAN
+                }
+            }));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(c0), Arc::new(c1), Arc::new(c2)],
+            )
+            .expect("batch");
+            let mask = BooleanArray::from(sel);
+            for accs in [&mut masked, &mut each_masked] {
+                accs.update(&aggs, &batch, &ids, ng, Some(mask.values()))
+                    .expect("masked update");
+            }
+            distinct_masked
+                .update(&distinct, &batch, &ids, ng, Some(mask.values()))
+                .expect("masked update");
+            let kept = arrow::compute::filter_record_batch(&batch, &mask).expect("filter");
+            let kept_ids = filter(&arrow::array::UInt32Array::from(ids), &mask).expect("ids");
+            let kept_ids = kept_ids.as_primitive::<arrow::datatypes::UInt32Type>();
+            cut.update(&aggs, &kept, kept_ids.values(), ng, None)
+                .expect("update");
+            distinct_cut
+                .update(&distinct, &kept, kept_ids.values(), ng, None)
+                .expect("update");
+        }
+        let (m, c) = (
+            masked.state(ng).expect("state"),
+            cut.state(ng).expect("state"),
+        );
+        let e = each_masked.state(ng).expect("state");
+        assert_eq!((m.len(), e.len()), (c.len(), c.len()));
+        for ((x, y), z) in m.iter().zip(&c).zip(&e) {
+            assert_eq!(x.as_ref(), y.as_ref());
+            assert_eq!(z.as_ref(), y.as_ref(), "one accumulator per aggregate");
+        }
+        let (x, y) = (
+            distinct_masked.evaluate(&distinct, ng).expect("evaluate"),
+            distinct_cut.evaluate(&distinct, ng).expect("evaluate"),
+        );
+        assert_eq!(x[0].as_ref(), y[0].as_ref(), "COUNT(DISTINCT c0)");
+        let sum_c0 = m[0].as_primitive::<Int64Type>();
+        assert!(
+            sum_c0.is_null(only_null as usize),
+            "only NULLs were selected"
+        );
+        assert!(sum_c0.is_valid(0));
+        // States: SUM(c0), AVG(c0) (2), COUNT(c0), COUNT(*), SUM(c1), AVG(c1) (2), SUM(c2).
+        let float_sums = m[8].as_primitive::<Float64Type>();
+        assert!(float_sums.values().iter().all(|x| !x.is_nan()));
     }
 
     #[test]

@@ -7,6 +7,14 @@
 //! its groups among those from before it) emits and starts over at [`PARTIAL_GROUPS`]
 //! groups, so that its table stays small while the final phase holds every group once.
 //!
+//! A `Partial` or `Complete` aggregation may take over the filter below it
+//! ([`AggregateExec::with_filter`]). When most of a batch's rows pass (at least
+//! [`SELECTION_SHARE`]), only the group keys are cut to them: the aggregate arguments are
+//! computed over the whole batch, the other rows are parked in a group past the last,
+//! and the accumulators add the selected rows alone, so the rest of the batch is never
+//! copied (TPC-H q1 keeps 98% of `lineitem`). Fewer
+//! passing rows are cut as the filter cuts them.
+//!
 //! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
 //! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
 //! aggregations spill their groups as state batches into hash buckets and merge the
@@ -16,16 +24,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::buffer::BooleanBuffer;
+use arrow::compute::FilterBuilder;
 use arrow::datatypes::{DataType, SchemaRef};
 
-use crate::error::Result;
+use crate::error::{Result, SluiceError};
 use crate::logical::expr::AggFunc;
 use crate::physical::agg_accs::GroupAccs;
 use crate::physical::aggregate_spill::AggSpill;
 use crate::physical::common_exprs::CommonExprs;
 use crate::physical::exchange::SPILL_BUCKETS;
 use crate::physical::expr::PhysExpr;
+use crate::physical::filter::FilterOp;
 use crate::physical::group_table::GroupTable;
 use crate::physical::memory::Reservation;
 use crate::physical::{
@@ -39,11 +50,25 @@ use crate::physical::{
 /// key seen long apart still merge.
 const PARTIAL_GROUPS: usize = 1 << 18;
 
+/// Share of a batch's rows at or above which a taken-over filter selects them in place
+/// rather than cutting the batch: adding the others as zeros costs less than the copy.
+const SELECTION_SHARE: f64 = 0.5;
+
 /// Whether a batch whose rows went to groups `ids` found almost none of them among the
 /// `known` groups from before it: the input comes clustered by its keys.
 fn clustered(ids: &[u32], known: usize) -> bool {
     let old = ids.iter().filter(|&&g| (g as usize) < known).count();
     old * 20 < ids.len()
+}
+
+/// The group ids of every row of `sel` into `out`: the selected rows' ids (`picked`, in
+/// order), and `parked` for the others.
+fn park(picked: &[u32], sel: &BooleanBuffer, parked: u32, out: &mut Vec<u32>) {
+    out.clear();
+    out.resize(sel.len(), parked);
+    for (row, &g) in sel.set_indices().zip(picked) {
+        out[row] = g;
+    }
 }
 
 /// Which phase an aggregation runs.
@@ -78,6 +103,8 @@ pub struct AggregateExec {
     group_exprs: Vec<PhysExpr>,
     aggs: Vec<AggSpec>,
     schema: SchemaRef,
+    /// The predicate of a filter taken over (over `input`'s rows).
+    filter: Option<PhysExpr>,
 }
 
 impl AggregateExec {
@@ -96,7 +123,22 @@ impl AggregateExec {
             group_exprs,
             aggs,
             schema,
+            filter: None,
         }
+    }
+
+    /// This aggregation over the rows of `input` that pass `predicate` (bound to
+    /// `input`'s schema), taking over the filter's work; in `Final` mode, whose input
+    /// rows are partial states, the predicate is refused.
+    pub fn with_filter(mut self, input: Arc<dyn ExecNode>, predicate: PhysExpr) -> Result<Self> {
+        if self.mode == AggMode::Final {
+            return Err(SluiceError::exec(
+                "aggregate: a final aggregation cannot take over a filter",
+            ));
+        }
+        self.input = input;
+        self.filter = Some(predicate);
+        Ok(self)
     }
 }
 
@@ -136,10 +178,12 @@ impl ExecNode for AggregateExec {
             common,
             accs,
             groups: GroupTable::try_new(key_types.clone())?,
+            filter: self.filter.clone().map(FilterOp::new),
             key_types,
             schema: self.schema.clone(),
             batch_size: ctx.config.batch_size,
             group_ids: vec![],
+            selected_ids: vec![],
             reservation: ctx.memory.reservation("AggregateExec"),
             spill_dir: ctx.config.spill_dir.clone(),
             spill: None,
@@ -162,8 +206,12 @@ impl ExecNode for AggregateExec {
                 )
             })
             .collect();
+        let filter = match &self.filter {
+            Some(p) => format!(", filter={p}"),
+            None => String::new(),
+        };
         format!(
-            "mode={:?}, gby=[{}], aggr=[{}]",
+            "mode={:?}, gby=[{}], aggr=[{}]{filter}",
             self.mode,
             g.join(", "),
             a.join(", ")
@@ -187,9 +235,13 @@ struct AggregateOp {
     common: CommonExprs,
     accs: GroupAccs,
     groups: GroupTable,
+    /// The filter taken over, if any.
+    filter: Option<FilterOp>,
     schema: SchemaRef,
     batch_size: usize,
     group_ids: Vec<u32>,
+    /// The group ids of the selected rows, before the others are parked among them.
+    selected_ids: Vec<u32>,
     reservation: Reservation,
     key_types: Vec<DataType>,
     spill_dir: PathBuf,
@@ -292,6 +344,20 @@ impl AggregateOp {
 
 impl Operator for AggregateOp {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Element>) -> Result<()> {
+        let (batch, sel) = match &self.filter {
+            None => (batch, None),
+            Some(f) => {
+                let share = if self.accs.takes_selection() {
+                    SELECTION_SHARE
+                } else {
+                    f64::INFINITY
+                };
+                match f.select(batch, share)? {
+                    Some((batch, mask)) => (batch, mask.map(|m| m.values().clone())),
+                    None => return Ok(()),
+                }
+            }
+        };
         let n = batch.num_rows();
         let keys = self
             .group_exprs
@@ -300,19 +366,38 @@ impl Operator for AggregateOp {
             .collect::<Result<Vec<_>>>()?;
         let mut ids = std::mem::take(&mut self.group_ids);
         let known = self.groups.num_groups;
-        self.groups.assign(&keys, n, &mut ids)?;
+        match &sel {
+            None => self.groups.assign(&keys, n, &mut ids)?,
+            Some(sel) => {
+                // Groups come from the selected rows' keys alone: an unselected row must
+                // not make a group.
+                let cut = FilterBuilder::new(&BooleanArray::new(sel.clone(), None))
+                    .optimize()
+                    .build();
+                let keys = keys
+                    .iter()
+                    .map(|k| cut.filter(k))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let mut picked = std::mem::take(&mut self.selected_ids);
+                self.groups.assign(&keys, cut.count(), &mut picked)?;
+                park(&picked, sel, self.groups.num_groups as u32, &mut ids);
+                self.selected_ids = picked;
+            }
+        }
         let ng = self.groups.num_groups;
         let batch = if self.common.is_empty() {
             batch
         } else {
             self.common.extend(&batch)?
         };
-        self.accs.update(&self.aggs, &batch, &ids, ng)?;
+        self.accs
+            .update(&self.aggs, &batch, &ids, ng, sel.as_ref())?;
         self.group_ids = ids;
-        if self.mode == AggMode::Partial
-            && ng >= PARTIAL_GROUPS
-            && clustered(&self.group_ids, known)
-        {
+        let assigned = match sel {
+            Some(_) => &self.selected_ids,
+            None => &self.group_ids,
+        };
+        if self.mode == AggMode::Partial && ng >= PARTIAL_GROUPS && clustered(assigned, known) {
             // Sends what it has on: the final phase merges the groups it sees again.
             self.emit(out)?;
             return self.reset();

@@ -8,7 +8,8 @@
 
 use std::collections::HashSet;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use arrow::buffer::BooleanBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, SortField};
@@ -100,6 +101,23 @@ impl Accumulator for DistinctAcc {
         let (keep_idx, keep_groups) = self.first_seen(v, groups)?;
         let vals = arrow::compute::take(v, &UInt32Array::from(keep_idx), None)?;
         self.inner.update(&[vals], &keep_groups, n)
+    }
+    fn update_masked(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[u32],
+        n: usize,
+        sel: &BooleanBuffer,
+    ) -> Result<()> {
+        // The value sets would take in the parked rows' NULLs with their group: add the
+        // selected rows alone.
+        let keep = BooleanArray::new(sel.clone(), None);
+        let values = values
+            .iter()
+            .map(|v| arrow::compute::filter(v, &keep))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let groups: Vec<u32> = sel.set_indices().map(|i| groups[i]).collect();
+        self.update(&values, &groups, n)
     }
     fn merge(&mut self, _states: &[ArrayRef], _groups: &[u32], _n: usize) -> Result<()> {
         Err(SluiceError::exec(

@@ -54,6 +54,9 @@ impl ExecNode for FilterExec {
     fn details(&self) -> String {
         self.predicate.to_string()
     }
+    fn as_filter(&self) -> Option<(Arc<dyn ExecNode>, PhysExpr)> {
+        Some((self.input.clone(), self.predicate.clone()))
+    }
 }
 
 /// The operator: stateless, so control elements pass through unchanged.
@@ -81,12 +84,31 @@ impl FilterOp {
 
     /// The rows of `batch` that pass every conjunct; None when none do.
     fn filter(&self, batch: RecordBatch) -> Result<Option<RecordBatch>> {
+        Ok(self.select(batch, f64::INFINITY)?.map(|(b, _)| b))
+    }
+
+    /// The rows of `batch` that pass every conjunct, for an operator that can take a
+    /// selection: the batch itself with a mask of them when at least `min_share` of its
+    /// rows pass (no copy), else the batch cut to them (no mask). None when none pass.
+    pub(crate) fn select(
+        &self,
+        batch: RecordBatch,
+        min_share: f64,
+    ) -> Result<Option<(RecordBatch, Option<BooleanArray>)>> {
+        let rows = batch.num_rows();
         let Some(n) = self.narrow(batch, false)? else {
             return Ok(None);
         };
         Ok(Some(match n.passing {
-            Some(m) => filter_record_batch(&n.batch, &m)?,
-            None => n.batch,
+            // Not cut before the last conjunct, and enough pass: no copy.
+            Some(m)
+                if n.batch.num_rows() == rows
+                    && m.true_count() as f64 >= min_share * rows as f64 =>
+            {
+                (n.batch, Some(m))
+            }
+            Some(m) => (filter_record_batch(&n.batch, &m)?, None),
+            None => (n.batch, None),
         }))
     }
 

@@ -170,6 +170,12 @@ pub trait ExecNode: Send + Sync + fmt::Debug {
     fn with_early_tests(&self, _tests: &EarlyTests) -> Option<Arc<dyn ExecNode>> {
         None
     }
+    /// The input and predicate of a filter, for an operator above it that can take its
+    /// work over (an aggregation selects rows in place); None for any other node (the
+    /// default).
+    fn as_filter(&self) -> Option<(Arc<dyn ExecNode>, expr::PhysExpr)> {
+        None
+    }
 }
 
 /// Tests a scan may apply to its rows as it reads them, for the filters above it.

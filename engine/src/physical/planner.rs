@@ -112,6 +112,14 @@ fn early_predicate(predicate: &Expr, schema: &PlanSchema) -> Option<(Vec<usize>,
     (!bound.uses_watermark()).then_some((columns, bound))
 }
 
+/// `agg` (over `input`) taking over the work of `input` when that is a filter.
+fn over_filter(agg: AggregateExec, input: &Arc<dyn ExecNode>) -> Result<AggregateExec> {
+    match input.as_filter() {
+        Some((rows, predicate)) => agg.with_filter(rows, predicate),
+        None => Ok(agg),
+    }
+}
+
 /// The operator of a node that works row by row (filter, projection, window table
 /// function) over its planned input `child`; batch and streaming plans share these.
 pub(crate) fn row_by_row(
@@ -480,13 +488,10 @@ impl Planner<'_> {
                     Partitioning::Hash(groups.clone(), n),
                 ))
             };
-            return Ok(Arc::new(AggregateExec::new(
-                child,
-                AggMode::Complete,
-                groups,
-                specs,
-                out_schema,
-            )));
+            return Ok(Arc::new(over_filter(
+                AggregateExec::new(child.clone(), AggMode::Complete, groups, specs, out_schema),
+                &child,
+            )?));
         }
         // Partial: group columns then each aggregate's state columns.
         let mut fields: Vec<Field> = out_schema.fields()[..groups.len()]
@@ -511,13 +516,16 @@ impl Planner<'_> {
             });
         }
         let partial_schema = Arc::new(Schema::new(fields));
-        let partial: Arc<dyn ExecNode> = Arc::new(AggregateExec::new(
-            child,
-            AggMode::Partial,
-            groups.clone(),
-            specs,
-            partial_schema.clone(),
-        ));
+        let partial: Arc<dyn ExecNode> = Arc::new(over_filter(
+            AggregateExec::new(
+                child.clone(),
+                AggMode::Partial,
+                groups.clone(),
+                specs,
+                partial_schema.clone(),
+            ),
+            &child,
+        )?);
         let final_groups: Vec<PhysExpr> = (0..groups.len())
             .map(|i| PhysExpr::Column(i, partial_schema.field(i).name().clone()))
             .collect();
