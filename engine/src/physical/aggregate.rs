@@ -12,8 +12,9 @@
 //! [`SELECTION_SHARE`]), only the group keys are cut to them: the aggregate arguments are
 //! computed over the whole batch, the other rows are parked in a group past the last,
 //! and the accumulators add the selected rows alone, so the rest of the batch is never
-//! copied (TPC-H q1 keeps 98% of `lineitem`). Fewer
-//! passing rows are cut as the filter cuts them.
+//! copied (TPC-H q1 keeps 98% of `lineitem`). Fewer passing rows are cut as the filter
+//! cuts them, and so is a batch on which a key or argument fails over a row the filter
+//! drops (`SUM(10 / x) ... WHERE x <> 0`).
 //!
 //! Under a memory limit: a `Partial` aggregation whose reservation is refused emits what it
 //! has and starts over (the final phase merges duplicates anyway). `Final` and `Complete`
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use arrow::buffer::BooleanBuffer;
-use arrow::compute::FilterBuilder;
+use arrow::compute::{filter_record_batch, FilterBuilder};
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::{Result, SluiceError};
@@ -51,7 +52,7 @@ use crate::physical::{
 const PARTIAL_GROUPS: usize = 1 << 18;
 
 /// Share of a batch's rows at or above which a taken-over filter selects them in place
-/// rather than cutting the batch: adding the others as zeros costs less than the copy.
+/// rather than cutting the batch: carrying the others along costs less than the copy.
 const SELECTION_SHARE: f64 = 0.5;
 
 /// Whether a batch whose rows went to groups `ids` found almost none of them among the
@@ -322,6 +323,43 @@ impl AggregateOp {
         self.emit(out)
     }
 
+    /// Adds `batch`'s rows to their groups; with a selection `sel`, only the rows where
+    /// it is set: groups come from their keys alone (a row the filter drops must not
+    /// make a group), and the others are parked in the group past the last.
+    fn add(&mut self, batch: RecordBatch, sel: Option<&BooleanBuffer>) -> Result<()> {
+        let keys = self
+            .group_exprs
+            .iter()
+            .map(|e| e.evaluate_array(&batch))
+            .collect::<Result<Vec<_>>>()?;
+        let mut ids = std::mem::take(&mut self.group_ids);
+        match sel {
+            None => self.groups.assign(&keys, batch.num_rows(), &mut ids)?,
+            Some(sel) => {
+                let cut = FilterBuilder::new(&BooleanArray::new(sel.clone(), None))
+                    .optimize()
+                    .build();
+                let keys = keys
+                    .iter()
+                    .map(|k| cut.filter(k))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let mut picked = std::mem::take(&mut self.selected_ids);
+                self.groups.assign(&keys, cut.count(), &mut picked)?;
+                park(&picked, sel, self.groups.num_groups as u32, &mut ids);
+                self.selected_ids = picked;
+            }
+        }
+        let ng = self.groups.num_groups;
+        let batch = if self.common.is_empty() {
+            batch
+        } else {
+            self.common.extend(&batch)?
+        };
+        let added = self.accs.update(&self.aggs, &batch, &ids, ng, sel);
+        self.group_ids = ids;
+        added
+    }
+
     /// Emits the current groups: partial states (Partial) or final values.
     fn emit(&mut self, out: &mut Vec<Element>) -> Result<()> {
         let ng = self.groups.num_groups;
@@ -358,41 +396,27 @@ impl Operator for AggregateOp {
                 }
             }
         };
-        let n = batch.num_rows();
-        let keys = self
-            .group_exprs
-            .iter()
-            .map(|e| e.evaluate_array(&batch))
-            .collect::<Result<Vec<_>>>()?;
-        let mut ids = std::mem::take(&mut self.group_ids);
         let known = self.groups.num_groups;
-        match &sel {
-            None => self.groups.assign(&keys, n, &mut ids)?,
-            Some(sel) => {
-                // Groups come from the selected rows' keys alone: an unselected row must
-                // not make a group.
-                let cut = FilterBuilder::new(&BooleanArray::new(sel.clone(), None))
-                    .optimize()
-                    .build();
-                let keys = keys
-                    .iter()
-                    .map(|k| cut.filter(k))
-                    .collect::<std::result::Result<Vec<_>, _>>()?;
-                let mut picked = std::mem::take(&mut self.selected_ids);
-                self.groups.assign(&keys, cut.count(), &mut picked)?;
-                park(&picked, sel, self.groups.num_groups as u32, &mut ids);
-                self.selected_ids = picked;
+        let sel = match sel {
+            None => {
+                self.add(batch, None)?;
+                None
             }
-        }
-        let ng = self.groups.num_groups;
-        let batch = if self.common.is_empty() {
-            batch
-        } else {
-            self.common.extend(&batch)?
+            Some(sel) => match self.add(batch.clone(), Some(&sel)) {
+                Ok(()) => Some(sel),
+                Err(_) => {
+                    // A key or argument may fail on a row the filter drops (`10 / x`
+                    // under `x <> 0`). That fails before any sum or count changes (the
+                    // groups found are the passing rows' own), and errors after it are
+                    // the passing rows' own, which fail again: add the batch again, cut
+                    // to the passing rows.
+                    let keep = BooleanArray::new(sel, None);
+                    self.add(filter_record_batch(&batch, &keep)?, None)?;
+                    None
+                }
+            },
         };
-        self.accs
-            .update(&self.aggs, &batch, &ids, ng, sel.as_ref())?;
-        self.group_ids = ids;
+        let ng = self.groups.num_groups;
         let assigned = match sel {
             Some(_) => &self.selected_ids,
             None => &self.group_ids,
