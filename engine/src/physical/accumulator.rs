@@ -40,6 +40,19 @@ pub trait Accumulator: Send {
             .collect::<Result<Vec<_>>>()?;
         self.update(&values, groups, num_groups)
     }
+    /// [`Accumulator::update`], or with a selection [`Accumulator::update_masked`].
+    fn update_selected(
+        &mut self,
+        values: &[ArrayRef],
+        groups: &[u32],
+        num_groups: usize,
+        sel: Option<&BooleanBuffer>,
+    ) -> Result<()> {
+        match sel {
+            Some(sel) => self.update_masked(values, groups, num_groups, sel),
+            None => self.update(values, groups, num_groups),
+        }
+    }
     /// Merges partial states (as produced by [`Accumulator::state`]).
     fn merge(&mut self, states: &[ArrayRef], groups: &[u32], num_groups: usize) -> Result<()>;
     /// Partial state columns, one row per group.

@@ -80,10 +80,10 @@ impl GroupAccs {
                         .iter()
                         .map(|e| e.evaluate_array(batch))
                         .collect::<Result<Vec<_>>>()?;
-                    match sel {
-                        _ if *merging => acc.merge(&vals, groups, n)?,
-                        Some(sel) => acc.update_masked(&vals, groups, n, sel)?,
-                        None => acc.update(&vals, groups, n)?,
+                    if *merging {
+                        acc.merge(&vals, groups, n)?;
+                    } else {
+                        acc.update_selected(&vals, groups, n, sel)?;
                     }
                 }
                 Ok(())
@@ -321,18 +321,11 @@ impl Shared {
             nulls.truncate(n);
         }
         for (acc, a) in &mut self.sums {
-            let v = std::slice::from_ref(&vals[*a]);
-            match sel {
-                Some(sel) => acc.update_masked(v, groups, n, sel)?,
-                None => acc.update(v, groups, n)?,
-            }
+            acc.update_selected(std::slice::from_ref(&vals[*a]), groups, n, sel)?;
         }
         for (acc, args) in &mut self.own {
             let v: Vec<ArrayRef> = args.iter().map(|a| vals[*a].clone()).collect();
-            match sel {
-                Some(sel) => acc.update_masked(&v, groups, n, sel)?,
-                None => acc.update(&v, groups, n)?,
-            }
+            acc.update_selected(&v, groups, n, sel)?;
         }
         Ok(())
     }
