@@ -8,9 +8,9 @@ use arrow::array::{
     new_null_array, Array, ArrayRef, ArrowNativeTypeOp, ArrowPrimitiveType, AsArray,
     Decimal128Array, Float64Array, Int64Array, PrimitiveArray,
 };
-use arrow::buffer::{BooleanBuffer, NullBuffer};
+use arrow::buffer::{BooleanBuffer, NullBuffer, ScalarBuffer};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type};
+use arrow::datatypes::{ArrowNativeType, DataType, Decimal128Type, Float64Type, Int64Type};
 use arrow::row::{OwnedRow, RowConverter, SortField};
 
 use crate::error::{Result, SluiceError};
@@ -371,31 +371,27 @@ impl SumAcc {
         })
     }
 
+    /// The sums of the `n` groups (NULL where a group had no value), moved out: the
+    /// accumulator starts over empty.
     fn finish(&mut self, n: usize) -> Result<ArrayRef> {
         let seen = std::mem::take(&mut self.seen);
-        let valid = |i: usize| seen.get(i);
+        let valid = NullBuffer::new(BooleanBuffer::collect_bool(n, |g| seen.get(g)));
+        let nulls = (valid.null_count() > 0).then_some(valid);
         Ok(match &mut self.sums {
-            Sums::I64(s) => {
-                s.resize(n, 0);
-                Arc::new(Int64Array::from_iter(
-                    (0..n).map(|i| valid(i).then(|| s[i])),
-                ))
-            }
-            Sums::I128(s, p, sc) => {
-                s.resize(n, 0);
-                Arc::new(
-                    Decimal128Array::from_iter((0..n).map(|i| valid(i).then(|| s[i])))
-                        .with_precision_and_scale(*p, *sc)?,
-                )
-            }
-            Sums::F64(s) => {
-                s.resize(n, 0.0);
-                Arc::new(Float64Array::from_iter(
-                    (0..n).map(|i| valid(i).then(|| s[i])),
-                ))
-            }
+            Sums::I64(s) => Arc::new(Int64Array::new(take_sums(s, n), nulls)),
+            Sums::I128(s, p, sc) => Arc::new(
+                Decimal128Array::new(take_sums(s, n), nulls).with_precision_and_scale(*p, *sc)?,
+            ),
+            Sums::F64(s) => Arc::new(Float64Array::new(take_sums(s, n), nulls)),
         })
     }
+}
+
+/// The first `n` of `sums` (zeros past its end) as an array buffer, without a copy.
+fn take_sums<T: ArrowNativeType>(sums: &mut Vec<T>, n: usize) -> ScalarBuffer<T> {
+    let mut sums = std::mem::take(sums);
+    sums.resize(n, T::default());
+    ScalarBuffer::from(sums)
 }
 
 impl Accumulator for SumAcc {

@@ -260,6 +260,17 @@ impl AggregateOp {
         self.reservation.resize(0)
     }
 
+    /// Empties the group table and the accumulators after a partial emission, keeping the
+    /// group index at its size: the next groups fill it again (q18's partial aggregation
+    /// over `l_orderkey` starts over every 256 Ki groups).
+    fn restart(&mut self) -> Result<()> {
+        if !self.groups.clear() {
+            self.groups = GroupTable::try_new(self.key_types.clone())?;
+        }
+        self.accs = fresh_accs(self.mode, &self.aggs)?;
+        Ok(())
+    }
+
     /// Reserves what the groups hold; `spillable` growth stops at the pool's spillable
     /// share (see `memory.rs`), while merging a spilled bucket may use the whole limit.
     fn reserve(&mut self, spillable: bool) -> Result<()> {
@@ -424,7 +435,7 @@ impl Operator for AggregateOp {
         if self.mode == AggMode::Partial && ng >= PARTIAL_GROUPS && clustered(assigned, known) {
             // Sends what it has on: the final phase merges the groups it sees again.
             self.emit(out)?;
-            return self.reset();
+            return self.restart();
         }
         if let Err(e) = self.reserve(true) {
             match self.mode {

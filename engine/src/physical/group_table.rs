@@ -9,6 +9,7 @@
 //! row format, keeping every id, when a longer string arrives.
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 
@@ -185,6 +186,12 @@ impl IntIndex {
 
     fn memory_size(&self) -> usize {
         self.slots.len() * 8
+    }
+
+    /// Empties the index, keeping its size.
+    fn clear(&mut self) {
+        self.slots.fill(EMPTY);
+        self.len = 0;
     }
 
     /// Pushes onto `out` the group of each key in `v`, adding new keys to `values`;
@@ -518,6 +525,31 @@ impl GroupTable {
         Ok(())
     }
 
+    /// Forgets every group but keeps an integer or word index at the size it grew to (a
+    /// partial aggregation that starts over fills it again); false for the other key
+    /// layouts, which the caller replaces.
+    pub(crate) fn clear(&mut self) -> bool {
+        match &mut self.keys {
+            Keys::Int {
+                index,
+                values,
+                null_group,
+                ..
+            } => {
+                *null_group = None;
+                index.clear();
+                values.clear();
+            }
+            Keys::Word { index, values, .. } => {
+                index.clear();
+                values.clear();
+            }
+            Keys::None | Keys::Packed(_) | Keys::Rows { .. } => return false,
+        }
+        self.num_groups = 0;
+        true
+    }
+
     /// Approximate bytes held by the index and the stored keys.
     pub(crate) fn memory_size(&self) -> usize {
         let b = &self.buckets;
@@ -547,9 +579,12 @@ impl GroupTable {
                 null_group,
                 ..
             } => {
-                let arr = Int64Array::from_iter(
-                    (0..values.len()).map(|g| (Some(g as u32) != *null_group).then(|| values[g])),
-                );
+                let nulls = null_group.map(|null| {
+                    NullBuffer::new(BooleanBuffer::collect_bool(values.len(), |g| {
+                        g != null as usize
+                    }))
+                });
+                let arr = Int64Array::new(values.clone().into(), nulls);
                 Ok(vec![arrow::compute::cast(&arr, data_type)?])
             }
             Keys::Word { layout, values, .. } => layout.to_arrays(values),
@@ -590,6 +625,50 @@ mod tests {
             .expect("zero row");
         let null = (0..5000).find(|&i| i % 7 == 3).expect("null row");
         assert_ne!(first[zero], first[null]);
+    }
+
+    /// A cleared table keeps its grown index but none of its groups: ids start at 0
+    /// again, a key seen before the clear is new, and NULL gets a group of its own again.
+    #[test]
+    fn cleared_tables_forget_their_groups() {
+        // One integer key, and two narrow ones packed into a word.
+        for types in [
+            vec![DataType::Int64],
+            vec![DataType::Int16, DataType::Int16],
+        ] {
+            let int = |v: Vec<Option<i64>>| -> ArrayRef {
+                let a: ArrayRef = Arc::new(Int64Array::from(v));
+                arrow::compute::cast(&a, &types[0]).expect("cast")
+            };
+            let mut t = GroupTable::try_new(types.clone()).expect("table");
+            let many = int((0..5000).map(Some).collect());
+            let cols = vec![many; types.len()];
+            let mut ids = vec![];
+            t.assign(&cols, 5000, &mut ids).expect("assign");
+            let size = t.memory_size();
+            assert!(
+                t.clear(),
+                "{types:?}: integer and word keys keep their index"
+            );
+            assert_eq!(t.num_groups, 0);
+            let few = int(vec![Some(4000), None, Some(4000), Some(3)]);
+            t.assign(&vec![few; types.len()], 4, &mut ids)
+                .expect("assign");
+            assert_eq!(ids, [0, 1, 0, 2], "{types:?}");
+            assert_eq!(t.num_groups, 3);
+            assert!(
+                t.memory_size() >= size - 5000 * 8,
+                "the index kept its size"
+            );
+            let keys = t.keys().expect("keys");
+            let want = int(vec![Some(4000), None, Some(3)]);
+            assert!(
+                keys.iter().all(|k| k.as_ref() == want.as_ref()),
+                "{types:?}"
+            );
+        }
+        let mut rows = GroupTable::try_new(vec![DataType::Utf8]).expect("table");
+        assert!(!rows.clear(), "row keys are replaced, not cleared");
     }
 
     /// Runs of one key (sorted or clustered input) take the previous row's group; a NULL
