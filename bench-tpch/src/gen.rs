@@ -20,6 +20,7 @@ use arrow::error::ArrowError;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::WriterProperties;
 use sluice::Session;
 use tpchgen::generators::{
@@ -306,6 +307,38 @@ pub fn missing_tables(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The scale factor of the Parquet data in `dir`, read off `supplier`'s row count in the
+/// Parquet footers (10,000 rows per unit of scale, exact at every scale); `None` when
+/// `supplier` is absent.
+pub fn data_scale_factor(dir: &Path) -> Result<Option<f64>> {
+    let Some(path) = table_path(dir, Table::Supplier.name()) else {
+        return Ok(None);
+    };
+    let files = if path.is_dir() {
+        let entries = fs::read_dir(&path).map_err(|e| BenchError::io("listing", &path, e))?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let file = entry
+                .map_err(|e| BenchError::io("listing", &path, e))?
+                .path();
+            if file.extension().is_some_and(|ext| ext == "parquet") && file.is_file() {
+                files.push(file);
+            }
+        }
+        files
+    } else {
+        vec![path]
+    };
+    let mut rows = 0i64;
+    for file in files {
+        let handle = fs::File::open(&file).map_err(|e| BenchError::io("opening", &file, e))?;
+        let metadata = ParquetMetaDataReader::new().parse_and_finish(&handle)?;
+        rows += metadata.file_metadata().num_rows();
+    }
+    let per_sf = Table::Supplier.estimated_rows(1.0) as f64;
+    Ok(Some(rows as f64 / per_sf))
+}
+
 /// Registers the eight TPC-H tables of the Parquet data directory `dir` in `session`.
 ///
 /// Fails with [`BenchError::MissingTables`] if any table is absent.
@@ -560,6 +593,12 @@ mod tests {
         assert!(dir.join("nation.parquet").is_file());
         assert!(dir.join("orders/part-1.parquet").is_file());
         assert!(dir.join("orders/part-2.parquet").is_file());
+        assert_eq!(
+            data_scale_factor(&dir)?,
+            Some(0.01),
+            "supplier in two parts"
+        );
+        assert_eq!(data_scale_factor(&dir.join("nope"))?, None);
         let mut orders = 0;
         for part in 1..=2 {
             let path = dir.join(format!("orders/part-{part}.parquet"));

@@ -19,7 +19,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand, ValueEnum};
 use sluice::{Session, SessionConfig};
 use sluice_bench_tpch::dataframe_queries::has_dataframe_query;
-use sluice_bench_tpch::gen::{missing_tables, validate_scale_factor};
+use sluice_bench_tpch::gen::{data_scale_factor, missing_tables, validate_scale_factor};
 use sluice_bench_tpch::queries::answer_set_name;
 use sluice_bench_tpch::runner::{all_queries, format_header, format_row, format_total};
 use sluice_bench_tpch::{
@@ -74,7 +74,8 @@ enum Command {
     },
     /// Run the TPC-H queries, time them and check their answers.
     Run {
-        /// Scale factor of the data [default: 1]; missing tables are generated at this scale.
+        /// Scale factor of the data [default: read off the data's `supplier` table, else 1];
+        /// missing tables are generated at this scale, and it must match the data present.
         #[arg(long)]
         sf: Option<f64>,
         /// Parquet data directory [default: data/tpch-sfSF, e.g. data/tpch-sf1].
@@ -248,9 +249,35 @@ fn select_queries(asked: Vec<usize>, api: QueryApi) -> Result<Vec<usize>, BenchE
     Ok(kept)
 }
 
+/// The scale factor of the data already in `dir` (from `supplier`'s row count), checked
+/// against `--sf` when it was given: answers checked against another scale's would all be
+/// WRONG, and tables generated at another scale would not join with those present.
+fn checked_scale_factor(dir: &Path, given: Option<f64>) -> Result<Option<f64>, BenchError> {
+    let Some(found) = data_scale_factor(dir)? else {
+        return Ok(None);
+    };
+    match given {
+        Some(sf) if (sf - found).abs() > 1e-9 * sf.max(1.0) => {
+            Err(BenchError::InvalidArgument(format!(
+                "--sf {sf} was given, but the data in {} is SF {found} (from supplier's row \
+                 count); drop --sf or point --data at SF {sf} data",
+                dir.display()
+            )))
+        }
+        Some(_) => Ok(Some(found)),
+        None => {
+            eprintln!(
+                "data in {} is SF {found} (from supplier's row count)",
+                dir.display()
+            );
+            Ok(Some(found))
+        }
+    }
+}
+
 /// `sluice-tpch run`; `Ok(false)` when a query failed or gave a wrong answer.
 fn run(args: RunArgs) -> Result<bool, BenchError> {
-    let sf = args.sf.unwrap_or(1.0);
+    let mut sf = args.sf.unwrap_or(1.0);
     validate_scale_factor(sf)?;
     let queries = select_queries(args.queries, args.api)?;
     let mut config = SessionConfig::default();
@@ -271,6 +298,7 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
         let dir = args
             .data
             .unwrap_or_else(|| PathBuf::from(format!("data/tpch-sf{sf}")));
+        sf = checked_scale_factor(&dir, args.sf)?.unwrap_or(sf);
         let missing = missing_tables(&dir);
         if !missing.is_empty() && can_generate {
             eprintln!(
@@ -287,9 +315,6 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
     }
     eprintln!("data ready in {:.1}s", start.elapsed().as_secs_f64());
 
-    if args.sf.is_none() && !args.in_memory {
-        eprintln!("checking answers for SF {sf} (pass --sf if the data has another scale)");
-    }
     let answers_sf = answer_set_name(sf).map(|_| sf);
     if let Some(dir) = &args.answers {
         eprintln!("checking answers against {}", dir.display());
@@ -322,6 +347,26 @@ fn run(args: RunArgs) -> Result<bool, BenchError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn scale_factor_comes_from_the_data_and_must_match_sf() -> Result<(), super::BenchError> {
+        use super::checked_scale_factor;
+        let dir = tempfile::tempdir().map_err(|e| super::BenchError::io("creating", "tmp", e))?;
+        assert_eq!(
+            checked_scale_factor(dir.path(), Some(0.1))?,
+            None,
+            "no data yet"
+        );
+        sluice_bench_tpch::gen::write_parquet(0.01, dir.path(), 1, false)?;
+        assert_eq!(checked_scale_factor(dir.path(), None)?, Some(0.01));
+        assert_eq!(checked_scale_factor(dir.path(), Some(0.01))?, Some(0.01));
+        let err = checked_scale_factor(dir.path(), Some(1.0)).map(|_| ());
+        assert!(
+            matches!(&err, Err(super::BenchError::InvalidArgument(m)) if m.contains("SF 0.01")),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn sizes_parse_with_binary_suffixes() {
         use super::parse_size;
