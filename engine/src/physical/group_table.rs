@@ -14,6 +14,7 @@ use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
 
 use crate::error::Result;
+use crate::physical::group_int_index::{IntIndex, PREFETCH_AHEAD};
 use crate::physical::hash::{hash_bytes, hash_columns, prefetch};
 use crate::physical::packed_keys::{hash_words, PackedKeys};
 use crate::physical::word_keys::WordKeys;
@@ -28,10 +29,6 @@ struct Buckets {
 }
 
 const NONE: u32 = u32::MAX;
-
-/// How many rows ahead grouping prefetches a row's chain (and twice that, its bucket), so
-/// the cache misses of a big group table overlap.
-const PREFETCH_AHEAD: usize = 8;
 
 impl Buckets {
     fn new() -> Self {
@@ -96,132 +93,6 @@ impl Buckets {
             let b = (self.hashes[g] >> self.shift) as usize;
             self.next[g] = self.heads[b];
             self.heads[b] = g as u32;
-        }
-    }
-}
-
-/// Open-addressed index of one integer key. A slot is 8 bytes: the group id and the top
-/// 32 bits of the key's hash (its tag), so a lookup reads one slot per probe and the
-/// stored key (`values[g]`) only when the tag matches; a new key costs one cache line
-/// where the chained [`Buckets`] read three (bucket, stored hash, stored key). Linear
-/// probing, at most half full: about as much memory per group as the chained index.
-/// A key's home slot is its hash's top bits, which the tag holds: growing the table
-/// re-places each slot without reading its key, in nearly sequential order.
-struct IntIndex {
-    /// `tag << 32 | group`; [`EMPTY`] marks a free slot.
-    slots: Vec<u64>,
-    shift: u32,
-    len: usize,
-}
-
-const EMPTY: u64 = u64::MAX;
-/// The tag half of a slot.
-const TAG: u64 = !(u32::MAX as u64);
-
-impl IntIndex {
-    fn new() -> Self {
-        Self {
-            slots: vec![EMPTY; 1 << 10],
-            shift: 64 - 10,
-            len: 0,
-        }
-    }
-
-    /// The slot where a lookup of `v` starts, and `v`'s tag (in a slot's upper half).
-    #[inline]
-    fn home(&self, v: i64) -> (usize, u64) {
-        let h = (v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        ((h >> self.shift) as usize, h & TAG)
-    }
-
-    /// Prefetches the slot where a lookup of `v` starts; a hint only.
-    #[inline]
-    fn prefetch(&self, v: i64) {
-        prefetch(&self.slots[self.home(v).0]);
-    }
-
-    /// The group of key `v`; a new key becomes the next group and is pushed onto
-    /// `values` (each group's key, by id).
-    #[inline(always)]
-    fn find_or_insert(&mut self, v: i64, values: &mut Vec<i64>) -> u32 {
-        let mask = self.slots.len() - 1;
-        let (mut i, tag) = self.home(v);
-        loop {
-            let s = self.slots[i];
-            if s == EMPTY {
-                let g = values.len() as u32;
-                values.push(v);
-                self.slots[i] = tag | u64::from(g);
-                self.len += 1;
-                if self.len * 2 > self.slots.len() {
-                    self.grow(values);
-                }
-                return g;
-            }
-            if s & TAG == tag && values[(s as u32) as usize] == v {
-                return s as u32;
-            }
-            i = (i + 1) & mask;
-        }
-    }
-
-    /// Doubles the slots. Up to 2^32 slots a slot's tag holds all of its home's bits;
-    /// past that the key is read from `values`.
-    fn grow(&mut self, values: &[i64]) {
-        self.shift -= 1;
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY; 1 << (64 - self.shift)]);
-        let mask = self.slots.len() - 1;
-        for s in old.into_iter().filter(|&s| s != EMPTY) {
-            let mut i = if self.shift >= 32 {
-                (s >> self.shift) as usize
-            } else {
-                self.home(values[(s as u32) as usize]).0
-            };
-            while self.slots[i] != EMPTY {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = s;
-        }
-    }
-
-    fn memory_size(&self) -> usize {
-        self.slots.len() * 8
-    }
-
-    /// Empties the index, keeping its size.
-    fn clear(&mut self) {
-        self.slots.fill(EMPTY);
-        self.len = 0;
-    }
-
-    /// Pushes onto `out` the group of each key in `v`, adding new keys to `values`;
-    /// `null(i)` gives row `i`'s group when its key is NULL (`v[i]` is then ignored).
-    fn assign_all(
-        &mut self,
-        v: &[i64],
-        values: &mut Vec<i64>,
-        mut null: impl FnMut(&mut Vec<i64>, usize) -> Option<u32>,
-        out: &mut Vec<u32>,
-    ) {
-        // The last non-NULL key and its group: clustered input repeats it.
-        let mut last: Option<(i64, u32)> = None;
-        for (i, &k) in v.iter().enumerate() {
-            if let Some(&ahead) = v.get(i + 4 * PREFETCH_AHEAD) {
-                self.prefetch(ahead);
-            }
-            if let Some(g) = null(values, i) {
-                out.push(g);
-                continue;
-            }
-            let g = match last {
-                Some((lk, lg)) if lk == k => lg,
-                _ => {
-                    let g = self.find_or_insert(k, values);
-                    last = Some((k, g));
-                    g
-                }
-            };
-            out.push(g);
         }
     }
 }
@@ -481,7 +352,7 @@ impl GroupTable {
                 // A few groups in random order (q1's flags): a lookup that always hits
                 // its first slot beats guessing that a row repeats the last key. A
                 // table past the cache prefetches ahead, as single integer keys do.
-                if index.slots.len() <= 1 << 16 {
+                if index.slot_count() <= 1 << 16 {
                     out.extend(scratch.iter().map(|&k| index.find_or_insert(k, values)));
                 } else {
                     for (i, &k) in scratch.iter().enumerate() {

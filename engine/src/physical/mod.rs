@@ -24,6 +24,7 @@ pub mod exchange;
 pub mod expr;
 pub mod filter;
 pub mod functions;
+mod group_int_index;
 pub mod group_table;
 pub mod hash;
 pub mod join;
