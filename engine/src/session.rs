@@ -374,6 +374,12 @@ impl Session {
                     }
                     return Err(SluiceError::plan(format!("table '{name}' already exists")));
                 }
+                if let Some(c) = ct.constraints.first() {
+                    return Err(SluiceError::unsupported(format!(
+                        "table constraint {c} (CREATE TABLE {name}): Sluice keeps no keys or \
+                         checks"
+                    )));
+                }
                 if let Some(options) = with_options(&ct.table_options)? {
                     if ct.query.is_some() {
                         return Err(SluiceError::unsupported(
@@ -468,14 +474,27 @@ impl Session {
 }
 
 /// The schema of a `CREATE TABLE` column list (`NOT NULL` columns are not nullable).
+/// Column options Sluice does not keep (`DEFAULT`, `PRIMARY KEY`, `UNIQUE`, `CHECK`, ...)
+/// are refused rather than ignored: a default that silently became NULL would be a wrong
+/// answer. `NULL` and `COMMENT` are accepted.
 pub(crate) fn column_schema(columns: &[ast::ColumnDef]) -> Result<SchemaRef> {
     let fields = columns
         .iter()
         .map(|c| {
-            let not_null = c
-                .options
-                .iter()
-                .any(|o| matches!(o.option, ast::ColumnOption::NotNull));
+            let mut not_null = false;
+            for o in &c.options {
+                match &o.option {
+                    ast::ColumnOption::NotNull => not_null = true,
+                    ast::ColumnOption::Null | ast::ColumnOption::Comment(_) => {}
+                    other => {
+                        return Err(SluiceError::unsupported(format!(
+                            "column option {other} (column {}): Sluice keeps only NULL and \
+                             NOT NULL",
+                            ident(&c.name)
+                        )))
+                    }
+                }
+            }
             Ok(Field::new(
                 ident(&c.name),
                 convert_data_type(&c.data_type)?,
