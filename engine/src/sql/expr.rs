@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::AsArray;
 use sqlparser::ast::{self as ast, BinaryOperator, UnaryOperator};
 
 use crate::error::{Result, SluiceError};
@@ -240,13 +241,34 @@ impl SqlPlanner<'_> {
                 pattern,
                 escape_char,
             } => {
-                if *any || escape_char.is_some() {
-                    return Err(SluiceError::unsupported("LIKE ANY / ESCAPE"));
+                if *any {
+                    return Err(SluiceError::unsupported("LIKE ANY"));
+                }
+                let mut pattern = self.sql_to_expr(pattern, ctx)?;
+                if let Some(escape) = escape_char {
+                    let escape = self.sql_to_expr(escape, ctx)?;
+                    let text = |e: &Expr, what: &str| match e {
+                        Expr::Literal(s) if s.is_null() => Ok(None),
+                        Expr::Literal(s) => match s.0.as_string_opt::<i32>() {
+                            Some(a) => Ok(Some(a.value(0).to_owned())),
+                            None => Err(SluiceError::unsupported(format!(
+                                "LIKE ... ESCAPE with a {what} that is not a string"
+                            ))),
+                        },
+                        _ => Err(SluiceError::unsupported(format!(
+                            "LIKE ... ESCAPE with a {what} that is not a literal: {e}"
+                        ))),
+                    };
+                    pattern = match (text(&pattern, "pattern")?, text(&escape, "escape")?) {
+                        (Some(p), Some(esc)) => lit(backslash_escaped(&p, &esc)?),
+                        // A NULL pattern or escape makes the whole LIKE NULL.
+                        _ => Expr::Literal(Scalar::null()),
+                    };
                 }
                 Expr::Like {
                     negated: *negated,
                     expr: Box::new(self.sql_to_expr(expr, ctx)?),
-                    pattern: Box::new(self.sql_to_expr(pattern, ctx)?),
+                    pattern: Box::new(pattern),
                     case_insensitive: matches!(e, S::ILike { .. }),
                 }
             }
@@ -484,4 +506,43 @@ pub fn value_literal(v: &ast::Value) -> Result<Expr> {
         ast::Value::Null => Expr::Literal(Scalar::null()),
         other => return Err(SluiceError::unsupported(format!("literal {other}"))),
     })
+}
+
+/// A `LIKE` pattern written with escape character `escape` (`ESCAPE '#'`), rewritten with
+/// the backslash escapes the engine's LIKE reads: `#%`, `#_` and `##` become `\%`, `\_`
+/// and `#` (an escaped ordinary character is that character), and a backslash is
+/// literal. An empty `escape` turns escaping off, as in PostgreSQL.
+fn backslash_escaped(pattern: &str, escape: &str) -> Result<String> {
+    let mut esc = escape.chars();
+    let esc = match (esc.next(), esc.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => {
+            return Err(SluiceError::plan(format!(
+                "LIKE ... ESCAPE '{escape}': the escape must be one character"
+            )))
+        }
+    };
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let c = if Some(c) == esc {
+            let Some(n) = chars.next() else {
+                return Err(SluiceError::plan(format!(
+                    "LIKE pattern '{pattern}' ends with its escape character '{escape}'"
+                )));
+            };
+            if matches!(n, '%' | '_') {
+                out.push('\\');
+            }
+            n
+        } else {
+            c
+        };
+        if c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    Ok(out)
 }
