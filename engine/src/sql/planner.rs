@@ -231,10 +231,7 @@ impl<'a> SqlPlanner<'a> {
                         }
                     }
                     SetOperator::Intersect | SetOperator::Except => {
-                        if all {
-                            return Err(SluiceError::unsupported(format!("{op} ALL")));
-                        }
-                        intersect_except(l, r, matches!(op, SetOperator::Intersect))
+                        intersect_except(l, r, matches!(op, SetOperator::Intersect), all)
                     }
                     other => Err(SluiceError::unsupported(format!("set operation {other}"))),
                 }
@@ -575,11 +572,15 @@ pub(crate) fn distinct(plan: Arc<LogicalPlan>) -> Result<Arc<LogicalPlan>> {
 
 /// INTERSECT / EXCEPT by grouping: tag each side's rows, group by all columns (grouping
 /// treats NULLs as equal, as set operations must) and keep groups seen on both sides
-/// (INTERSECT) or only on the left (EXCEPT).
+/// (INTERSECT) or only on the left (EXCEPT). With ALL, each side's copies of a row are
+/// numbered first (`ROW_NUMBER` per row value and side) and the number joins the group
+/// key: the n-th copy is kept when both sides have one (INTERSECT ALL: as many copies
+/// as the side with fewer) or only the left does (EXCEPT ALL: left minus right copies).
 fn intersect_except(
     l: Arc<LogicalPlan>,
     r: Arc<LogicalPlan>,
     intersect: bool,
+    all: bool,
 ) -> Result<Arc<LogicalPlan>> {
     let names: Vec<String> = l
         .schema()
@@ -598,9 +599,22 @@ fn intersect_except(
         exprs.push(crate::logical::expr::lit(v).alias("__src"));
         Ok(Arc::new(LogicalPlan::project(p, exprs)?))
     };
-    let u = Arc::new(LogicalPlan::union_all(vec![tag(l, 1)?, tag(r, 2)?])?);
+    let mut u = Arc::new(LogicalPlan::union_all(vec![tag(l, 1)?, tag(r, 2)?])?);
     let c = |n: &str| Expr::Column(Column::from_name(n));
-    let groups: Vec<Expr> = (0..names.len()).map(|i| c(&format!("__c{i}"))).collect();
+    let mut groups: Vec<Expr> = (0..names.len()).map(|i| c(&format!("__c{i}"))).collect();
+    if all {
+        let number = Expr::Window {
+            func: crate::logical::expr::WindowFunc::RowNumber,
+            args: vec![],
+            partition_by: groups.iter().cloned().chain([c("__src")]).collect(),
+            order_by: vec![],
+        };
+        let numbered = Arc::new(LogicalPlan::window(u, vec![number.clone()])?);
+        let mut exprs: Vec<Expr> = groups.iter().cloned().chain([c("__src")]).collect();
+        exprs.push(c(&number.output_name()).alias("__n"));
+        u = Arc::new(LogicalPlan::project(numbered, exprs)?);
+        groups.push(c("__n"));
+    }
     let aggs = vec![
         crate::logical::expr::min(c("__src")).alias("__min"),
         crate::logical::expr::max(c("__src")).alias("__max"),
