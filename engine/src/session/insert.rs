@@ -191,9 +191,15 @@ fn conform(b: &RecordBatch, schema: &SchemaRef, from: &[Option<usize>]) -> Resul
         .iter()
         .zip(schema.fields())
         .map(|(j, f)| {
-            let Some(c) = j.and_then(|j| b.columns().get(j)) else {
+            let Some(j) = *j else {
                 return Ok(new_null_array(f.data_type(), b.num_rows()));
             };
+            let c = b.columns().get(j).ok_or_else(|| {
+                SluiceError::exec(format!(
+                    "internal: INSERT row of {} columns has no column {j}",
+                    b.num_columns()
+                ))
+            })?;
             let c: ArrayRef = if c.data_type() == f.data_type() {
                 c.clone()
             } else {
