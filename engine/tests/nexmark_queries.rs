@@ -110,11 +110,60 @@ fn q8_monitor_new_users() {
 }
 
 #[test]
-fn q6_is_refused_by_name() {
+fn q6_runs_in_batch_and_is_refused_in_streaming() {
     let s = session(20_000, 2);
-    // q6's ROWS frame is not supported in either mode (nor by Flink in streaming mode).
-    for mode in ["batch", "streaming"] {
-        let e = run(&s, mode, "q6").expect_err("q6");
-        assert!(e.contains("window frames"), "{mode}: {e}");
+    s.sql("SET 'execution.runtime-mode' = 'batch'")
+        .expect("set");
+    let q6 = run(&s, "batch", "q6").unwrap_or_else(|e| panic!("q6 batch: {e}"));
+    // The closing prices q6 averages: its query between `FROM (` and `) AS Q`.
+    let text = sql("q6");
+    let inner = text
+        .split_once("FROM (")
+        .and_then(|(_, rest)| rest.rsplit_once(") AS Q"))
+        .map(|(q, _)| q)
+        .expect("q6's inner query");
+    let per_seller = s
+        .sql(&format!(
+            "SELECT seller, MIN(final), MAX(final), AVG(final), COUNT(*) FROM ({inner}) q \
+             GROUP BY seller"
+        ))
+        .and_then(|df| df.collect())
+        .expect("per seller");
+    let mut averages: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    for line in &q6 {
+        let (seller, avg) = line.split_once(" | ").expect("two columns");
+        averages
+            .entry(seller.to_string())
+            .or_default()
+            .push(avg.parse().expect("an average"));
     }
+    assert_eq!(averages.values().map(Vec::len).sum::<usize>(), q6.len());
+    let mut checked_whole = 0;
+    for line in rows(&per_seller) {
+        let f: Vec<&str> = line.split(" | ").collect();
+        let (min, max, avg): (f64, f64, f64) = (
+            f[1].parse().expect("min"),
+            f[2].parse().expect("max"),
+            f[3].parse().expect("avg"),
+        );
+        let count: usize = f[4].parse().expect("count");
+        let got = averages.get(f[0]).expect("every seller has q6 rows");
+        // One row per closing price, each average within the seller's prices.
+        assert_eq!(got.len(), count, "seller {}", f[0]);
+        assert!(got.iter().all(|&a| a >= min - 1e-9 && a <= max + 1e-9));
+        // With at most 11 prices, the last row's frame holds them all.
+        if count <= 11 {
+            assert!(
+                got.iter().any(|&a| (a - avg).abs() < 1e-6),
+                "seller {}",
+                f[0]
+            );
+            checked_whole += 1;
+        }
+    }
+    assert!(checked_whole > 0, "no seller with at most 11 prices");
+    // Streaming mode runs no OVER windows (nor does Flink a ROWS frame over an updating
+    // result).
+    let e = run(&s, "streaming", "q6").expect_err("q6 streaming");
+    assert!(e.contains("streaming"), "streaming: {e}");
 }

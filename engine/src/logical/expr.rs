@@ -436,7 +436,37 @@ pub enum Expr {
         partition_by: Vec<Expr>,
         /// ORDER BY.
         order_by: Vec<SortExpr>,
+        /// An explicit `ROWS` frame (aggregates only); `None`: the default frame.
+        frame: Option<RowsFrame>,
     },
+}
+
+/// An explicit `ROWS BETWEEN start AND end` frame of an aggregate window function: row
+/// offsets from the current row (negative: preceding), `None` where that side is
+/// unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RowsFrame {
+    /// The frame's first row relative to the current one; `None`: the partition's first.
+    pub start: Option<i64>,
+    /// The frame's last row relative to the current one; `None`: the partition's last.
+    pub end: Option<i64>,
+}
+
+impl fmt::Display for RowsFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bound = |b: Option<i64>, unbounded: &str| match b {
+            None => format!("UNBOUNDED {unbounded}"),
+            Some(0) => "CURRENT ROW".to_string(),
+            Some(n) if n < 0 => format!("{} PRECEDING", n.unsigned_abs()),
+            Some(n) => format!("{n} FOLLOWING"),
+        };
+        write!(
+            f,
+            "ROWS BETWEEN {} AND {}",
+            bound(self.start, "PRECEDING"),
+            bound(self.end, "FOLLOWING")
+        )
+    }
 }
 
 /// A column reference by (optionally dotted) name.
@@ -758,6 +788,7 @@ impl fmt::Display for Expr {
                 args,
                 partition_by,
                 order_by,
+                frame,
             } => {
                 write!(f, "{func}(")?;
                 fmt_list(f, args)?;
@@ -774,6 +805,9 @@ impl fmt::Display for Expr {
                         }
                         write!(f, "{s}")?;
                     }
+                }
+                if let Some(frame) = frame {
+                    write!(f, " {frame}")?;
                 }
                 f.write_str(")")
             }

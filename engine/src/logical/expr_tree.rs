@@ -133,8 +133,10 @@ impl Expr {
                 args,
                 partition_by,
                 order_by,
+                frame,
             } => Expr::Window {
                 func,
+                frame,
                 args: args.into_iter().map(&mut *f).collect::<Result<_, E>>()?,
                 partition_by: partition_by
                     .into_iter()

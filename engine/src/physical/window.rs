@@ -1,6 +1,7 @@
 //! Window functions over one partition of input: ROW_NUMBER, RANK, DENSE_RANK, LAG, LEAD,
-//! and aggregates over the whole window partition (no ORDER BY) or over the running frame
-//! `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (with ORDER BY; peers included).
+//! and aggregates over the whole window partition (no ORDER BY), over the running frame
+//! `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (with ORDER BY; peers included), or
+//! over an explicit `ROWS BETWEEN` frame ([`RowsFrame`]).
 //!
 //! Each expression sorts row indices by (partition keys, order keys), computes values in
 //! that order, and scatters them back, so output rows keep the input order.
@@ -8,15 +9,15 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::{
-    concat, concat_batches, lexsort_to_indices, partition, take, SortColumn, SortOptions,
+    concat, concat_batches, lexsort_to_indices, nullif, partition, take, SortColumn, SortOptions,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{Expr, WindowFunc};
+use crate::logical::expr::{AggFunc, Expr, RowsFrame, WindowFunc};
 use crate::logical::schema::PlanSchema;
 use crate::physical::accumulator::{create_accumulator, Accumulator};
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
@@ -30,6 +31,7 @@ struct WindowSpec {
     arg_type: Option<DataType>,
     partition_by: Vec<PhysExpr>,
     order_by: Vec<(PhysExpr, SortOptions)>,
+    frame: Option<RowsFrame>,
 }
 
 /// The plan node: input columns, then one column per window expression.
@@ -55,6 +57,7 @@ impl WindowExec {
                 args,
                 partition_by,
                 order_by,
+                frame,
             } = e.clone().unalias()
             else {
                 return Err(SluiceError::plan(format!(
@@ -74,6 +77,7 @@ impl WindowExec {
                     .iter()
                     .map(|s| Ok((bind(&s.expr)?, s.options())))
                     .collect::<Result<_>>()?,
+                frame,
             });
         }
         Ok(Self {
@@ -212,8 +216,8 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
         .map(|e| sorted(&e.evaluate_array(batch)?))
         .collect::<Result<Vec<_>>>()?;
     let partitions = runs(&sorted_parts, 0..n)?;
-    let values: ArrayRef = match spec.func {
-        WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => {
+    let values: ArrayRef = match (spec.func, spec.frame) {
+        (WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank, _) => {
             let mut v = vec![0i64; n];
             for p in &partitions {
                 for (gi, peers) in runs(&sorted_order, p.clone())?.into_iter().enumerate() {
@@ -228,8 +232,11 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
             }
             Arc::new(Int64Array::from(v))
         }
-        WindowFunc::Lag | WindowFunc::Lead => offset_values(spec, &args, &partitions, batch)?,
-        WindowFunc::Agg(func) => {
+        (WindowFunc::Lag | WindowFunc::Lead, _) => offset_values(spec, &args, &partitions, batch)?,
+        (WindowFunc::Agg(func), Some(frame)) => {
+            rows_frame_values(func, spec.arg_type.as_ref(), &args, &partitions, frame)?
+        }
+        (WindowFunc::Agg(func), None) => {
             let mut results = vec![];
             let mut row_to_result = vec![0u32; n];
             for p in &partitions {
@@ -323,4 +330,132 @@ fn offset_values(
         }
         None => Ok(taken),
     }
+}
+
+/// Most (row, frame row) pairs a bounded `ROWS` frame adds to the accumulator at once.
+const FRAME_CHUNK: usize = 1 << 20;
+
+/// `func` over each row's `ROWS` frame, for the rows of `args` sorted by partition and
+/// order (`partitions` are their ranges). A frame unbounded on one side grows (or, from
+/// the end, shrinks) with the row: the accumulator takes each row once, as the running
+/// frame does. A frame bounded on both sides feeds each row to every frame that holds
+/// it, as (value, frame) pairs grouped by frame, a chunk at a time.
+fn rows_frame_values(
+    func: AggFunc,
+    arg_type: Option<&DataType>,
+    args: &[ArrayRef],
+    partitions: &[Range<usize>],
+    frame: RowsFrame,
+) -> Result<ArrayRef> {
+    let bounds = |p: &Range<usize>, k: usize| -> Range<usize> {
+        let at = |offset: i64| {
+            (k as i64)
+                .saturating_add(offset)
+                .clamp(p.start as i64, p.end as i64) as usize
+        };
+        let lo = frame.start.map_or(p.start, at);
+        let hi = frame.end.map_or(p.end, |e| at(e.saturating_add(1)));
+        lo..hi.max(lo)
+    };
+    let new_acc = || create_accumulator(func, false, arg_type);
+    let slice = |r: &Range<usize>| -> Vec<ArrayRef> {
+        args.iter().map(|a| a.slice(r.start, r.len())).collect()
+    };
+    let n = partitions.last().map_or(0, |p| p.end);
+    // Result arrays, and for each row its value's position in their concatenation.
+    let mut results: Vec<ArrayRef> = vec![];
+    let mut total = 0usize;
+    let mut row_to_result = vec![0u32; n];
+    for p in partitions {
+        match (frame.start, frame.end) {
+            (None, _) | (_, None) => {
+                // Rows visited so that the frame only grows: forwards when its start is
+                // the partition's, else backwards from the partition's end.
+                let forwards = frame.start.is_none();
+                let rows: Box<dyn Iterator<Item = usize>> = if forwards {
+                    Box::new(p.clone())
+                } else {
+                    Box::new(p.clone().rev())
+                };
+                let mut taken = if forwards {
+                    p.start..p.start
+                } else {
+                    p.end..p.end
+                };
+                // The state of the rows taken so far, and the result of its frame.
+                let mut running: Option<(Vec<ArrayRef>, u32)> = None;
+                for k in rows {
+                    let want = bounds(p, k);
+                    let new = if forwards {
+                        taken.end..want.end.max(taken.end)
+                    } else {
+                        want.start.min(taken.start)..taken.start
+                    };
+                    let result = match running.take() {
+                        Some((state, result)) if new.is_empty() => (state, result),
+                        before => {
+                            let mut acc = new_acc()?;
+                            if let Some((state, _)) = &before {
+                                acc.merge(state, &[0], 1)?;
+                            }
+                            acc.update(&slice(&new), &vec![0; new.len()], 1)?;
+                            taken = taken.start.min(new.start)..taken.end.max(new.end);
+                            let state = acc.state(1)?;
+                            let mut fin = new_acc()?;
+                            fin.merge(&state, &[0], 1)?;
+                            results.push(fin.evaluate(1)?);
+                            total += 1;
+                            (state, (total - 1) as u32)
+                        }
+                    };
+                    row_to_result[k] = result.1;
+                    running = Some(result);
+                }
+            }
+            (Some(_), Some(_)) => {
+                let mut k = p.start;
+                while k < p.end {
+                    let (mut idx, mut grp) = (Vec::new(), Vec::new());
+                    let first = k;
+                    while k < p.end && idx.len() < FRAME_CHUNK {
+                        for i in bounds(p, k) {
+                            idx.push(i as u32);
+                            grp.push((k - first) as u32);
+                        }
+                        k += 1;
+                    }
+                    let idx = UInt32Array::from(idx);
+                    let vals = args
+                        .iter()
+                        .map(|a| Ok(take(a, &idx, None)?))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut acc = new_acc()?;
+                    acc.update(&vals, &grp, k - first)?;
+                    results.push(acc.evaluate(k - first)?);
+                    for (j, slot) in row_to_result[first..k].iter_mut().enumerate() {
+                        *slot = (total + j) as u32;
+                    }
+                    total += k - first;
+                }
+            }
+        }
+    }
+    let refs: Vec<&dyn Array> = results.iter().map(|a| a.as_ref()).collect();
+    if refs.is_empty() {
+        return Ok(arrow::array::new_empty_array(
+            new_acc()?.evaluate(0)?.data_type(),
+        ));
+    }
+    let all = concat(&refs)?;
+    let values = take(&all, &UInt32Array::from(row_to_result), None)?;
+    // An empty frame has no rows, which the accumulators (made for groups that each have
+    // a row) do not see: its COUNT is 0, anything else NULL.
+    let empty: BooleanArray = partitions
+        .iter()
+        .flat_map(|p| p.clone().map(move |k| Some(bounds(p, k).is_empty())))
+        .collect();
+    if func == AggFunc::Count || empty.true_count() == 0 {
+        return Ok(values);
+    }
+    Ok(nullif(&values, &empty)?)
 }

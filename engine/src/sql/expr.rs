@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use sqlparser::ast::{self as ast, BinaryOperator, UnaryOperator};
 
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{lit, AggFunc, BinaryOp, Column, Expr, Scalar, WindowFunc};
+use crate::logical::expr::{lit, AggFunc, BinaryOp, Column, Expr, RowsFrame, Scalar, WindowFunc};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::sql::planner::{sort_expr, SqlPlanner};
@@ -435,13 +435,13 @@ impl SqlPlanner<'_> {
                     return Err(SluiceError::unsupported("named windows"))
                 }
             };
-            if spec.window_frame.is_some() {
-                return Err(SluiceError::unsupported(
-                    "explicit window frames (the default frame is supported)",
-                ));
-            }
             let func = WindowFunc::from_name(&name)
                 .ok_or_else(|| SluiceError::plan(format!("{name}() is not a window function")))?;
+            // Ranking and offset functions ignore the frame, as in PostgreSQL.
+            let frame = match (&spec.window_frame, func) {
+                (Some(frame), WindowFunc::Agg(_)) => self.rows_frame(frame, ctx)?,
+                _ => None,
+            };
             if distinct {
                 return Err(SluiceError::unsupported("DISTINCT in window functions"));
             }
@@ -459,6 +459,7 @@ impl SqlPlanner<'_> {
                 args,
                 partition_by,
                 order_by,
+                frame,
             });
         }
         if matches!(
@@ -545,4 +546,75 @@ fn backslash_escaped(pattern: &str, escape: &str) -> Result<String> {
         out.push(c);
     }
     Ok(out)
+}
+
+impl SqlPlanner<'_> {
+    /// An aggregate's explicit window frame: `ROWS BETWEEN` with offsets from literal
+    /// non-negative integers, or the two `RANGE` frames without offsets (`UNBOUNDED
+    /// PRECEDING` to `CURRENT ROW`, the default, gives `None`; to `UNBOUNDED FOLLOWING`,
+    /// the whole partition). Other frames are not supported.
+    fn rows_frame(
+        &mut self,
+        frame: &ast::WindowFrame,
+        ctx: &mut ExprCtx,
+    ) -> Result<Option<RowsFrame>> {
+        use ast::WindowFrameBound as B;
+        let end = frame.end_bound.clone().unwrap_or(B::CurrentRow);
+        let desc = format!("{} BETWEEN {} AND {end}", frame.units, frame.start_bound);
+        match frame.units {
+            ast::WindowFrameUnits::Rows => {}
+            ast::WindowFrameUnits::Range => {
+                return match (&frame.start_bound, &end) {
+                    (B::Preceding(None), B::CurrentRow) => Ok(None),
+                    (B::Preceding(None), B::Following(None)) => Ok(Some(RowsFrame {
+                        start: None,
+                        end: None,
+                    })),
+                    _ => Err(SluiceError::unsupported(format!(
+                        "window frame {desc} (RANGE frames with offsets; use ROWS)"
+                    ))),
+                };
+            }
+            units => {
+                return Err(SluiceError::unsupported(format!("{units} window frames")));
+            }
+        }
+        let mut offset = |b: &B, is_start: bool| -> Result<Option<i64>> {
+            let (n, sign) = match b {
+                B::CurrentRow => return Ok(Some(0)),
+                B::Preceding(None) if is_start => return Ok(None),
+                B::Following(None) if !is_start => return Ok(None),
+                B::Preceding(None) | B::Following(None) => {
+                    return Err(SluiceError::plan(format!(
+                        "window frame {desc}: a frame cannot {} at {b}",
+                        if is_start { "start" } else { "end" }
+                    )))
+                }
+                B::Preceding(Some(n)) => (n, -1),
+                B::Following(Some(n)) => (n, 1),
+            };
+            let value = match self.sql_to_expr(n, ctx)? {
+                Expr::Literal(s) if s.data_type().is_integer() => {
+                    arrow::compute::cast(&s.0, &arrow::datatypes::DataType::Int64)
+                        .ok()
+                        .and_then(|a| {
+                            a.as_primitive_opt::<arrow::datatypes::Int64Type>()
+                                .filter(|a| a.is_valid(0))
+                                .map(|a| a.value(0))
+                        })
+                }
+                _ => None,
+            };
+            match value {
+                Some(v) if v >= 0 => Ok(Some(sign * v)),
+                _ => Err(SluiceError::plan(format!(
+                    "window frame {desc}: an offset must be a non-negative integer literal, \
+                     got {n}"
+                ))),
+            }
+        };
+        let start = offset(&frame.start_bound, true)?;
+        let end = offset(&end, false)?;
+        Ok(Some(RowsFrame { start, end }))
+    }
 }

@@ -608,6 +608,7 @@ fn intersect_except(
             args: vec![],
             partition_by: groups.iter().cloned().chain([c("__src")]).collect(),
             order_by: vec![],
+            frame: None,
         };
         let numbered = Arc::new(LogicalPlan::window(u, vec![number.clone()])?);
         let mut exprs: Vec<Expr> = groups.iter().cloned().chain([c("__src")]).collect();
