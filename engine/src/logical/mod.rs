@@ -5,3 +5,4 @@ pub mod expr_tree;
 pub mod plan;
 pub mod schema;
 pub mod time;
+pub mod window_func;
