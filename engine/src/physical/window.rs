@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use crate::error::{Result, SluiceError};
 use crate::logical::expr::{AggFunc, Expr, RowsFrame, WindowFunc};
 use crate::logical::schema::PlanSchema;
-use crate::physical::accumulator::{create_accumulator, Accumulator};
+use crate::physical::accumulator::create_accumulator;
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
 use crate::physical::memory::{batch_bytes, Reservation};
 use crate::physical::{Element, ElementStream, ExecNode, Operator, OperatorStream, TaskContext};
@@ -245,29 +245,16 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
                 } else {
                     runs(&sorted_order, p.clone())?
                 };
-                let mut running: Option<Vec<ArrayRef>> = None;
+                let mut running = None;
                 for f in frames {
-                    let mut acc = create_accumulator(func, false, spec.arg_type.as_ref())?;
-                    if let Some(st) = &running {
-                        acc.merge(st, &[0], 1)?;
-                    }
-                    let vals: Vec<ArrayRef> =
-                        args.iter().map(|a| a.slice(f.start, f.len())).collect();
-                    acc.update(&vals, &vec![0; f.len()], 1)?;
-                    let st = acc.state(1)?;
-                    let mut fin: Box<dyn Accumulator> =
-                        create_accumulator(func, false, spec.arg_type.as_ref())?;
-                    fin.merge(&st, &[0], 1)?;
-                    results.push(fin.evaluate(1)?);
+                    let arg_type = spec.arg_type.as_ref();
+                    results.push(add_running(func, arg_type, &args, f.clone(), &mut running)?);
                     for k in f {
                         row_to_result[k] = (results.len() - 1) as u32;
                     }
-                    running = Some(st);
                 }
             }
-            let refs: Vec<&dyn Array> = results.iter().map(|a| a.as_ref()).collect();
-            let all = concat(&refs)?;
-            take(&all, &UInt32Array::from(row_to_result), None)?
+            gather(&results, row_to_result)?
         }
     };
     // Scatter back to input order.
@@ -332,6 +319,36 @@ fn offset_values(
     }
 }
 
+/// Adds rows `new` of `args` to the running aggregate whose partial state is `state`
+/// (`None`: no rows yet), keeps the grown state there, and returns the aggregate of all
+/// the rows taken so far.
+fn add_running(
+    func: AggFunc,
+    arg_type: Option<&DataType>,
+    args: &[ArrayRef],
+    new: Range<usize>,
+    state: &mut Option<Vec<ArrayRef>>,
+) -> Result<ArrayRef> {
+    let mut acc = create_accumulator(func, false, arg_type)?;
+    if let Some(st) = state.as_ref() {
+        acc.merge(st, &[0], 1)?;
+    }
+    let vals: Vec<ArrayRef> = args.iter().map(|a| a.slice(new.start, new.len())).collect();
+    acc.update(&vals, &vec![0; new.len()], 1)?;
+    let st = acc.state(1)?;
+    let mut fin = create_accumulator(func, false, arg_type)?;
+    fin.merge(&st, &[0], 1)?;
+    *state = Some(st);
+    fin.evaluate(1)
+}
+
+/// Row `k`'s value is element `row_to_result[k]` of the concatenated `results`.
+fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
+    let refs: Vec<&dyn Array> = results.iter().map(|a| a.as_ref()).collect();
+    let all = concat(&refs)?;
+    Ok(take(&all, &UInt32Array::from(row_to_result), None)?)
+}
+
 /// Most (row, frame row) pairs a bounded `ROWS` frame adds to the accumulator at once.
 const FRAME_CHUNK: usize = 1 << 20;
 
@@ -358,9 +375,6 @@ fn rows_frame_values(
         lo..hi.max(lo)
     };
     let new_acc = || create_accumulator(func, false, arg_type);
-    let slice = |r: &Range<usize>| -> Vec<ArrayRef> {
-        args.iter().map(|a| a.slice(r.start, r.len())).collect()
-    };
     let n = partitions.last().map_or(0, |p| p.end);
     // Result arrays, and for each row its value's position in their concatenation.
     let mut results: Vec<ArrayRef> = vec![];
@@ -382,8 +396,9 @@ fn rows_frame_values(
                 } else {
                     p.end..p.end
                 };
-                // The state of the rows taken so far, and the result of its frame.
-                let mut running: Option<(Vec<ArrayRef>, u32)> = None;
+                // The state of the rows taken so far, and where its result is.
+                let mut state = None;
+                let mut current: Option<u32> = None;
                 for k in rows {
                     let want = bounds(p, k);
                     let new = if forwards {
@@ -391,25 +406,15 @@ fn rows_frame_values(
                     } else {
                         want.start.min(taken.start)..taken.start
                     };
-                    let result = match running.take() {
-                        Some((state, result)) if new.is_empty() => (state, result),
-                        before => {
-                            let mut acc = new_acc()?;
-                            if let Some((state, _)) = &before {
-                                acc.merge(state, &[0], 1)?;
-                            }
-                            acc.update(&slice(&new), &vec![0; new.len()], 1)?;
+                    row_to_result[k] = match current {
+                        Some(at) if new.is_empty() => at,
+                        _ => {
                             taken = taken.start.min(new.start)..taken.end.max(new.end);
-                            let state = acc.state(1)?;
-                            let mut fin = new_acc()?;
-                            fin.merge(&state, &[0], 1)?;
-                            results.push(fin.evaluate(1)?);
+                            results.push(add_running(func, arg_type, args, new, &mut state)?);
                             total += 1;
-                            (state, (total - 1) as u32)
+                            *current.insert((total - 1) as u32)
                         }
                     };
-                    row_to_result[k] = result.1;
-                    running = Some(result);
                 }
             }
             (Some(_), Some(_)) => {
@@ -440,14 +445,12 @@ fn rows_frame_values(
             }
         }
     }
-    let refs: Vec<&dyn Array> = results.iter().map(|a| a.as_ref()).collect();
-    if refs.is_empty() {
+    if results.is_empty() {
         return Ok(arrow::array::new_empty_array(
             new_acc()?.evaluate(0)?.data_type(),
         ));
     }
-    let all = concat(&refs)?;
-    let values = take(&all, &UInt32Array::from(row_to_result), None)?;
+    let values = gather(&results, row_to_result)?;
     // An empty frame has no rows, which the accumulators (made for groups that each have
     // a row) do not see: its COUNT is 0, anything else NULL.
     let empty: BooleanArray = partitions
