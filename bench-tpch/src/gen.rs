@@ -20,8 +20,9 @@ use arrow::error::ArrowError;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::metadata::ParquetMetaDataReader;
 use parquet::file::properties::WriterProperties;
+use sluice::catalog::parquet::ParquetTable;
+use sluice::catalog::TableProvider;
 use sluice::Session;
 use tpchgen::generators::{
     CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
@@ -308,33 +309,13 @@ pub fn missing_tables(dir: &Path) -> Vec<String> {
 }
 
 /// The scale factor of the Parquet data in `dir`, read off `supplier`'s row count in the
-/// Parquet footers (10,000 rows per unit of scale, exact at every scale); `None` when
-/// `supplier` is absent.
+/// Parquet footers (the engine's [`ParquetTable`]; 10,000 rows per unit of scale, exact at
+/// every scale); `None` when `supplier` is absent.
 pub fn data_scale_factor(dir: &Path) -> Result<Option<f64>> {
     let Some(path) = table_path(dir, Table::Supplier.name()) else {
         return Ok(None);
     };
-    let files = if path.is_dir() {
-        let entries = fs::read_dir(&path).map_err(|e| BenchError::io("listing", &path, e))?;
-        let mut files = Vec::new();
-        for entry in entries {
-            let file = entry
-                .map_err(|e| BenchError::io("listing", &path, e))?
-                .path();
-            if file.extension().is_some_and(|ext| ext == "parquet") && file.is_file() {
-                files.push(file);
-            }
-        }
-        files
-    } else {
-        vec![path]
-    };
-    let mut rows = 0i64;
-    for file in files {
-        let handle = fs::File::open(&file).map_err(|e| BenchError::io("opening", &file, e))?;
-        let metadata = ParquetMetaDataReader::new().parse_and_finish(&handle)?;
-        rows += metadata.file_metadata().num_rows();
-    }
+    let rows = ParquetTable::try_new(&path)?.row_count().unwrap_or(0);
     let per_sf = Table::Supplier.estimated_rows(1.0) as f64;
     Ok(Some(rows as f64 / per_sf))
 }
