@@ -146,9 +146,9 @@ fn split_op(b: RecordBatch, updating: bool) -> Result<(Option<StringArray>, Reco
 
 /// For each column of the table `name` of `schema`, the column of the INSERT's query that
 /// fills it (`None`: NULL). With no column `list`, the query's columns in order; with one,
-/// the listed columns (names as [`crate::sql::ident`] gives them) from the query's columns in the
-/// list's order. A name the table lacks, a name listed twice and a NOT NULL column left
-/// out are errors.
+/// the listed columns (names as [`crate::sql::ident`] gives them) from the query's
+/// columns in the list's order. A name the table lacks, a name listed twice and a NOT
+/// NULL column left out are errors.
 fn insert_targets(name: &str, schema: &SchemaRef, list: &[String]) -> Result<Vec<Option<usize>>> {
     if list.is_empty() {
         return Ok((0..schema.fields().len()).map(Some).collect());

@@ -603,15 +603,15 @@ fn intersect_except(
     let c = |n: &str| Expr::Column(Column::from_name(n));
     let mut groups: Vec<Expr> = (0..names.len()).map(|i| c(&format!("__c{i}"))).collect();
     if all {
+        let mut exprs: Vec<Expr> = groups.iter().cloned().chain([c("__src")]).collect();
         let number = Expr::Window {
             func: crate::logical::expr::WindowFunc::RowNumber,
             args: vec![],
-            partition_by: groups.iter().cloned().chain([c("__src")]).collect(),
+            partition_by: exprs.clone(),
             order_by: vec![],
             frame: None,
         };
         let numbered = Arc::new(LogicalPlan::window(u, vec![number.clone()])?);
-        let mut exprs: Vec<Expr> = groups.iter().cloned().chain([c("__src")]).collect();
         exprs.push(c(&number.output_name()).alias("__n"));
         u = Arc::new(LogicalPlan::project(numbered, exprs)?);
         groups.push(c("__n"));
