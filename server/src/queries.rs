@@ -182,29 +182,55 @@ impl QueryRegistry {
             r.map_err(|e| FlightError::Tonic(Box::new(to_status(e))))
                 .and_then(|b| to_wire(b, &wire).map_err(FlightError::Arrow))
         });
-        // Encode on a task of its own so IPC encoding overlaps with HTTP/2 sending; the
-        // channel is short, so a slow client still slows the query down. When the client
-        // goes away the send fails and the task drops the query.
-        let mut encoded = encode(schema, batches);
-        let (tx, rx) = tokio::sync::mpsc::channel(2);
-        tokio::spawn(async move {
-            loop {
-                let item = tokio::select! {
-                    // The client left while the query was still working on a batch.
-                    _ = tx.closed() => break,
-                    item = encoded.next() => item,
-                };
-                let Some(item) = item else { break };
-                if tx.send(item).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        })
-        .boxed())
+        Ok(forward(encode(schema, batches)))
     }
+}
+
+/// `encoded`, driven on a task of its own so that IPC encoding overlaps with HTTP/2
+/// sending. The channel is short, so a slow client still slows the query down; when the
+/// client goes away the send fails and the task drops the query. If the task panics, the
+/// stream ends with an internal error: ending it cleanly would hand the client a cut
+/// result that looks whole.
+fn forward(
+    mut encoded: BoxStream<'static, Result<FlightData, Status>>,
+) -> BoxStream<'static, Result<FlightData, Status>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let task = tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                // The client left while the query was still working on a batch.
+                _ = tx.closed() => break,
+                item = encoded.next() => item,
+            };
+            let Some(item) = item else { break };
+            if tx.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    futures::stream::unfold((rx, Some(task)), |(mut rx, task)| async move {
+        if let Some(item) = rx.recv().await {
+            return Some((item, (rx, task)));
+        }
+        match task?.await {
+            Err(e) if e.is_panic() => {
+                let message = format!("the result stream failed: {}", panic_message(e));
+                Some((Err(Status::internal(message)), (rx, None)))
+            }
+            _ => None,
+        }
+    })
+    .boxed()
+}
+
+/// The message a panicked task's payload carries, when it is a string.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// Flight data for `batches` under `schema` (the schema is sent even for no rows).
@@ -240,5 +266,41 @@ impl ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: u8) -> Result<FlightData, Status> {
+        Ok(FlightData::new().with_data_body(vec![n]))
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_panics_ends_in_an_error_not_a_clean_end() {
+        let panicking = futures::stream::iter([data(1)])
+            .chain(futures::stream::poll_fn(
+                |_| -> std::task::Poll<Option<_>> { panic!("encoder broke") },
+            ))
+            .boxed();
+        let items: Vec<_> = forward(panicking).collect().await;
+        assert_eq!(items.len(), 2, "one batch, then the error");
+        assert_eq!(items[0].as_ref().expect("first batch").data_body[..], [1]);
+        let err = items[1].as_ref().expect_err("the panic is reported");
+        assert_eq!(err.code(), tonic::Code::Internal);
+        assert!(err.message().contains("encoder broke"), "{}", err.message());
+    }
+
+    #[tokio::test]
+    async fn a_whole_stream_is_forwarded_in_order() {
+        let items: Vec<_> = forward(futures::stream::iter([data(1), data(2), data(3)]).boxed())
+            .collect()
+            .await;
+        let bodies: Vec<u8> = items
+            .iter()
+            .map(|i| i.as_ref().expect("data").data_body[0])
+            .collect();
+        assert_eq!(bodies, [1, 2, 3]);
     }
 }

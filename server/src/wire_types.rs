@@ -70,16 +70,20 @@ pub fn to_wire(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Ar
 }
 
 /// Errors if a top-level view column holds more bytes than 32-bit offsets can address
-/// (arrow's cast would panic on it). Values longer than 12 bytes live in the data buffers
-/// and shorter ones inline, so their sum is at most the buffers' size plus 12 a row; only
-/// past that bound are the lengths added up.
+/// (arrow's cast would panic on it, after copying 2 GiB). The lengths of the non-null values
+/// are added up: the size of the data buffers is no bound, because views may share bytes
+/// (a `take` or a join repeats a long value without copying it).
 fn check_offsets(column: &ArrayRef, field: &Field) -> Result<(), ArrowError> {
     fn bytes<T: ByteViewType + ?Sized>(v: &GenericByteViewArray<T>) -> usize {
-        let bound = v.data_buffers().iter().map(|b| b.len()).sum::<usize>() + 12 * v.len();
-        if bound <= i32::MAX as usize {
-            return bound;
+        let lengths = v.lengths().map(|l| l as usize);
+        match v.nulls() {
+            None => lengths.sum(),
+            Some(nulls) => lengths
+                .zip(nulls.iter())
+                .filter(|(_, ok)| *ok)
+                .map(|(l, _)| l)
+                .sum(),
         }
-        v.lengths().map(|l| l as usize).sum()
     }
     let bytes = match column.data_type() {
         DataType::Utf8View => bytes(column.as_string_view()),
@@ -100,7 +104,8 @@ fn check_offsets(column: &ArrayRef, field: &Field) -> Result<(), ArrowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{BinaryViewArray, Int32Array, ListArray, StringViewArray};
+    use arrow::array::{BinaryViewArray, ByteView, Int32Array, ListArray, StringViewArray};
+    use arrow::buffer::Buffer;
     use arrow::datatypes::Int32Type;
 
     fn batch() -> RecordBatch {
@@ -145,6 +150,48 @@ mod tests {
         assert!(s.is_null(1));
         assert_eq!(s.value(2), "a string longer than twelve bytes");
         assert_eq!(out.column(2).as_binary::<i32>().value(2), b"yz");
+    }
+
+    #[test]
+    fn sliced_views_with_nulls_convert_as_arrow_casts_them() {
+        let values: Vec<Option<String>> = (0..5000)
+            .map(|i| (i % 7 != 3).then(|| "é".repeat(i % 23) + &i.to_string()))
+            .collect();
+        let views = StringViewArray::from_iter(values.iter().map(Option::as_deref));
+        // Slicing keeps the whole data buffers and shifts the null bitmap.
+        let sliced: ArrayRef = Arc::new(views.slice(1001, 3000));
+        let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8View, true)]));
+        let b = RecordBatch::try_new(schema.clone(), vec![sliced.clone()]).expect("batch");
+        let out = to_wire(b, &wire_schema(&schema)).expect("converted");
+        let expected = cast(&sliced, &DataType::Utf8).expect("cast");
+        assert_eq!(out.column(0).as_ref(), expected.as_ref());
+        let s = out.column(0).as_string::<i32>();
+        assert_eq!(s.value(1), values[1002].as_deref().expect("a value"));
+        assert!(s.is_null(3), "row 1004 is null");
+        // Null slots take no bytes.
+        assert_eq!(s.value_offsets()[4], s.value_offsets()[3]);
+    }
+
+    #[test]
+    fn a_column_past_two_gib_is_refused_not_cut() {
+        let gib = 1usize << 30;
+        // Zeroed by the allocator and never written: the check comes before any copy.
+        let data = Buffer::from_vec(vec![0u8; gib]);
+        let view = ByteView::new(gib as u32, &[0; 4]).as_u128();
+        let array = BinaryViewArray::try_new(vec![view; 3].into(), vec![data], None)
+            .expect("three views of one GiB");
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "b",
+            DataType::BinaryView,
+            false,
+        )]));
+        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(array)]).expect("batch");
+        let err = to_wire(b, &wire_schema(&schema)).expect_err("too big for i32 offsets");
+        assert!(
+            err.to_string()
+                .contains("column 'b' holds 3221225472 bytes"),
+            "{err}"
+        );
     }
 
     #[test]
