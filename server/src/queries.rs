@@ -23,7 +23,7 @@ use sluice::{DataFrame, Scalar};
 use tonic::Status;
 
 use crate::status::{flight_status, to_status};
-use crate::wire_types::{to_wire, wire_schema};
+use crate::wire_types::{split_for_wire, to_wire, wire_schema, MAX_MESSAGE_BYTES};
 
 /// How long a prepared statement may go unused before the server forgets it.
 pub const PREPARED_IDLE: Duration = Duration::from_secs(3600);
@@ -238,9 +238,22 @@ pub fn encode(
     schema: SchemaRef,
     batches: impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
 ) -> BoxStream<'static, Result<FlightData, Status>> {
+    let pieces = batches.flat_map(|r| {
+        let pieces = match r {
+            Ok(batch) => split_for_wire(batch, MAX_MESSAGE_BYTES)
+                .into_iter()
+                .map(Ok)
+                .collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(pieces)
+    });
     FlightDataEncoderBuilder::new()
         .with_schema(schema)
-        .build(batches)
+        // The batches come cut by `split_for_wire`; the encoder's own cut measures the
+        // buffers a column holds, which overcounts sliced columns many times over.
+        .with_max_flight_data_size(usize::MAX)
+        .build(pieces)
         .map(|r| r.map_err(|e| flight_status(e, Status::internal)))
         .boxed()
 }

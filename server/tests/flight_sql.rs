@@ -337,3 +337,36 @@ async fn dropping_a_stream_mid_way_stops_the_query() -> TestResult {
     assert_eq!(left, 0, "the query still streams after the client left");
     Ok(())
 }
+
+/// An ingested batch's columns all slice the message they arrived in. Read back, its rows
+/// go out in messages of up to about 2 MiB, not in slivers: measured by the buffers its
+/// columns hold, each column weighs the whole message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingested_table_reads_back_in_whole_batches() -> TestResult {
+    let uri = start(Session::new()).await?;
+    let mut c = client(&uri).await?;
+    let rows = 200_000;
+    let batch = RecordBatch::try_new(
+        people()?.schema(),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..rows)),
+            Arc::new(StringArray::from_iter_values(
+                (0..rows).map(|i| format!("{i:010}")),
+            )),
+        ],
+    )?;
+    c.execute_ingest(
+        ingest_cmd("big", TableExistsOption::Fail),
+        futures::stream::iter([Ok(batch)]),
+    )
+    .await?;
+    let back = query(&mut c, "SELECT * FROM big").await?;
+    // 8 + 4 + 10 bytes a row: the engine's batches of up to 16 384 rows (360 kB) go out
+    // whole, 16 of them. Cut by the buffers their columns hold (two columns each weighing
+    // the 4.4 MB message), each would have gone out in five pieces.
+    assert!(back.len() <= 16, "{} messages", back.len());
+    let mut values = ints(&back, 0);
+    values.sort_unstable();
+    assert_eq!(values, (0..rows).collect::<Vec<_>>());
+    Ok(())
+}
