@@ -102,3 +102,23 @@ def test_statement_update_path(conn):
         cur.executescript(f"INSERT INTO {table} VALUES (1), (2)")
         cur.execute(f"SELECT sum(a) FROM {table}")
         assert cur.fetchall() == [(3,)]
+
+
+def test_a_batch_over_16_mib_goes_in_once_the_drivers_limit_is_raised(connect):
+    """ADBC's Flight SQL driver will not send a message over 16 MiB (a batch from
+    ``pyarrow.parquet.read_table`` holds a whole row group, often more). With the driver's
+    limit raised, as README.md says, the server takes the batch (it accepts up to 64 MiB a
+    message) and it reads back whole."""
+    rows = 1_200_000  # two int64 columns: 19.2 MB in one batch
+    big = pa.table({"id": pa.array(range(rows), pa.int64()), "twice": pa.array(range(0, 2 * rows, 2), pa.int64())})
+    assert len(big.to_batches()) == 1
+    name = new_name()
+    with connect().cursor() as cur:
+        with pytest.raises(dbapi.Error, match="larger than max"):
+            cur.adbc_ingest(name, big, mode="create")
+    raised = connect(**{"adbc.flight.sql.client_option.with_max_msg_size": str(64 << 20)})
+    with raised.cursor() as cur:
+        # "replace": the refused call above may have left an empty table (see README.md).
+        assert cur.adbc_ingest(name, big, mode="replace") == rows
+        cur.execute(f"SELECT count(*), sum(id), sum(twice) FROM {name}")
+        assert cur.fetchall() == [(rows, sum(range(rows)), 2 * sum(range(rows)))]
