@@ -3,6 +3,10 @@
 
 Prints the median of --iterations runs of each (after one warm-up) and their ratio.
 Run it through ./run.sh, which builds the release server, makes the data and starts it.
+
+--setup SQL runs a statement first (e.g. ``CREATE TABLE li AS SELECT * FROM lineitem`` with
+``--table li``: the read without Parquet decoding on the server). --ingest loads the Parquet
+file into a new table over ``adbc_ingest`` first and reads that table back.
 """
 
 import argparse
@@ -31,6 +35,9 @@ def main():
     p.add_argument("--table", default="lineitem")
     p.add_argument("--parquet", required=True, help="the table's Parquet file or directory of files")
     p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--setup", help="a SQL statement to run once before timing")
+    p.add_argument("--ingest", action="store_true",
+                   help="ingest the Parquet data into a new table and read that table instead")
     p.add_argument("--only", choices=["flight", "parquet"],
                    help="time one side only (for whole-process timing tools)")
     args = p.parse_args()
@@ -41,10 +48,21 @@ def main():
 
     conn = flightsql.connect(
         args.uri,
-        db_kwargs={"username": args.user, "password": args.password},
+        db_kwargs={
+            "username": args.user,
+            "password": args.password,
+            # A Parquet row group is one ingest message; the driver's default limit is 16 MiB.
+            "adbc.flight.sql.client_option.with_max_msg_size": str(64 << 20),
+        },
         autocommit=True,
     )
     cur = conn.cursor()
+    if args.setup:
+        cur.execute(args.setup)
+        cur.fetchall()
+    if args.ingest:
+        args.table = f"{args.table}_ingested"
+        cur.adbc_ingest(args.table, pq.read_table(args.parquet), mode="replace")
 
     def over_flight():
         cur.execute(f"SELECT * FROM {args.table}")
