@@ -15,6 +15,7 @@ use arrow::array::{Array, ArrayRef, AsArray, GenericByteViewArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{ByteViewType, DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use sluice::physical::memory::batch_bytes;
 
 /// `data_type` with view types replaced by their classic forms, at any depth.
 pub fn wire_type(data_type: &DataType) -> DataType {
@@ -74,21 +75,13 @@ pub fn to_wire(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Ar
 pub const MAX_MESSAGE_BYTES: usize = 2 << 20;
 
 /// `batch` cut into consecutive row ranges of about `max_bytes` each, measured by the
-/// bytes its rows occupy (`get_slice_memory_size`) rather than by the buffers its columns
-/// hold. The two differ for a batch decoded from a Flight message (a bulk ingest's table),
+/// bytes its rows occupy (the engine's [`batch_bytes`]) rather than by the buffers its
+/// columns hold. The two differ for a batch decoded from a Flight message (a bulk ingest's table),
 /// whose columns all slice one message body: measured by buffers, every column weighs the
 /// whole body, and a 130 000-row batch of `lineitem` went out as 500 messages of 260 rows,
 /// ten times slower to read.
 pub fn split_for_wire(batch: RecordBatch, max_bytes: usize) -> Vec<RecordBatch> {
-    let bytes: usize = batch
-        .columns()
-        .iter()
-        .map(|c| {
-            c.to_data()
-                .get_slice_memory_size()
-                .unwrap_or_else(|_| c.get_buffer_memory_size())
-        })
-        .sum();
+    let bytes = batch_bytes(&batch);
     let rows = batch.num_rows();
     let pieces = bytes.div_ceil(max_bytes.max(1)).clamp(1, rows.max(1));
     if pieces == 1 {

@@ -13,7 +13,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 
 use crate::error::{Result, SluiceError};
-use crate::physical::memory::Reservation;
+use crate::physical::memory::{batch_bytes, Reservation};
 use crate::physical::{
     collect_stream, run_partitions, Element, ElementStream, ExecNode, TaskContext,
 };
@@ -68,11 +68,7 @@ impl SharedExec {
             return Ok(c.partitions.clone());
         }
         let partitions = run_partitions(&self.input, ctx, collect_stream)?;
-        let bytes = partitions
-            .iter()
-            .flatten()
-            .map(RecordBatch::get_array_memory_size)
-            .sum();
+        let bytes = partitions.iter().flatten().map(batch_bytes).sum();
         let mut reservation = ctx.memory.reservation("SharedExec (computed once)");
         let (partitions, reservation) = match reservation.resize_spillable(bytes) {
             Ok(()) => {
@@ -209,5 +205,33 @@ mod tests {
         }
         assert_eq!(shared.metrics(), "kept=2, recomputed_partitions=4");
         assert_eq!(tiny.memory.used(), 0);
+    }
+
+    /// A table in memory is dealt out as slices of its batches. The kept copy is reserved
+    /// at the bytes its rows use, not once per slice for the whole buffer behind it.
+    #[test]
+    fn slices_of_one_batch_are_reserved_at_their_own_size() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        let values: Vec<i64> = (0..10_000).collect();
+        let one = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(values.clone()))],
+        )
+        .expect("batch");
+        // 100 slices of 100 rows over one 80 kB buffer: 80 kB of rows, 8 MB counted whole.
+        let exec = MemoryExec::try_new(schema, &[one], None, 2, 100).expect("memory exec");
+        let shared: Arc<dyn ExecNode> = Arc::new(SharedExec::new(Arc::new(exec), 2));
+        let ctx = Arc::new(TaskContext::new(
+            SessionConfig::default().with_memory_limit(1 << 20),
+        ));
+        assert_eq!(
+            sorted(&collect_partitions(&shared, &ctx).expect("run")),
+            values
+        );
+        assert!(
+            shared.metrics().starts_with("kept=1,"),
+            "{}",
+            shared.metrics()
+        );
     }
 }
