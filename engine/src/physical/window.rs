@@ -237,24 +237,25 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
             rows_frame_values(func, spec.arg_type.as_ref(), &args, &partitions, frame)?
         }
         (WindowFunc::Agg(func), None) => {
-            let mut results = vec![];
-            let mut row_to_result = vec![0u32; n];
+            // One unit per peer group (the whole partition without ORDER BY); a row's
+            // frame is every unit of its partition up to its own.
+            let mut unit_of_row = Vec::with_capacity(n);
+            let mut first = vec![];
             for p in &partitions {
-                let frames = if spec.order_by.is_empty() {
+                let units = if spec.order_by.is_empty() {
                     vec![p.clone()]
                 } else {
                     runs(&sorted_order, p.clone())?
                 };
-                let mut running = None;
-                for f in frames {
-                    let arg_type = spec.arg_type.as_ref();
-                    results.push(add_running(func, arg_type, &args, f.clone(), &mut running)?);
-                    for k in f {
-                        row_to_result[k] = (results.len() - 1) as u32;
-                    }
+                let start = first.len() as u32;
+                for u in units {
+                    unit_of_row.extend(std::iter::repeat_n(first.len() as u32, u.len()));
+                    first.push(start);
                 }
             }
-            gather(&results, row_to_result)?
+            let prefix =
+                prefix_aggregates(func, spec.arg_type.as_ref(), &args, &unit_of_row, &first)?;
+            take(&prefix, &UInt32Array::from(unit_of_row), None)?
         }
     };
     // Scatter back to input order.
@@ -319,27 +320,52 @@ fn offset_values(
     }
 }
 
-/// Adds rows `new` of `args` to the running aggregate whose partial state is `state`
-/// (`None`: no rows yet), keeps the grown state there, and returns the aggregate of all
-/// the rows taken so far.
-fn add_running(
+/// For each unit `j` (the rows `k` with `unit_of_row[k] == j`; units are numbered in row
+/// order), the aggregate of the rows of units `first[j]..=j`: the running aggregate of
+/// each unit since the start of its partition (`first[j]`, its partition's first unit).
+///
+/// One grouped update gives each unit's own state. Then rounds of doubling combine them
+/// (a Hillis–Steele scan): round `r` merges into unit `j` the state of unit `j - 2^r`,
+/// if that is still in the partition, so after it unit `j` covers up to `2^(r+1)` units.
+/// Each round is two vectorized merges, so `m` units take about `log2(m)` rounds rather
+/// than an accumulator each. Every aggregate here (COUNT, SUM, AVG, MIN, MAX) merges
+/// associatively and in any order.
+fn prefix_aggregates(
     func: AggFunc,
     arg_type: Option<&DataType>,
     args: &[ArrayRef],
-    new: Range<usize>,
-    state: &mut Option<Vec<ArrayRef>>,
+    unit_of_row: &[u32],
+    first: &[u32],
 ) -> Result<ArrayRef> {
-    let mut acc = create_accumulator(func, false, arg_type)?;
-    if let Some(st) = state.as_ref() {
-        acc.merge(st, &[0], 1)?;
+    let m = first.len();
+    let new_acc = || create_accumulator(func, false, arg_type);
+    let mut acc = new_acc()?;
+    acc.update(args, unit_of_row, m)?;
+    let mut states = acc.state(m)?;
+    let every: Vec<u32> = (0..m as u32).collect();
+    let mut reach = 1;
+    loop {
+        let (from, into): (Vec<u32>, Vec<u32>) = (0..m)
+            .filter(|&j| j >= first[j] as usize + reach)
+            .map(|j| ((j - reach) as u32, j as u32))
+            .unzip();
+        if from.is_empty() {
+            break;
+        }
+        let from = UInt32Array::from(from);
+        let shifted = states
+            .iter()
+            .map(|s| Ok(take(s, &from, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        let mut acc = new_acc()?;
+        acc.merge(&states, &every, m)?;
+        acc.merge(&shifted, &into, m)?;
+        states = acc.state(m)?;
+        reach *= 2;
     }
-    let vals: Vec<ArrayRef> = args.iter().map(|a| a.slice(new.start, new.len())).collect();
-    acc.update(&vals, &vec![0; new.len()], 1)?;
-    let st = acc.state(1)?;
-    let mut fin = create_accumulator(func, false, arg_type)?;
-    fin.merge(&st, &[0], 1)?;
-    *state = Some(st);
-    fin.evaluate(1)
+    let mut acc = new_acc()?;
+    acc.merge(&states, &every, m)?;
+    acc.evaluate(m)
 }
 
 /// Row `k`'s value is element `row_to_result[k]` of the concatenated `results`.
@@ -353,10 +379,9 @@ fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
 const FRAME_CHUNK: usize = 1 << 20;
 
 /// `func` over each row's `ROWS` frame, for the rows of `args` sorted by partition and
-/// order (`partitions` are their ranges). A frame unbounded on one side grows (or, from
-/// the end, shrinks) with the row: the accumulator takes each row once, as the running
-/// frame does. A frame bounded on both sides feeds each row to every frame that holds
-/// it, as (value, frame) pairs grouped by frame, a chunk at a time.
+/// order (`partitions` are their ranges). A frame unbounded on a side comes from running
+/// aggregates ([`one_sided_frames`]). A frame bounded on both sides feeds each row to
+/// every frame that holds it, as (value, frame) pairs grouped by frame, a chunk at a time.
 fn rows_frame_values(
     func: AggFunc,
     arg_type: Option<&DataType>,
@@ -376,73 +401,38 @@ fn rows_frame_values(
     };
     let new_acc = || create_accumulator(func, false, arg_type);
     let n = partitions.last().map_or(0, |p| p.end);
+    if frame.start.is_none() || frame.end.is_none() {
+        let values = one_sided_frames(func, arg_type, args, partitions, &bounds, frame)?;
+        return empty_frames(func, values, partitions, &bounds);
+    }
     // Result arrays, and for each row its value's position in their concatenation.
     let mut results: Vec<ArrayRef> = vec![];
     let mut total = 0usize;
     let mut row_to_result = vec![0u32; n];
     for p in partitions {
-        match (frame.start, frame.end) {
-            (None, _) | (_, None) => {
-                // Rows visited so that the frame only grows: forwards when its start is
-                // the partition's, else backwards from the partition's end.
-                let forwards = frame.start.is_none();
-                let rows: Box<dyn Iterator<Item = usize>> = if forwards {
-                    Box::new(p.clone())
-                } else {
-                    Box::new(p.clone().rev())
-                };
-                let mut taken = if forwards {
-                    p.start..p.start
-                } else {
-                    p.end..p.end
-                };
-                // The state of the rows taken so far, and where its result is.
-                let mut state = None;
-                let mut current: Option<u32> = None;
-                for k in rows {
-                    let want = bounds(p, k);
-                    let new = if forwards {
-                        taken.end..want.end.max(taken.end)
-                    } else {
-                        want.start.min(taken.start)..taken.start
-                    };
-                    row_to_result[k] = match current {
-                        Some(at) if new.is_empty() => at,
-                        _ => {
-                            taken = taken.start.min(new.start)..taken.end.max(new.end);
-                            results.push(add_running(func, arg_type, args, new, &mut state)?);
-                            total += 1;
-                            *current.insert((total - 1) as u32)
-                        }
-                    };
+        let mut k = p.start;
+        while k < p.end {
+            let (mut idx, mut grp) = (Vec::new(), Vec::new());
+            let first = k;
+            while k < p.end && idx.len() < FRAME_CHUNK {
+                for i in bounds(p, k) {
+                    idx.push(i as u32);
+                    grp.push((k - first) as u32);
                 }
+                k += 1;
             }
-            (Some(_), Some(_)) => {
-                let mut k = p.start;
-                while k < p.end {
-                    let (mut idx, mut grp) = (Vec::new(), Vec::new());
-                    let first = k;
-                    while k < p.end && idx.len() < FRAME_CHUNK {
-                        for i in bounds(p, k) {
-                            idx.push(i as u32);
-                            grp.push((k - first) as u32);
-                        }
-                        k += 1;
-                    }
-                    let idx = UInt32Array::from(idx);
-                    let vals = args
-                        .iter()
-                        .map(|a| Ok(take(a, &idx, None)?))
-                        .collect::<Result<Vec<_>>>()?;
-                    let mut acc = new_acc()?;
-                    acc.update(&vals, &grp, k - first)?;
-                    results.push(acc.evaluate(k - first)?);
-                    for (j, slot) in row_to_result[first..k].iter_mut().enumerate() {
-                        *slot = (total + j) as u32;
-                    }
-                    total += k - first;
-                }
+            let idx = UInt32Array::from(idx);
+            let vals = args
+                .iter()
+                .map(|a| Ok(take(a, &idx, None)?))
+                .collect::<Result<Vec<_>>>()?;
+            let mut acc = new_acc()?;
+            acc.update(&vals, &grp, k - first)?;
+            results.push(acc.evaluate(k - first)?);
+            for (j, slot) in row_to_result[first..k].iter_mut().enumerate() {
+                *slot = (total + j) as u32;
             }
+            total += k - first;
         }
     }
     if results.is_empty() {
@@ -450,15 +440,87 @@ fn rows_frame_values(
             new_acc()?.evaluate(0)?.data_type(),
         ));
     }
-    let values = gather(&results, row_to_result)?;
-    // An empty frame has no rows, which the accumulators (made for groups that each have
-    // a row) do not see: its COUNT is 0, anything else NULL.
+    empty_frames(func, gather(&results, row_to_result)?, partitions, &bounds)
+}
+
+/// `func` over `ROWS` frames open on at least one side, from running aggregates: a frame
+/// that starts at its partition's start is a prefix of the partition, one that ends at its
+/// end a prefix of the partition read backwards (each row a unit of its own), and one open
+/// on both sides the whole partition. Rows whose frame is empty get NULL here (see
+/// [`empty_frames`]).
+fn one_sided_frames(
+    func: AggFunc,
+    arg_type: Option<&DataType>,
+    args: &[ArrayRef],
+    partitions: &[Range<usize>],
+    bounds: &dyn Fn(&Range<usize>, usize) -> Range<usize>,
+    frame: RowsFrame,
+) -> Result<ArrayRef> {
+    let n = partitions.last().map_or(0, |p| p.end);
+    if frame.start.is_none() && frame.end.is_none() {
+        // The whole partition: one unit each, no scan.
+        let unit_of_row: Vec<u32> = (0..partitions.len() as u32)
+            .zip(partitions)
+            .flat_map(|(j, p)| std::iter::repeat_n(j, p.len()))
+            .collect();
+        let units: Vec<u32> = (0..partitions.len() as u32).collect();
+        let totals = prefix_aggregates(func, arg_type, args, &unit_of_row, &units)?;
+        return Ok(take(&totals, &UInt32Array::from(unit_of_row), None)?);
+    }
+    let forwards = frame.start.is_none();
+    // Position of row `k` in the order the prefixes run.
+    let at = |k: usize| if forwards { k } else { n - 1 - k };
+    let mut first = vec![0u32; n];
+    for p in partitions.iter().filter(|p| !p.is_empty()) {
+        let start = at(if forwards { p.start } else { p.end - 1 }) as u32;
+        for k in p.clone() {
+            first[at(k)] = start;
+        }
+    }
+    let ordered = if forwards {
+        args.to_vec()
+    } else {
+        let reversed = UInt32Array::from_iter_values((0..n as u32).rev());
+        args.iter()
+            .map(|a| Ok(take(a, &reversed, None)?))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let units: Vec<u32> = (0..n as u32).collect();
+    let prefix = prefix_aggregates(func, arg_type, &ordered, &units, &first)?;
+    // The unit whose prefix is row k's frame: its last row (forwards) or first row.
+    let pick: UInt32Array = partitions
+        .iter()
+        .flat_map(|p| {
+            p.clone().map(move |k| {
+                let f = bounds(p, k);
+                match (f.is_empty(), forwards) {
+                    (true, _) => None,
+                    (false, true) => Some(at(f.end - 1) as u32),
+                    (false, false) => Some(at(f.start) as u32),
+                }
+            })
+        })
+        .collect();
+    Ok(take(&prefix, &pick, None)?)
+}
+
+/// `values` with each empty frame's value fixed: the accumulators are made for groups that
+/// each have a row, so an empty frame's COUNT is 0 and anything else NULL.
+fn empty_frames(
+    func: AggFunc,
+    values: ArrayRef,
+    partitions: &[Range<usize>],
+    bounds: &dyn Fn(&Range<usize>, usize) -> Range<usize>,
+) -> Result<ArrayRef> {
     let empty: BooleanArray = partitions
         .iter()
         .flat_map(|p| p.clone().map(move |k| Some(bounds(p, k).is_empty())))
         .collect();
-    if func == AggFunc::Count || empty.true_count() == 0 {
+    if empty.true_count() == 0 {
         return Ok(values);
+    }
+    if func == AggFunc::Count {
+        return Ok(zip(&empty, &Int64Array::new_scalar(0), &values)?);
     }
     Ok(nullif(&values, &empty)?)
 }
