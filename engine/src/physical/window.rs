@@ -12,7 +12,8 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::{
-    concat, concat_batches, lexsort_to_indices, nullif, partition, take, SortColumn, SortOptions,
+    concat, concat_batches, lexsort_to_indices, nullif, partition, take, take_arrays, SortColumn,
+    SortOptions,
 };
 use arrow::datatypes::{DataType, SchemaRef};
 
@@ -353,10 +354,7 @@ fn prefix_aggregates(
             break;
         }
         let from = UInt32Array::from(from);
-        let shifted = states
-            .iter()
-            .map(|s| Ok(take(s, &from, None)?))
-            .collect::<Result<Vec<_>>>()?;
+        let shifted = take_arrays(&states, &from, None)?;
         let mut acc = new_acc()?;
         acc.merge(&states, &every, m)?;
         acc.merge(&shifted, &into, m)?;
@@ -422,10 +420,7 @@ fn rows_frame_values(
                 k += 1;
             }
             let idx = UInt32Array::from(idx);
-            let vals = args
-                .iter()
-                .map(|a| Ok(take(a, &idx, None)?))
-                .collect::<Result<Vec<_>>>()?;
+            let vals = take_arrays(args, &idx, None)?;
             let mut acc = new_acc()?;
             acc.update(&vals, &grp, k - first)?;
             results.push(acc.evaluate(k - first)?);
@@ -481,9 +476,7 @@ fn one_sided_frames(
         args.to_vec()
     } else {
         let reversed = UInt32Array::from_iter_values((0..n as u32).rev());
-        args.iter()
-            .map(|a| Ok(take(a, &reversed, None)?))
-            .collect::<Result<Vec<_>>>()?
+        take_arrays(args, &reversed, None)?
     };
     let units: Vec<u32> = (0..n as u32).collect();
     let prefix = prefix_aggregates(func, arg_type, &ordered, &units, &first)?;
