@@ -135,11 +135,12 @@ mod tests {
     use crate::physical::collect_partitions;
     use crate::physical::scan::MemoryExec;
 
-    fn input() -> (Arc<dyn ExecNode>, Vec<i64>) {
+    /// Rows `0..rows` stored in batches of `stored` rows, dealt out in slices of 100.
+    fn input(rows: i64, stored: usize) -> (Arc<dyn ExecNode>, Vec<i64>) {
         let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-        let values: Vec<i64> = (0..1000).collect();
+        let values: Vec<i64> = (0..rows).collect();
         let batches: Vec<RecordBatch> = values
-            .chunks(100)
+            .chunks(stored)
             .map(|c| {
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(c.to_vec()))])
                     .expect("batch")
@@ -165,11 +166,17 @@ mod tests {
 
     use arrow::array::AsArray;
 
+    /// `shared` has computed and kept its input `n` times.
+    fn assert_kept(shared: &Arc<dyn ExecNode>, n: usize) {
+        let metrics = shared.metrics();
+        assert!(metrics.starts_with(&format!("kept={n},")), "{metrics}");
+    }
+
     /// Two consumers read every row; the input is computed once per run, again for a new
     /// run, and passed through (computed by each consumer) when the memory is refused.
     #[test]
     fn computes_once_per_run_or_passes_through() {
-        let (exec, values) = input();
+        let (exec, values) = input(1000, 100);
         let shared: Arc<dyn ExecNode> = Arc::new(SharedExec::new(exec, 2));
         let ctx = Arc::new(TaskContext::new(SessionConfig::default()));
         for _ in 0..2 {
@@ -178,21 +185,13 @@ mod tests {
                 values
             );
         }
-        assert!(
-            shared.metrics().starts_with("kept=1,"),
-            "{}",
-            shared.metrics()
-        );
+        assert_kept(&shared, 1);
         let again = Arc::new(TaskContext::new(SessionConfig::default()));
         assert_eq!(
             sorted(&collect_partitions(&shared, &again).expect("run")),
             values
         );
-        assert!(
-            shared.metrics().starts_with("kept=2,"),
-            "{}",
-            shared.metrics()
-        );
+        assert_kept(&shared, 2);
 
         let tiny = Arc::new(TaskContext::new(
             SessionConfig::default().with_memory_limit(1),
@@ -211,16 +210,9 @@ mod tests {
     /// at the bytes its rows use, not once per slice for the whole buffer behind it.
     #[test]
     fn slices_of_one_batch_are_reserved_at_their_own_size() {
-        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-        let values: Vec<i64> = (0..10_000).collect();
-        let one = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(Int64Array::from(values.clone()))],
-        )
-        .expect("batch");
         // 100 slices of 100 rows over one 80 kB buffer: 80 kB of rows, 8 MB counted whole.
-        let exec = MemoryExec::try_new(schema, &[one], None, 2, 100).expect("memory exec");
-        let shared: Arc<dyn ExecNode> = Arc::new(SharedExec::new(Arc::new(exec), 2));
+        let (exec, values) = input(10_000, 10_000);
+        let shared: Arc<dyn ExecNode> = Arc::new(SharedExec::new(exec, 2));
         let ctx = Arc::new(TaskContext::new(
             SessionConfig::default().with_memory_limit(1 << 20),
         ));
@@ -228,10 +220,6 @@ mod tests {
             sorted(&collect_partitions(&shared, &ctx).expect("run")),
             values
         );
-        assert!(
-            shared.metrics().starts_with("kept=1,"),
-            "{}",
-            shared.metrics()
-        );
+        assert_kept(&shared, 1);
     }
 }
