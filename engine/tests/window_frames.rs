@@ -1,8 +1,9 @@
 //! Window aggregates over running and one-sided frames, checked against a computation by
 //! hand over pseudo-random rows: several partitions of different sizes, ties in the
 //! order key (peers share the default frame), NULL arguments, and frames that are empty
-//! at a partition's edge. COUNT, SUM, AVG, MIN and MAX, each over the default frame and
-//! over `ROWS` frames open at the start, at the end and at both ends.
+//! at a partition's edge. COUNT, SUM, AVG, MIN and MAX, each over the default frame, over
+//! `ROWS` frames open at the start, at the end and at both ends, and over `RANGE` frames
+//! with offsets (bounded, open on a side, descending).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -108,7 +109,7 @@ fn close(a: Option<f64>, b: Option<f64>) -> bool {
 }
 
 #[test]
-fn running_and_one_sided_frames_equal_a_computation_by_hand() {
+fn window_frames_equal_a_computation_by_hand() {
     let s = session();
     let rows = rows();
     let mut parts: HashMap<i64, Vec<(i64, i64, Option<i64>)>> = HashMap::new();
@@ -164,6 +165,49 @@ fn running_and_one_sided_frames_equal_a_computation_by_hand() {
             for part in parts.values() {
                 for (k, &(_, id, _)) in part.iter().enumerate() {
                     let xs: Vec<_> = part[rows_of(k, part.len())].iter().map(|r| r.2).collect();
+                    let want = by_hand(func, &xs);
+                    assert!(
+                        close(got[&id], want),
+                        "{sql}: id {id}: {:?} vs {want:?}",
+                        got[&id]
+                    );
+                }
+            }
+        }
+        // RANGE frames: the rows whose order key `o` lies within the offsets of the row's.
+        type Within = fn(i64, i64) -> bool;
+        let ranges: [(&str, &str, Within); 4] = [
+            ("o", "RANGE BETWEEN 3 PRECEDING AND 2 FOLLOWING", |k, o| {
+                (k - 3..=k + 2).contains(&o)
+            }),
+            (
+                "o",
+                "RANGE BETWEEN UNBOUNDED PRECEDING AND 2 PRECEDING",
+                |k, o| o <= k - 2,
+            ),
+            (
+                "o",
+                "RANGE BETWEEN 5 FOLLOWING AND UNBOUNDED FOLLOWING",
+                |k, o| o >= k + 5,
+            ),
+            (
+                "o DESC",
+                "RANGE BETWEEN 3 PRECEDING AND 2 FOLLOWING",
+                |k, o| (k - 2..=k + 3).contains(&o),
+            ),
+        ];
+        for (order, frame, within) in ranges {
+            let sql = format!(
+                "SELECT id, {func}(x) OVER (PARTITION BY p ORDER BY {order} {frame}) FROM t"
+            );
+            let got = results(&s, &sql);
+            for part in parts.values() {
+                for &(o, id, _) in part {
+                    let xs: Vec<_> = part
+                        .iter()
+                        .filter(|r| within(o, r.0))
+                        .map(|r| r.2)
+                        .collect();
                     let want = by_hand(func, &xs);
                     assert!(
                         close(got[&id], want),

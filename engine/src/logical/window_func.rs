@@ -48,15 +48,20 @@ impl fmt::Display for WindowFunc {
     }
 }
 
-/// An explicit `ROWS BETWEEN start AND end` frame of an aggregate window function: row
-/// offsets from the current row (negative: preceding), `None` where that side is
-/// unbounded.
+/// An explicit `ROWS` or `RANGE BETWEEN start AND end` frame of an aggregate window
+/// function, `None` where that side is unbounded. For `ROWS` the bounds are row offsets
+/// from the current row (negative: preceding). For `RANGE` they are offsets of the single
+/// ORDER BY key's value (an integer key), and a frame takes every row whose key falls in
+/// `key + start ..= key + end` (preceding meaning toward smaller keys when ascending), so
+/// `CURRENT ROW` (0) takes the row's peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RowsFrame {
     /// The frame's first row relative to the current one; `None`: the partition's first.
     pub start: Option<i64>,
     /// The frame's last row relative to the current one; `None`: the partition's last.
     pub end: Option<i64>,
+    /// `RANGE` (offsets of the order key's value) rather than `ROWS` (offsets of rows).
+    pub range: bool,
 }
 
 impl fmt::Display for RowsFrame {
@@ -69,7 +74,8 @@ impl fmt::Display for RowsFrame {
         };
         write!(
             f,
-            "ROWS BETWEEN {} AND {}",
+            "{} BETWEEN {} AND {}",
+            if self.range { "RANGE" } else { "ROWS" },
             bound(self.start, "PRECEDING"),
             bound(self.end, "FOLLOWING")
         )

@@ -1,7 +1,7 @@
 //! Window functions over one partition of input: ROW_NUMBER, RANK, DENSE_RANK, LAG, LEAD,
 //! and aggregates over the whole window partition (no ORDER BY), over the running frame
 //! `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (with ORDER BY; peers included), or
-//! over an explicit `ROWS BETWEEN` frame ([`RowsFrame`]).
+//! over an explicit `ROWS` or `RANGE BETWEEN` frame ([`RowsFrame`]).
 //!
 //! Each expression sorts row indices by (partition keys, order keys), computes values in
 //! that order, and scatters them back, so output rows keep the input order.
@@ -9,7 +9,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::{
     concat, concat_batches, lexsort_to_indices, nullif, partition, take, take_arrays, SortColumn,
@@ -235,7 +235,12 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
         }
         (WindowFunc::Lag | WindowFunc::Lead, _) => offset_values(spec, &args, &partitions, batch)?,
         (WindowFunc::Agg(func), Some(frame)) => {
-            rows_frame_values(func, spec.arg_type.as_ref(), &args, &partitions, frame)?
+            let order = sorted_order
+                .first()
+                .zip(order_vals.first().map(|(_, o)| *o));
+            let bounds = frame_bounds(frame, order)?;
+            let arg_type = spec.arg_type.as_ref();
+            frame_values(func, arg_type, &args, &partitions, frame, &bounds)?
         }
         (WindowFunc::Agg(func), None) => {
             // One unit per peer group (the whole partition without ORDER BY); a row's
@@ -373,35 +378,112 @@ fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
     Ok(take(&all, &UInt32Array::from(row_to_result), None)?)
 }
 
-/// Most (row, frame row) pairs a bounded `ROWS` frame adds to the accumulator at once.
+/// Each row's frame, as a range of the rows sorted by partition and order: `k` is the row,
+/// `p` its partition. `order` is the first ORDER BY key (sorted) and its direction, which
+/// `RANGE` frames measure their offsets on.
+type Bounds = dyn Fn(&Range<usize>, usize) -> Range<usize>;
+
+/// The frame of every row under `frame`: row offsets for `ROWS`; for `RANGE`, the rows whose
+/// order key lies within the offsets of the row's own key, found by binary search. As in
+/// PostgreSQL, a row whose key is NULL has the NULL rows as its offset bounds, and rows with
+/// NULL keys are outside every other row's offset bounds (but inside an unbounded side).
+fn frame_bounds(frame: RowsFrame, order: Option<(&ArrayRef, SortOptions)>) -> Result<Box<Bounds>> {
+    let clamp = |p: &Range<usize>, at: i64| at.clamp(p.start as i64, p.end as i64) as usize;
+    if !frame.range {
+        return Ok(Box::new(move |p, k| {
+            let lo = frame
+                .start
+                .map_or(p.start, |s| clamp(p, (k as i64).saturating_add(s)));
+            let hi = frame.end.map_or(p.end, |e| {
+                clamp(p, (k as i64).saturating_add(e).saturating_add(1))
+            });
+            lo..hi.max(lo)
+        }));
+    }
+    let Some((keys, options)) = order else {
+        return Err(SluiceError::plan(format!("{frame} needs an ORDER BY key")));
+    };
+    if !keys.data_type().is_integer() {
+        return Err(SluiceError::unsupported(format!(
+            "{frame} over a {} ORDER BY key (RANGE offsets need an integer key)",
+            keys.data_type()
+        )));
+    }
+    // Keys ascending in the sort's order (descending ones negated), NULLs where they are.
+    let wide = arrow::compute::cast(keys, &DataType::Decimal128(38, 0))?;
+    let wide = wide.as_primitive::<arrow::datatypes::Decimal128Type>();
+    let keys: Vec<Option<i128>> = wide
+        .iter()
+        .map(|v| v.map(|v| if options.descending { -v } else { v }))
+        .collect();
+    // NULL keys among the first `i` rows, so that a partition's count is a subtraction.
+    let nulls_before: Vec<usize> = std::iter::once(0)
+        .chain(keys.iter().scan(0, |n, v| {
+            *n += usize::from(v.is_none());
+            Some(*n)
+        }))
+        .collect();
+    Ok(Box::new(move |p, k| {
+        // The partition's rows with a key: its NULLs sort together at one end.
+        let nulls = nulls_before[p.end] - nulls_before[p.start];
+        let keyed = if options.nulls_first {
+            p.start + nulls..p.end
+        } else {
+            p.start..p.end - nulls
+        };
+        let (lo, hi) = match keys[k] {
+            None => {
+                let null_rows = if options.nulls_first {
+                    p.start..keyed.start
+                } else {
+                    keyed.end..p.end
+                };
+                (
+                    frame.start.map_or(p.start, |_| null_rows.start),
+                    frame.end.map_or(p.end, |_| null_rows.end),
+                )
+            }
+            Some(v) => {
+                // The first keyed row whose key passes `past`.
+                let first = |past: &dyn Fn(i128) -> bool| {
+                    keyed.start
+                        + keys[keyed.clone()].partition_point(|x| x.is_some_and(|x| !past(x)))
+                };
+                (
+                    frame
+                        .start
+                        .map_or(p.start, |s| first(&|x| x >= v + i128::from(s))),
+                    frame
+                        .end
+                        .map_or(p.end, |e| first(&|x| x > v + i128::from(e))),
+                )
+            }
+        };
+        lo..hi.max(lo)
+    }))
+}
+
+/// Most (row, frame row) pairs a bounded frame adds to the accumulator at once.
 const FRAME_CHUNK: usize = 1 << 20;
 
-/// `func` over each row's `ROWS` frame, for the rows of `args` sorted by partition and
-/// order (`partitions` are their ranges). A frame unbounded on a side comes from running
-/// aggregates ([`one_sided_frames`]). A frame bounded on both sides feeds each row to
-/// every frame that holds it, as (value, frame) pairs grouped by frame, a chunk at a time.
-fn rows_frame_values(
+/// `func` over each row's explicit frame (`bounds`), for the rows of `args` sorted by
+/// partition and order (`partitions` are their ranges). A frame unbounded on a side comes
+/// from running aggregates ([`one_sided_frames`]). A frame bounded on both sides feeds each
+/// row to every frame that holds it, as (value, frame) pairs grouped by frame, a chunk at a
+/// time.
+fn frame_values(
     func: AggFunc,
     arg_type: Option<&DataType>,
     args: &[ArrayRef],
     partitions: &[Range<usize>],
     frame: RowsFrame,
+    bounds: &Bounds,
 ) -> Result<ArrayRef> {
-    let bounds = |p: &Range<usize>, k: usize| -> Range<usize> {
-        let at = |offset: i64| {
-            (k as i64)
-                .saturating_add(offset)
-                .clamp(p.start as i64, p.end as i64) as usize
-        };
-        let lo = frame.start.map_or(p.start, at);
-        let hi = frame.end.map_or(p.end, |e| at(e.saturating_add(1)));
-        lo..hi.max(lo)
-    };
     let new_acc = || create_accumulator(func, false, arg_type);
     let n = partitions.last().map_or(0, |p| p.end);
     if frame.start.is_none() || frame.end.is_none() {
-        let values = one_sided_frames(func, arg_type, args, partitions, &bounds, frame)?;
-        return empty_frames(func, values, partitions, &bounds);
+        let values = one_sided_frames(func, arg_type, args, partitions, bounds, frame)?;
+        return empty_frames(func, values, partitions, bounds);
     }
     // Result arrays, and for each row its value's position in their concatenation.
     let mut results: Vec<ArrayRef> = vec![];
@@ -435,7 +517,7 @@ fn rows_frame_values(
             new_acc()?.evaluate(0)?.data_type(),
         ));
     }
-    empty_frames(func, gather(&results, row_to_result)?, partitions, &bounds)
+    empty_frames(func, gather(&results, row_to_result)?, partitions, bounds)
 }
 
 /// `func` over `ROWS` frames open on at least one side, from running aggregates: a frame
@@ -448,7 +530,7 @@ fn one_sided_frames(
     arg_type: Option<&DataType>,
     args: &[ArrayRef],
     partitions: &[Range<usize>],
-    bounds: &dyn Fn(&Range<usize>, usize) -> Range<usize>,
+    bounds: &Bounds,
     frame: RowsFrame,
 ) -> Result<ArrayRef> {
     let n = partitions.last().map_or(0, |p| p.end);
@@ -503,7 +585,7 @@ fn empty_frames(
     func: AggFunc,
     values: ArrayRef,
     partitions: &[Range<usize>],
-    bounds: &dyn Fn(&Range<usize>, usize) -> Range<usize>,
+    bounds: &Bounds,
 ) -> Result<ArrayRef> {
     let empty: BooleanArray = partitions
         .iter()

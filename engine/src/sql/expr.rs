@@ -439,7 +439,9 @@ impl SqlPlanner<'_> {
                 .ok_or_else(|| SluiceError::plan(format!("{name}() is not a window function")))?;
             // Ranking and offset functions ignore the frame, as in PostgreSQL.
             let frame = match (&spec.window_frame, func) {
-                (Some(frame), WindowFunc::Agg(_)) => self.rows_frame(frame, ctx)?,
+                (Some(frame), WindowFunc::Agg(_)) => {
+                    self.rows_frame(frame, spec.order_by.len(), ctx)?
+                }
                 _ => None,
             };
             if distinct {
@@ -549,36 +551,42 @@ fn backslash_escaped(pattern: &str, escape: &str) -> Result<String> {
 }
 
 impl SqlPlanner<'_> {
-    /// An aggregate's explicit window frame: `ROWS BETWEEN` with offsets from literal
-    /// non-negative integers, or the two `RANGE` frames without offsets (`UNBOUNDED
-    /// PRECEDING` to `CURRENT ROW`, the default, gives `None`; to `UNBOUNDED FOLLOWING`,
-    /// the whole partition). Other frames are not supported.
+    /// An aggregate's explicit window frame: `ROWS` or `RANGE BETWEEN` with offsets from
+    /// literal non-negative integers (`RANGE` needs exactly one ORDER BY key, of `order_keys`;
+    /// `UNBOUNDED PRECEDING` to `CURRENT ROW`, the default, gives `None`). `GROUPS` frames
+    /// are not supported.
     fn rows_frame(
         &mut self,
         frame: &ast::WindowFrame,
+        order_keys: usize,
         ctx: &mut ExprCtx,
     ) -> Result<Option<RowsFrame>> {
         use ast::WindowFrameBound as B;
         let end = frame.end_bound.clone().unwrap_or(B::CurrentRow);
         let desc = format!("{} BETWEEN {} AND {end}", frame.units, frame.start_bound);
-        match frame.units {
-            ast::WindowFrameUnits::Rows => {}
-            ast::WindowFrameUnits::Range => {
-                return match (&frame.start_bound, &end) {
-                    (B::Preceding(None), B::CurrentRow) => Ok(None),
-                    (B::Preceding(None), B::Following(None)) => Ok(Some(RowsFrame {
+        let range = match frame.units {
+            ast::WindowFrameUnits::Rows => false,
+            ast::WindowFrameUnits::Range => match (&frame.start_bound, &end) {
+                // The default frame: the running aggregate up to the row's last peer.
+                (B::Preceding(None), B::CurrentRow) => return Ok(None),
+                (B::Preceding(None), B::Following(None)) => {
+                    return Ok(Some(RowsFrame {
                         start: None,
                         end: None,
-                    })),
-                    _ => Err(SluiceError::unsupported(format!(
-                        "window frame {desc} (RANGE frames with offsets; use ROWS)"
-                    ))),
-                };
-            }
+                        range: false,
+                    }))
+                }
+                _ if order_keys != 1 => {
+                    return Err(SluiceError::plan(format!(
+                        "window frame {desc} needs exactly one ORDER BY key, got {order_keys}"
+                    )))
+                }
+                _ => true,
+            },
             units => {
                 return Err(SluiceError::unsupported(format!("{units} window frames")));
             }
-        }
+        };
         let mut offset = |b: &B, is_start: bool| -> Result<Option<i64>> {
             let (n, sign) = match b {
                 B::CurrentRow => return Ok(Some(0)),
@@ -615,6 +623,6 @@ impl SqlPlanner<'_> {
         };
         let start = offset(&frame.start_bound, true)?;
         let end = offset(&end, false)?;
-        Ok(Some(RowsFrame { start, end }))
+        Ok(Some(RowsFrame { start, end, range }))
     }
 }
