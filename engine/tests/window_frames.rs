@@ -219,3 +219,36 @@ fn window_frames_equal_a_computation_by_hand() {
         }
     }
 }
+
+/// The DataFrame API can build a `RANGE` frame the SQL planner would refuse: with two
+/// ORDER BY keys it is an error, not a frame measured on the first key.
+#[test]
+fn a_range_frame_over_two_order_keys_is_refused() {
+    use sluice::logical::expr::{col, AggFunc, Expr, RowsFrame, SortExpr, WindowFunc};
+    let key = |name: &str| SortExpr {
+        expr: col(name),
+        asc: true,
+        nulls_first: false,
+    };
+    let window = Expr::Window {
+        func: WindowFunc::Agg(AggFunc::Sum),
+        args: vec![col("x")],
+        partition_by: vec![],
+        order_by: vec![key("o"), key("id")],
+        frame: Some(RowsFrame {
+            start: Some(-1),
+            end: Some(0),
+            range: true,
+        }),
+    };
+    let err = session()
+        .table("t")
+        .and_then(|t| t.select(vec![col("id"), window]))
+        .and_then(|df| df.collect())
+        .expect_err("two keys");
+    assert!(
+        err.to_string()
+            .contains("RANGE BETWEEN 1 PRECEDING AND CURRENT ROW needs exactly one ORDER BY key"),
+        "{err}"
+    );
+}

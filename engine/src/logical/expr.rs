@@ -394,7 +394,7 @@ pub enum Expr {
         partition_by: Vec<Expr>,
         /// ORDER BY.
         order_by: Vec<SortExpr>,
-        /// An explicit `ROWS` frame (aggregates only); `None`: the default frame.
+        /// An explicit `ROWS` or `RANGE` frame (aggregates only); `None`: the default frame.
         frame: Option<RowsFrame>,
     },
 }

@@ -235,9 +235,12 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
         }
         (WindowFunc::Lag | WindowFunc::Lead, _) => offset_values(spec, &args, &partitions, batch)?,
         (WindowFunc::Agg(func), Some(frame)) => {
-            let order = sorted_order
-                .first()
-                .zip(order_vals.first().map(|(_, o)| *o));
+            // RANGE offsets are measured on the one ORDER BY key (the planner checks there
+            // is one; `frame_bounds` refuses a RANGE frame without it).
+            let order = match (sorted_order.as_slice(), order_vals.as_slice()) {
+                ([key], [(_, options)]) => Some((key, *options)),
+                _ => None,
+            };
             let bounds = frame_bounds(frame, order)?;
             let arg_type = spec.arg_type.as_ref();
             frame_values(func, arg_type, &args, &partitions, frame, &bounds)?
@@ -379,12 +382,12 @@ fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
 }
 
 /// Each row's frame, as a range of the rows sorted by partition and order: `k` is the row,
-/// `p` its partition. `order` is the first ORDER BY key (sorted) and its direction, which
-/// `RANGE` frames measure their offsets on.
+/// `p` its partition.
 type Bounds = dyn Fn(&Range<usize>, usize) -> Range<usize>;
 
 /// The frame of every row under `frame`: row offsets for `ROWS`; for `RANGE`, the rows whose
-/// order key lies within the offsets of the row's own key, found by binary search. As in
+/// order key lies within the offsets of the row's own key, found by binary search. `order`
+/// is the only ORDER BY key (sorted) and its direction, which `RANGE` needs. As in
 /// PostgreSQL, a row whose key is NULL has the NULL rows as its offset bounds, and rows with
 /// NULL keys are outside every other row's offset bounds (but inside an unbounded side).
 fn frame_bounds(frame: RowsFrame, order: Option<(&ArrayRef, SortOptions)>) -> Result<Box<Bounds>> {
@@ -401,7 +404,9 @@ fn frame_bounds(frame: RowsFrame, order: Option<(&ArrayRef, SortOptions)>) -> Re
         }));
     }
     let Some((keys, options)) = order else {
-        return Err(SluiceError::plan(format!("{frame} needs an ORDER BY key")));
+        return Err(SluiceError::plan(format!(
+            "window frame {frame} needs exactly one ORDER BY key"
+        )));
     };
     if !keys.data_type().is_integer() {
         return Err(SluiceError::unsupported(format!(
