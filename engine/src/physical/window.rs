@@ -236,14 +236,14 @@ fn evaluate_window(spec: &WindowSpec, batch: &RecordBatch) -> Result<ArrayRef> {
         (WindowFunc::Lag | WindowFunc::Lead, _) => offset_values(spec, &args, &partitions, batch)?,
         (WindowFunc::Agg(func), Some(frame)) => {
             // RANGE offsets are measured on the one ORDER BY key (the planner checks there
-            // is one; `frame_bounds` refuses a RANGE frame without it).
+            // is one; `row_frames` refuses a RANGE frame without it).
             let order = match (sorted_order.as_slice(), order_vals.as_slice()) {
                 ([key], [(_, options)]) => Some((key, *options)),
                 _ => None,
             };
-            let bounds = frame_bounds(frame, order)?;
+            let frames = row_frames(frame, order, &partitions)?;
             let arg_type = spec.arg_type.as_ref();
-            frame_values(func, arg_type, &args, &partitions, frame, &bounds)?
+            frame_values(func, arg_type, &args, &partitions, frame, &frames)?
         }
         (WindowFunc::Agg(func), None) => {
             // One unit per peer group (the whole partition without ORDER BY); a row's
@@ -381,27 +381,32 @@ fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
     Ok(take(&all, &UInt32Array::from(row_to_result), None)?)
 }
 
-/// Each row's frame, as a range of the rows sorted by partition and order: `k` is the row,
-/// `p` its partition.
-type Bounds = dyn Fn(&Range<usize>, usize) -> Range<usize>;
-
-/// The frame of every row under `frame`: row offsets for `ROWS`; for `RANGE`, the rows whose
+/// Each row's frame under `frame`, as a range of the rows sorted by partition and order
+/// (`partitions` are their ranges): row offsets for `ROWS`; for `RANGE`, the rows whose
 /// order key lies within the offsets of the row's own key, found by binary search. `order`
 /// is the only ORDER BY key (sorted) and its direction, which `RANGE` needs. As in
 /// PostgreSQL, a row whose key is NULL has the NULL rows as its offset bounds, and rows with
 /// NULL keys are outside every other row's offset bounds (but inside an unbounded side).
-fn frame_bounds(frame: RowsFrame, order: Option<(&ArrayRef, SortOptions)>) -> Result<Box<Bounds>> {
-    let clamp = |p: &Range<usize>, at: i64| at.clamp(p.start as i64, p.end as i64) as usize;
+fn row_frames(
+    frame: RowsFrame,
+    order: Option<(&ArrayRef, SortOptions)>,
+    partitions: &[Range<usize>],
+) -> Result<Vec<Range<usize>>> {
+    let mut frames = Vec::with_capacity(partitions.last().map_or(0, |p| p.end));
     if !frame.range {
-        return Ok(Box::new(move |p, k| {
-            let lo = frame
-                .start
-                .map_or(p.start, |s| clamp(p, (k as i64).saturating_add(s)));
-            let hi = frame.end.map_or(p.end, |e| {
-                clamp(p, (k as i64).saturating_add(e).saturating_add(1))
-            });
-            lo..hi.max(lo)
-        }));
+        let clamp = |p: &Range<usize>, at: i64| at.clamp(p.start as i64, p.end as i64) as usize;
+        for p in partitions {
+            for k in p.clone() {
+                let lo = frame
+                    .start
+                    .map_or(p.start, |s| clamp(p, (k as i64).saturating_add(s)));
+                let hi = frame.end.map_or(p.end, |e| {
+                    clamp(p, (k as i64).saturating_add(e).saturating_add(1))
+                });
+                frames.push(lo..hi.max(lo));
+            }
+        }
+        return Ok(frames);
     }
     let Some((keys, options)) = order else {
         return Err(SluiceError::plan(format!(
@@ -421,57 +426,43 @@ fn frame_bounds(frame: RowsFrame, order: Option<(&ArrayRef, SortOptions)>) -> Re
         .iter()
         .map(|v| v.map(|v| if options.descending { -v } else { v }))
         .collect();
-    // NULL keys among the first `i` rows, so that a partition's count is a subtraction.
-    let nulls_before: Vec<usize> = std::iter::once(0)
-        .chain(keys.iter().scan(0, |n, v| {
-            *n += usize::from(v.is_none());
-            Some(*n)
-        }))
-        .collect();
-    Ok(Box::new(move |p, k| {
-        // The partition's rows with a key: its NULLs sort together at one end.
-        let nulls = nulls_before[p.end] - nulls_before[p.start];
-        let keyed = if options.nulls_first {
-            p.start + nulls..p.end
+    for p in partitions {
+        // The partition's rows with a key and with none: its NULLs sort together at one end.
+        let nulls = keys[p.clone()].iter().filter(|v| v.is_none()).count();
+        let (keyed, null_rows) = if options.nulls_first {
+            (p.start + nulls..p.end, p.start..p.start + nulls)
         } else {
-            p.start..p.end - nulls
+            (p.start..p.end - nulls, p.end - nulls..p.end)
         };
-        let (lo, hi) = match keys[k] {
-            None => {
-                let null_rows = if options.nulls_first {
-                    p.start..keyed.start
-                } else {
-                    keyed.end..p.end
-                };
-                (
+        // The first keyed row whose key passes `past`.
+        let first = |past: &dyn Fn(i128) -> bool| {
+            keyed.start + keys[keyed.clone()].partition_point(|x| x.is_some_and(|x| !past(x)))
+        };
+        for k in p.clone() {
+            let (lo, hi) = match keys[k] {
+                None => (
                     frame.start.map_or(p.start, |_| null_rows.start),
                     frame.end.map_or(p.end, |_| null_rows.end),
-                )
-            }
-            Some(v) => {
-                // The first keyed row whose key passes `past`.
-                let first = |past: &dyn Fn(i128) -> bool| {
-                    keyed.start
-                        + keys[keyed.clone()].partition_point(|x| x.is_some_and(|x| !past(x)))
-                };
-                (
+                ),
+                Some(v) => (
                     frame
                         .start
                         .map_or(p.start, |s| first(&|x| x >= v + i128::from(s))),
                     frame
                         .end
                         .map_or(p.end, |e| first(&|x| x > v + i128::from(e))),
-                )
-            }
-        };
-        lo..hi.max(lo)
-    }))
+                ),
+            };
+            frames.push(lo..hi.max(lo));
+        }
+    }
+    Ok(frames)
 }
 
 /// Most (row, frame row) pairs a bounded frame adds to the accumulator at once.
 const FRAME_CHUNK: usize = 1 << 20;
 
-/// `func` over each row's explicit frame (`bounds`), for the rows of `args` sorted by
+/// `func` over each row's explicit frame (`frames`), for the rows of `args` sorted by
 /// partition and order (`partitions` are their ranges). A frame unbounded on a side comes
 /// from running aggregates ([`one_sided_frames`]). A frame bounded on both sides feeds each
 /// row to every frame that holds it, as (value, frame) pairs grouped by frame, a chunk at a
@@ -482,13 +473,13 @@ fn frame_values(
     args: &[ArrayRef],
     partitions: &[Range<usize>],
     frame: RowsFrame,
-    bounds: &Bounds,
+    frames: &[Range<usize>],
 ) -> Result<ArrayRef> {
     let new_acc = || create_accumulator(func, false, arg_type);
     let n = partitions.last().map_or(0, |p| p.end);
     if frame.start.is_none() || frame.end.is_none() {
-        let values = one_sided_frames(func, arg_type, args, partitions, bounds, frame)?;
-        return empty_frames(func, values, partitions, bounds);
+        let values = one_sided_frames(func, arg_type, args, partitions, frames, frame)?;
+        return empty_frames(func, values, frames);
     }
     // Result arrays, and for each row its value's position in their concatenation.
     let mut results: Vec<ArrayRef> = vec![];
@@ -500,7 +491,7 @@ fn frame_values(
             let (mut idx, mut grp) = (Vec::new(), Vec::new());
             let first = k;
             while k < p.end && idx.len() < FRAME_CHUNK {
-                for i in bounds(p, k) {
+                for i in frames[k].clone() {
                     idx.push(i as u32);
                     grp.push((k - first) as u32);
                 }
@@ -522,7 +513,7 @@ fn frame_values(
             new_acc()?.evaluate(0)?.data_type(),
         ));
     }
-    empty_frames(func, gather(&results, row_to_result)?, partitions, bounds)
+    empty_frames(func, gather(&results, row_to_result)?, frames)
 }
 
 /// `func` over `ROWS` frames open on at least one side, from running aggregates: a frame
@@ -535,7 +526,7 @@ fn one_sided_frames(
     arg_type: Option<&DataType>,
     args: &[ArrayRef],
     partitions: &[Range<usize>],
-    bounds: &Bounds,
+    frames: &[Range<usize>],
     frame: RowsFrame,
 ) -> Result<ArrayRef> {
     let n = partitions.last().map_or(0, |p| p.end);
@@ -568,17 +559,12 @@ fn one_sided_frames(
     let units: Vec<u32> = (0..n as u32).collect();
     let prefix = prefix_aggregates(func, arg_type, &ordered, &units, &first)?;
     // The unit whose prefix is row k's frame: its last row (forwards) or first row.
-    let pick: UInt32Array = partitions
+    let pick: UInt32Array = frames
         .iter()
-        .flat_map(|p| {
-            p.clone().map(move |k| {
-                let f = bounds(p, k);
-                match (f.is_empty(), forwards) {
-                    (true, _) => None,
-                    (false, true) => Some(at(f.end - 1) as u32),
-                    (false, false) => Some(at(f.start) as u32),
-                }
-            })
+        .map(|f| match (f.is_empty(), forwards) {
+            (true, _) => None,
+            (false, true) => Some(at(f.end - 1) as u32),
+            (false, false) => Some(at(f.start) as u32),
         })
         .collect();
     Ok(take(&prefix, &pick, None)?)
@@ -586,16 +572,8 @@ fn one_sided_frames(
 
 /// `values` with each empty frame's value fixed: the accumulators are made for groups that
 /// each have a row, so an empty frame's COUNT is 0 and anything else NULL.
-fn empty_frames(
-    func: AggFunc,
-    values: ArrayRef,
-    partitions: &[Range<usize>],
-    bounds: &Bounds,
-) -> Result<ArrayRef> {
-    let empty: BooleanArray = partitions
-        .iter()
-        .flat_map(|p| p.clone().map(move |k| Some(bounds(p, k).is_empty())))
-        .collect();
+fn empty_frames(func: AggFunc, values: ArrayRef, frames: &[Range<usize>]) -> Result<ArrayRef> {
+    let empty: BooleanArray = frames.iter().map(|f| Some(f.is_empty())).collect();
     if empty.true_count() == 0 {
         return Ok(values);
     }
