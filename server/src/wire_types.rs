@@ -95,20 +95,13 @@ pub fn split_for_wire(batch: RecordBatch, max_bytes: usize) -> Vec<RecordBatch> 
 }
 
 /// Errors if a top-level view column holds more bytes than 32-bit offsets can address
-/// (arrow's cast would panic on it, after copying 2 GiB). The lengths of the non-null values
-/// are added up: the size of the data buffers is no bound, because views may share bytes
-/// (a `take` or a join repeats a long value without copying it).
+/// (arrow's cast would panic on it, after copying 2 GiB). The views' lengths are added up:
+/// the size of the data buffers is no bound, because views may share bytes (a `take` or a
+/// join repeats a long value without copying it). Null slots count too; their views are
+/// empty in the arrays arrow builds, and counting them can only refuse, never cut.
 fn check_offsets(column: &ArrayRef, field: &Field) -> Result<(), ArrowError> {
     fn bytes<T: ByteViewType + ?Sized>(v: &GenericByteViewArray<T>) -> usize {
-        let lengths = v.lengths().map(|l| l as usize);
-        match v.nulls() {
-            None => lengths.sum(),
-            Some(nulls) => lengths
-                .zip(nulls.iter())
-                .filter(|(_, ok)| *ok)
-                .map(|(l, _)| l)
-                .sum(),
-        }
+        v.lengths().map(|l| l as usize).sum()
     }
     let bytes = match column.data_type() {
         DataType::Utf8View => bytes(column.as_string_view()),
