@@ -224,7 +224,7 @@ fn window_frames_equal_a_computation_by_hand() {
 /// ORDER BY keys it is an error, not a frame measured on the first key.
 #[test]
 fn a_range_frame_over_two_order_keys_is_refused() {
-    use sluice::logical::expr::{col, AggFunc, Expr, RowsFrame, SortExpr, WindowFunc};
+    use sluice::logical::expr::{col, AggFunc, Expr, SortExpr, WindowFrame, WindowFunc};
     let key = |name: &str| SortExpr {
         expr: col(name),
         asc: true,
@@ -235,7 +235,7 @@ fn a_range_frame_over_two_order_keys_is_refused() {
         args: vec![col("x")],
         partition_by: vec![],
         order_by: vec![key("o"), key("id")],
-        frame: Some(RowsFrame {
+        frame: Some(WindowFrame {
             start: Some(-1),
             end: Some(0),
             range: true,

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-pub use crate::logical::window_func::{RowsFrame, WindowFunc};
+pub use crate::logical::window_func::{WindowFrame, WindowFunc};
 
 /// A reference to a column, optionally qualified by its relation (`t.a`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -395,7 +395,7 @@ pub enum Expr {
         /// ORDER BY.
         order_by: Vec<SortExpr>,
         /// An explicit `ROWS` or `RANGE` frame (aggregates only); `None`: the default frame.
-        frame: Option<RowsFrame>,
+        frame: Option<WindowFrame>,
     },
 }
 

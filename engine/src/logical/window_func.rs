@@ -1,4 +1,4 @@
-//! Window function calls' kinds ([`WindowFunc`]) and explicit frames ([`RowsFrame`]).
+//! Window function calls' kinds ([`WindowFunc`]) and explicit frames ([`WindowFrame`]).
 
 use std::fmt;
 
@@ -55,7 +55,7 @@ impl fmt::Display for WindowFunc {
 /// `key + start ..= key + end` (preceding meaning toward smaller keys when ascending), so
 /// `CURRENT ROW` (0) takes the row's peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RowsFrame {
+pub struct WindowFrame {
     /// The frame's first row relative to the current one; `None`: the partition's first.
     pub start: Option<i64>,
     /// The frame's last row relative to the current one; `None`: the partition's last.
@@ -64,7 +64,7 @@ pub struct RowsFrame {
     pub range: bool,
 }
 
-impl fmt::Display for RowsFrame {
+impl fmt::Display for WindowFrame {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let bound = |b: Option<i64>, unbounded: &str| match b {
             None => format!("UNBOUNDED {unbounded}"),

@@ -1,7 +1,7 @@
 //! Window functions over one partition of input: ROW_NUMBER, RANK, DENSE_RANK, LAG, LEAD,
 //! and aggregates over the whole window partition (no ORDER BY), over the running frame
 //! `RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW` (with ORDER BY; peers included), or
-//! over an explicit `ROWS` or `RANGE BETWEEN` frame ([`RowsFrame`]).
+//! over an explicit `ROWS` or `RANGE BETWEEN` frame ([`WindowFrame`]).
 //!
 //! Each expression sorts row indices by (partition keys, order keys), computes values in
 //! that order, and scatters them back, so output rows keep the input order.
@@ -18,7 +18,7 @@ use arrow::compute::{
 use arrow::datatypes::{DataType, SchemaRef};
 
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{AggFunc, Expr, RowsFrame, WindowFunc};
+use crate::logical::expr::{AggFunc, Expr, WindowFrame, WindowFunc};
 use crate::logical::schema::PlanSchema;
 use crate::physical::accumulator::create_accumulator;
 use crate::physical::expr::{create_physical_expr, expr_type, PhysExpr};
@@ -32,7 +32,7 @@ struct WindowSpec {
     arg_type: Option<DataType>,
     partition_by: Vec<PhysExpr>,
     order_by: Vec<(PhysExpr, SortOptions)>,
-    frame: Option<RowsFrame>,
+    frame: Option<WindowFrame>,
 }
 
 /// The plan node: input columns, then one column per window expression.
@@ -388,7 +388,7 @@ fn gather(results: &[ArrayRef], row_to_result: Vec<u32>) -> Result<ArrayRef> {
 /// PostgreSQL, a row whose key is NULL has the NULL rows as its offset bounds, and rows with
 /// NULL keys are outside every other row's offset bounds (but inside an unbounded side).
 fn row_frames(
-    frame: RowsFrame,
+    frame: WindowFrame,
     order: Option<(&ArrayRef, SortOptions)>,
     partitions: &[Range<usize>],
 ) -> Result<Vec<Range<usize>>> {
@@ -472,7 +472,7 @@ fn frame_values(
     arg_type: Option<&DataType>,
     args: &[ArrayRef],
     partitions: &[Range<usize>],
-    frame: RowsFrame,
+    frame: WindowFrame,
     frames: &[Range<usize>],
 ) -> Result<ArrayRef> {
     let new_acc = || create_accumulator(func, false, arg_type);
@@ -527,7 +527,7 @@ fn one_sided_frames(
     args: &[ArrayRef],
     partitions: &[Range<usize>],
     frames: &[Range<usize>],
-    frame: RowsFrame,
+    frame: WindowFrame,
 ) -> Result<ArrayRef> {
     let n = partitions.last().map_or(0, |p| p.end);
     if frame.start.is_none() && frame.end.is_none() {

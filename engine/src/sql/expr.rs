@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray};
 use sqlparser::ast::{self as ast, BinaryOperator, UnaryOperator};
 
 use crate::error::{Result, SluiceError};
-use crate::logical::expr::{lit, AggFunc, BinaryOp, Column, Expr, RowsFrame, Scalar, WindowFunc};
+use crate::logical::expr::{lit, AggFunc, BinaryOp, Column, Expr, Scalar, WindowFrame, WindowFunc};
 use crate::logical::plan::{JoinType, LogicalPlan};
 use crate::logical::schema::PlanSchema;
 use crate::sql::planner::{sort_expr, SqlPlanner};
@@ -440,7 +440,7 @@ impl SqlPlanner<'_> {
             // Ranking and offset functions ignore the frame, as in PostgreSQL.
             let frame = match (&spec.window_frame, func) {
                 (Some(frame), WindowFunc::Agg(_)) => {
-                    self.rows_frame(frame, spec.order_by.len(), ctx)?
+                    self.window_frame(frame, spec.order_by.len(), ctx)?
                 }
                 _ => None,
             };
@@ -555,12 +555,12 @@ impl SqlPlanner<'_> {
     /// literal non-negative integers (`RANGE` needs exactly one ORDER BY key, of `order_keys`;
     /// `UNBOUNDED PRECEDING` to `CURRENT ROW`, the default, gives `None`). `GROUPS` frames
     /// are not supported.
-    fn rows_frame(
+    fn window_frame(
         &mut self,
         frame: &ast::WindowFrame,
         order_keys: usize,
         ctx: &mut ExprCtx,
-    ) -> Result<Option<RowsFrame>> {
+    ) -> Result<Option<WindowFrame>> {
         use ast::WindowFrameBound as B;
         let end = frame.end_bound.clone().unwrap_or(B::CurrentRow);
         let desc = format!("{} BETWEEN {} AND {end}", frame.units, frame.start_bound);
@@ -570,7 +570,7 @@ impl SqlPlanner<'_> {
                 // The default frame: the running aggregate up to the row's last peer.
                 (B::Preceding(None), B::CurrentRow) => return Ok(None),
                 (B::Preceding(None), B::Following(None)) => {
-                    return Ok(Some(RowsFrame {
+                    return Ok(Some(WindowFrame {
                         start: None,
                         end: None,
                         range: false,
@@ -623,6 +623,6 @@ impl SqlPlanner<'_> {
         };
         let start = offset(&frame.start_bound, true)?;
         let end = offset(&end, false)?;
-        Ok(Some(RowsFrame { start, end, range }))
+        Ok(Some(WindowFrame { start, end, range }))
     }
 }
